@@ -1,0 +1,84 @@
+"""2D-to-3D lifting networks: Martinez et al. and single-frame VideoPose3D.
+
+Both map ``keypoints_2d (..., J, 2)`` (normalized screen coordinates, not root-centred, as in
+PoseAug/VideoPose3D) to a root-relative 3D pose ``(..., J, 3)`` in metres, camera frame. They
+predict the ``J - 1`` non-root joints and insert an exact zero for the root (joint 0), as the
+reference code does: the root is 0 by construction, and the output layer has ``(J-1)*3`` units
+(which the reference parameter counts include).
+"""
+
+from __future__ import annotations
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from cpose_jax.models.layers import DenseBlock, ResidualBlock, flatten_prefix, kaiming_normal
+
+Array = jax.Array
+
+
+def _check_input(name: str, keypoints_2d: Array, num_joints: int) -> None:
+    if keypoints_2d.shape[-2:] != (num_joints, 2):
+        raise ValueError(
+            f"{name}(num_joints={num_joints}) expects (..., {num_joints}, 2), "
+            f"got {keypoints_2d.shape}"
+        )
+
+
+def _pad_root(h: Array, prefix: tuple[int, ...], num_joints: int) -> Array:
+    """``(N, (J-1)*3)`` -> ``prefix + (J, 3)`` with joint 0 exactly zero."""
+    out = h.reshape((*prefix, num_joints - 1, 3))
+    root = jnp.zeros((*prefix, 1, 3), out.dtype)
+    return jnp.concatenate([root, out], axis=-2)
+
+
+class MartinezLifter(nn.Module):
+    """ "A simple yet effective baseline" (Martinez et al. 2017), as in PoseAug's ``mlp``.
+
+    ``Dense(1024)-BN-ReLU-Dropout -> num_blocks x [2 x (Dense-BN-ReLU-Dropout) + skip] ->
+    Dense((J-1)*3)``, root padded with zero. 16 joints, 2 blocks: 4,288,557 parameters
+    (research/poseaug.md §1.7: "about 4.29 M"). Dropout default 0.25 is PoseAug's (the
+    original Martinez setting is 0.5; set it from the config).
+    """
+
+    num_joints: int
+    features: int = 1024
+    num_blocks: int = 2
+    dropout: float = 0.25
+
+    @nn.compact
+    def __call__(self, keypoints_2d: Array, *, train: bool) -> Array:
+        _check_input("MartinezLifter", keypoints_2d, self.num_joints)
+        h, prefix = flatten_prefix(keypoints_2d, 2)
+        h = DenseBlock(self.features, dropout=self.dropout)(h, train=train)
+        for _ in range(self.num_blocks):
+            h = ResidualBlock(self.features, dropout=self.dropout)(h, train=train)
+        h = nn.Dense((self.num_joints - 1) * 3, kernel_init=kaiming_normal, name="out")(h)
+        return _pad_root(h, prefix, self.num_joints)
+
+
+class VideoPose3DLifter(nn.Module):
+    """VideoPose3D (Pavllo et al. 2019) with a receptive field of one frame.
+
+    ``TemporalModelOptimized1f(filter_widths=[1]*5)`` on a single frame: every convolution has
+    kernel 1, i.e. is a Dense layer without bias (BatchNorm follows it). Expand
+    ``Dense(1024, no bias)-BN-ReLU-Dropout``, ``num_blocks`` residual blocks of
+    ``2 x (Dense(no bias)-BN-ReLU-Dropout)``, shrink ``Dense((J-1)*3)`` with bias, root padded
+    with zero. 16 joints, 4 blocks: 8,485,933 parameters (poseaug.md §1.7: "about 8.49 M").
+    """
+
+    num_joints: int
+    features: int = 1024
+    num_blocks: int = 4
+    dropout: float = 0.25
+
+    @nn.compact
+    def __call__(self, keypoints_2d: Array, *, train: bool) -> Array:
+        _check_input("VideoPose3DLifter", keypoints_2d, self.num_joints)
+        h, prefix = flatten_prefix(keypoints_2d, 2)
+        h = DenseBlock(self.features, dropout=self.dropout, use_bias=False)(h, train=train)
+        for _ in range(self.num_blocks):
+            h = ResidualBlock(self.features, dropout=self.dropout, use_bias=False)(h, train=train)
+        h = nn.Dense((self.num_joints - 1) * 3, kernel_init=kaiming_normal, name="shrink")(h)
+        return _pad_root(h, prefix, self.num_joints)
