@@ -183,6 +183,34 @@ def stack(parts: list[dict[str, np.ndarray]], path_for_errors) -> dict[str, np.n
     return {k: np.concatenate([p[k] for p in parts], axis=0) for k in parts[0]}
 
 
+def jit_chunks(
+    fn: Callable, x: np.ndarray, *args: np.ndarray, chunk: int = 2048
+) -> tuple[np.ndarray, ...]:
+    """Runs a jitted ``fn(x_chunk, *args) -> tuple of arrays`` over fixed-size chunks of ``x``.
+
+    In float64 (``jax.enable_x64``) for exact geometry; chunks are padded with copies of
+    ``x[0]`` so one compilation serves sequences of any length. Outputs keep ``x``'s leading axis.
+    """
+    import jax
+
+    x = np.asarray(x, np.float64)
+    n = x.shape[0]
+    fill = x[:1] if n else np.ones((1, *x.shape[1:]))
+    outs: list[list[np.ndarray]] = []
+    with jax.enable_x64(True):
+        for start in range(0, max(n, 1), chunk):
+            part = x[start : start + chunk]
+            m = part.shape[0]
+            pad = np.broadcast_to(fill, (chunk - m, *x.shape[1:]))
+            res = fn(np.concatenate([part, pad]), *(np.asarray(a, np.float64) for a in args))
+            res = res if isinstance(res, tuple) else (res,)
+            if not outs:
+                outs = [[] for _ in res]
+            for o, r in zip(outs, res):
+                o.append(np.asarray(r, np.float64)[:m])
+    return tuple(np.concatenate(o) for o in outs)
+
+
 def write(out: str | os.PathLike, converted: Converted, *, overwrite: bool = False) -> Path:
     """Writes ``converted`` with :func:`save_dataset` (atomic); refuses an existing file."""
     out = Path(out)

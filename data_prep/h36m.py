@@ -39,6 +39,7 @@ from data_prep._common import (
     Converted,
     clip_scores,
     fail,
+    jit_chunks,
     make_parser,
     parse_list,
     read_npz_object,
@@ -162,9 +163,6 @@ def camera_arrays(index: int) -> dict[str, np.ndarray]:
     }
 
 
-_CHUNK = 2048  # frames per jitted call: one compilation serves every sequence
-
-
 @functools.cache
 def _jitted_projection():
     import jax
@@ -181,36 +179,16 @@ def _jitted_projection():
 def project_sequence(world: np.ndarray, subject: str, cam: int) -> tuple[np.ndarray, np.ndarray]:
     """World `(T, J, 3)` metres -> (camera frame `(T, J, 3)` m, distorted 2D `(T, J, 2)` px).
 
-    Runs the library geometry (``world_to_camera``, ``project_distorted``) in float64
-    (``jax.enable_x64``), jitted once on fixed-size chunks of frames.
+    The library geometry (``world_to_camera``, ``project_distorted``) jitted once and run in
+    float64 on fixed-size chunks of frames (``_common.jit_chunks``).
     """
-    import jax
-
     q, t_mm = EXTRINSICS[subject][cam]
     ca = camera_arrays(cam)
-    world = np.asarray(world, np.float64)
-    n = world.shape[0]
-    args = (
-        np.asarray(q, np.float64),
-        np.asarray(t_mm, np.float64) / 1000.0,
-        ca["intrinsics"],
-        ca["radial"],
-        ca["tangential"],
+    t = np.asarray(t_mm, np.float64) / 1000.0
+    x_cam, uv = jit_chunks(
+        _jitted_projection(), world, q, t, ca["intrinsics"], ca["radial"], ca["tangential"]
     )
-    x_out, uv_out = [], []
-    with jax.enable_x64(True):
-        fn = _jitted_projection()
-        for start in range(0, max(n, 1), _CHUNK):
-            chunk = world[start : start + _CHUNK]
-            m = chunk.shape[0]
-            # Pad with a point in front of the camera so padded rows stay finite.
-            pad = np.broadcast_to(
-                world[:1] if n else np.ones((1, *world.shape[1:])), (_CHUNK - m, *world.shape[1:])
-            )
-            x_cam, uv = fn(np.concatenate([chunk, pad]), *args)
-            x_out.append(np.asarray(x_cam)[:m])
-            uv_out.append(np.asarray(uv)[:m])
-    return np.concatenate(x_out), np.concatenate(uv_out)
+    return x_cam, uv
 
 
 def _seq(tree: Any, subject: str, action: str, path, what: str) -> Any:
