@@ -1,0 +1,576 @@
+"""The synthetic world: the embedded default dataset (DESIGN §3), deterministic from a seed.
+
+With no real data, ``experiments.run`` calls :func:`make_world`, which generates (or finds in its
+cache) five splits written in the dataset schema (:mod:`cpose_jax.data.schema`) so every later
+stage runs the real code path:
+
+==============  ======  ==============================================================  =====
+split           domain  role                                                            3D
+==============  ======  ==============================================================  =====
+``lab_train``   lab     2D-3D training pairs (ϕ; Human3.6M S1, S5-S8 like)             yes
+``lab_val``     lab     model selection; held-out subjects S9, S11                       yes
+``wild_2d``     wild    2D-only training data (ϕ'; MPII like): no pose_3d/intrinsics     no
+``wild_test``   wild    cross-scenario 3D test (3DPW like)                              yes
+``rig2_test``   rig2    cross-dataset test: second lab rig, other subjects (3DHP like)  yes
+==============  ======  ==============================================================  =====
+
+Every split stores ``keypoints_2d`` = simulated detections with ``confidence`` = detector
+scores, and ``keypoints_2d_gt`` = the exact projection of the 3D (``geometry.project``), so
+GT-vs-detected input experiments need no second world. ``action`` holds action names,
+``subject`` body ids, ``camera`` camera ids.
+
+* Bodies (:mod:`.synthetic_body`): anthropometric bone lengths per subject, joint angles within
+  anatomical limits, forward kinematics. Lab actions: standing, walking, sitting, gesturing,
+  hand_to_face, upright. Wild adds rare actions the lab never shows (lying, crouching,
+  kneeling, jumping, kicking, bending_over, inverted; ``wild_rare_fraction`` of samples) and
+  arbitrary body tilt (30% of samples tilted by |N(0, 25°)| about a random horizontal axis).
+  ``rig2_test`` mixes lab actions with 35% crouching/kneeling/bending/jumping/kicking/lying.
+* Cameras (:mod:`.synthetic_sensors`): lab = fixed ring of 4 cameras (f ~ 1145 px, 1000x1000,
+  4-6 m), every pose seen by all four; rig2 = 3DHP-like rig (2048x2048 f ~ 1500 px, one
+  1920x1080, 2.5-5.5 m, low and high viewpoints); wild = one random camera per sample (focal
+  500-2500 px log-uniform, common image sizes, 2-15 m, elevation -20°..70°, roll, person
+  anywhere in the frame).
+* Detector: per-joint noise growing with body size in pixels and joint difficulty,
+  systematic offsets, left/right swaps, jumps to neighbours, lost joints, heatmap-like
+  confidences (difficulty level 1.0 lab, 1.3 rig2, 1.7 wild).
+
+Run ``python -m cpose_jax.data.synthetic --figure docs/figures/synthetic_world.png`` to generate
+the default world, print its statistics and draw sample poses of each split.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from cpose_jax.data import synthetic_body as body
+from cpose_jax.data import synthetic_sensors as sensors
+from cpose_jax.data.schema import Dataset, load_dataset, save_dataset
+
+__all__ = [
+    "DEFAULT_SIZES",
+    "GENERATOR_VERSION",
+    "SPLITS",
+    "default_cache_dir",
+    "generate_split",
+    "load_world",
+    "make_figure",
+    "make_world",
+    "world_stats",
+]
+
+#: Bump whenever the generated numbers change (invalidates caches).
+GENERATOR_VERSION = 1
+
+SPLITS = ("lab_train", "lab_val", "wild_2d", "wild_test", "rig2_test")
+
+#: Default sample counts (lab_train: 10k poses x 4 cameras). Generation takes a few seconds.
+DEFAULT_SIZES = {
+    "lab_train": 40_000,
+    "lab_val": 8_000,
+    "wild_2d": 12_000,
+    "wild_test": 4_000,
+    "rig2_test": 4_000,
+}
+
+_SPEC = {
+    "lab_train": dict(domain="lab", rig="rig1", subjects=("S1", "S5", "S6", "S7", "S8")),
+    "lab_val": dict(domain="lab", rig="rig1", subjects=("S9", "S11")),
+    "wild_2d": dict(domain="wild"),
+    "wild_test": dict(domain="wild"),
+    "rig2_test": dict(
+        domain="rig2", rig="rig2", subjects=("TS1", "TS2", "TS3", "TS4", "TS5", "TS6")
+    ),
+}
+_SPLIT_KEY = {s: i + 1 for i, s in enumerate(SPLITS)}
+_ALL_SUBJECTS = (
+    "S1",
+    "S5",
+    "S6",
+    "S7",
+    "S8",
+    "S9",
+    "S11",
+    "TS1",
+    "TS2",
+    "TS3",
+    "TS4",
+    "TS5",
+    "TS6",
+)
+_LAB_MIX = {
+    "standing": 0.2,
+    "walking": 0.25,
+    "sitting": 0.2,
+    "gesturing": 0.2,
+    "hand_to_face": 0.15,
+}
+_RIG2_MIX = {
+    "standing": 0.12, "walking": 0.15, "sitting": 0.15, "gesturing": 0.13, "hand_to_face": 0.10,
+    "crouching": 0.08, "kneeling": 0.07, "bending_over": 0.06, "jumping": 0.05, "kicking": 0.04,
+    "lying": 0.05,
+}  # fmt: skip
+_DETECTOR_LEVEL = {"lab": 1.0, "rig2": 1.3, "wild": 1.7}
+_WILD_TILT_SHARE, _WILD_TILT_SD = 0.3, 25.0
+
+
+def _action_mix(domain: str, rare_fraction: float) -> dict[str, float]:
+    if domain == "lab":
+        return dict(_LAB_MIX)
+    if domain == "rig2":
+        return dict(_RIG2_MIX)
+    mix = {a: w * (1.0 - rare_fraction) for a, w in _LAB_MIX.items()}
+    mix.update({a: rare_fraction / len(body.RARE_ACTIONS) for a in body.RARE_ACTIONS})
+    return mix
+
+
+def _subject_bodies(seed: int) -> dict[str, np.ndarray]:
+    lengths = body.sample_bodies(np.random.default_rng([seed, 0]), len(_ALL_SUBJECTS))
+    return dict(zip(_ALL_SUBJECTS, lengths))
+
+
+def _sample_poses(rng, n, mix):
+    """Actions drawn from ``mix``; returns action names (n,), angles, tilt, lift."""
+    names = np.array(list(mix))
+    p = np.array(list(mix.values()))
+    action = rng.choice(len(names), size=n, p=p / p.sum())
+    angles = np.zeros((n, len(body.ANGLE_NAMES)))
+    tilt = np.zeros((n, 3, 3))
+    lift = np.zeros(n)
+    for k, name in enumerate(names):  # one vectorised call per action
+        idx = np.flatnonzero(action == k)
+        if idx.size:
+            angles[idx], tilt[idx], lift[idx] = body.sample_action(rng, str(name), idx.size)
+    return names[action], angles, tilt, lift
+
+
+def _place(rng, angles, lengths, tilt, lift, *, capture_radius, extra_tilt):
+    """World poses (N, J, 3), z-up, feet (lowest joint) on the ground plus ``lift``."""
+    n = angles.shape[0]
+    yaw = rng.uniform(0.0, 360.0, n)
+    rot = body._rot(2, yaw)
+    if extra_tilt:
+        tilted = rng.uniform(size=n) < _WILD_TILT_SHARE
+        ang = np.where(tilted, np.abs(rng.normal(0.0, _WILD_TILT_SD, n)), 0.0)
+        rot = rot @ body.tilt_matrix(rng.uniform(0.0, 360.0, n), ang)
+    x = body.forward_kinematics(angles, lengths, rot @ tilt)
+    r = capture_radius * np.sqrt(rng.uniform(size=n))
+    phi = rng.uniform(0.0, 2 * np.pi, n)
+    root = np.stack([r * np.cos(phi), r * np.sin(phi), lift - x[:, :, 2].min(axis=1)], -1)
+    return x + root[:, None, :]
+
+
+def _to_camera(x_world, centre, rotation):
+    return np.einsum("nij,nkj->nki", rotation, x_world - centre[:, None, :])
+
+
+def _wild_cameras(rng, x_world, max_rounds: int = 60):
+    """One random camera per pose that sees the whole body: rejection sampling, vectorised."""
+    n = x_world.shape[0]
+    centre, rot = np.zeros((n, 3)), np.zeros((n, 3, 3))
+    intr, size = np.zeros((n, 4)), np.zeros((n, 2))
+    todo = np.arange(n)
+    root = x_world[:, 0]
+    for rnd in range(max_rounds + 1):
+        if todo.size == 0:
+            break
+        m = todo.size
+        last = rnd == max_rounds
+        wh = sensors.WILD_IMAGE_SIZES[
+            rng.choice(len(sensors.WILD_IMAGE_SIZES), m, p=sensors.WILD_IMAGE_WEIGHTS)
+        ]
+        f = np.exp(rng.uniform(np.log(500.0), np.log(2500.0), m))
+        d = rng.uniform(2.0, 15.0, m)
+        el = np.deg2rad(rng.uniform(-20.0, 70.0, m))
+        az = rng.uniform(0.0, 2 * np.pi, m)
+        if last:  # fallback: smallest, centred person
+            f, d, el = np.full(m, 500.0), np.full(m, 15.0), np.zeros(m)
+        ctr = root[todo] + d[:, None] * np.stack(
+            [np.cos(el) * np.cos(az), np.cos(el) * np.sin(az), np.sin(el)], -1
+        )
+        tgt = x_world[todo].mean(axis=1)
+        r = sensors.look_at(ctr, tgt, rng.normal(0.0, 6.0, m))
+        # Aim off-centre so the person can be anywhere in the frame.
+        half = np.arctan(0.5 * wh / f[:, None])  # (m, 2) half field of view x, y
+        off = rng.uniform(-0.6, 0.6, (m, 2)) * half * (0.0 if last else 1.0)
+        r = body._rot(0, np.rad2deg(off[:, 1])) @ body._rot(1, -np.rad2deg(off[:, 0])) @ r
+        c = 0.5 * wh + rng.normal(0.0, 0.01, (m, 2)) * wh[:, :1]
+        k = np.stack([f, f * (1.0 + rng.normal(0.0, 0.002, m)), c[:, 0], c[:, 1]], -1)
+        xc = _to_camera(x_world[todo], ctr, r)
+        # Acceptance test only; the stored 2D is geometry.project's (generate_split).
+        uv = k[:, None, :2] * xc[..., :2] / xc[..., 2:] + k[:, None, 2:]
+        lo, hi = uv.min(axis=1), uv.max(axis=1)
+        ok = (
+            np.all(lo >= 0.02 * wh, -1)
+            & np.all(hi <= 0.98 * wh, -1)
+            & (np.max(hi - lo, -1) >= 64.0)
+            & (xc[..., 2].min(-1) >= 0.5)
+            & (ctr[:, 2] >= 0.2)
+        )
+        if last:
+            ok[:] = True
+        i = todo[ok]
+        centre[i], rot[i], intr[i], size[i] = ctr[ok], r[ok], k[ok], wh[ok]
+        todo = todo[~ok]
+    return centre, rot, intr, size
+
+
+def generate_split(
+    split: str,
+    num_samples: int,
+    *,
+    seed: int = 0,
+    wild_rare_fraction: float = 0.35,
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Generates one split in memory (no disk), deterministic from ``(seed, split)``.
+
+    Args:
+      split: one of :data:`SPLITS`.
+      num_samples: N.
+      seed: world seed; each split draws from its own stream, so sizes of other splits do not
+        change it.
+      wild_rare_fraction: share of rare actions in the wild domain.
+
+    Returns:
+      ``(arrays, info)``: ``arrays`` are :func:`save_dataset` keyword arguments (pixels,
+      camera-frame metres, float64); ``info`` holds generator truth for tests and statistics:
+      ``pose_3d`` (N,17,3) camera frame (also for 2D-only splits), ``angles`` (N,25) degrees,
+      ``lengths`` (N,17) m, ``up_cam`` (N,3) world up in the camera frame, ``gross``,
+      ``occluded``, ``truncated`` (N,17) detector masks, ``action`` (N,).
+    """
+    if split not in _SPEC:
+        raise ValueError(f"unknown split {split!r}; splits are {SPLITS}")
+    if num_samples < 0:
+        raise ValueError(f"num_samples must be >= 0, got {num_samples}")
+    if not 0.0 <= wild_rare_fraction <= 1.0:
+        raise ValueError(f"wild_rare_fraction must be in [0, 1], got {wild_rare_fraction}")
+    spec = _SPEC[split]
+    domain = spec["domain"]
+    rng = np.random.default_rng([seed, _SPLIT_KEY[split]])
+    mix = _action_mix(domain, wild_rare_fraction)
+    n = num_samples
+    if "rig" in spec:
+        rig = sensors.RIGS[spec["rig"]]
+        n_cam = len(rig["intrinsics"])
+        n_pose = -(-n // n_cam)
+        action, angles, tilt, lift = _sample_poses(rng, n_pose, mix)
+        bodies = _subject_bodies(seed)
+        subj_idx = rng.integers(0, len(spec["subjects"]), n_pose)
+        subject = np.array(spec["subjects"])[subj_idx]
+        lengths = np.stack([bodies[s] for s in spec["subjects"]])[subj_idx]
+        xw = _place(
+            rng, angles, lengths, tilt, lift, capture_radius=rig["capture_radius"], extra_tilt=False
+        )
+        # Every pose seen by every camera of the rig (as in Human3.6M); keep the first n.
+        rep = lambda a: np.repeat(a, n_cam, axis=0)[:n]
+        cam = np.tile(np.arange(n_cam), n_pose)[:n]
+        action, angles, lengths, subject, xw = map(rep, (action, angles, lengths, subject, xw))
+        centre, rot, intr, size = sensors.rig_cameras(spec["rig"], cam)
+        camera = np.char.add(f"{spec['rig']}_c", cam.astype(str))
+    else:
+        action, angles, tilt, lift = _sample_poses(rng, n, mix)
+        lengths = body.sample_bodies(rng, n)
+        subject = np.char.add("W", np.arange(n).astype(str))
+        xw = _place(rng, angles, lengths, tilt, lift, capture_radius=0.0, extra_tilt=True)
+        centre, rot, intr, size = _wild_cameras(rng, xw)
+        camera = np.full(n, "wild")
+    x_cam = _to_camera(xw, centre, rot)
+    gt = sensors.project_px(x_cam, intr)
+    det, conf, dinfo = sensors.simulate_detector(
+        gt, size, x_cam[..., 2], rng, level=_DETECTOR_LEVEL[domain]
+    )
+    arrays = dict(
+        keypoints_2d=det,
+        confidence=conf,
+        image_size=size,
+        keypoints_2d_gt=gt,
+        subject=subject,
+        action=action.astype(str),
+        camera=camera,
+    )
+    if split != "wild_2d":
+        arrays.update(pose_3d=x_cam, intrinsics=intr)
+    info = dict(
+        pose_3d=x_cam,
+        angles=angles,
+        lengths=lengths,
+        up_cam=rot[:, :, 2],
+        action=action.astype(str),
+        **dinfo,
+    )
+    return arrays, info
+
+
+def default_cache_dir() -> Path:
+    """``$CPOSE_CACHE_DIR/synthetic`` or ``~/.cache/cpose_jax/synthetic``."""
+    root = os.environ.get("CPOSE_CACHE_DIR")
+    base = Path(root) if root else Path.home() / ".cache" / "cpose_jax"
+    return base / "synthetic"
+
+
+def _world_key(seed, sizes, rare) -> str:
+    blob = json.dumps(
+        dict(version=GENERATOR_VERSION, seed=seed, sizes=sizes, rare=rare), sort_keys=True
+    )
+    return hashlib.sha1(blob.encode()).hexdigest()[:12]
+
+
+def make_world(
+    seed: int = 0,
+    *,
+    sizes: dict[str, int] | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    wild_rare_fraction: float = 0.35,
+    overwrite: bool = False,
+    verbose: bool = False,
+) -> dict[str, Path]:
+    """Generates the synthetic world (or finds it in the cache) and returns split -> .npz path.
+
+    The files live in ``cache_dir/world_s{seed}_{key}/`` where ``key`` hashes
+    (:data:`GENERATOR_VERSION`, seed, sizes, wild_rare_fraction). A ``world.json`` manifest is
+    written last; a folder with a manifest and every split file is a cache hit and nothing is
+    regenerated. Writes are atomic, so concurrent processes (multi-host) are safe.
+
+    Args:
+      seed: world seed.
+      sizes: split -> sample count, overriding :data:`DEFAULT_SIZES` (0 allowed).
+      cache_dir: default :func:`default_cache_dir`.
+      wild_rare_fraction: share of rare actions in the wild splits.
+      overwrite: regenerate even when cached.
+      verbose: print progress.
+
+    Returns:
+      ``{split: Path}`` in :data:`SPLITS` order; load each with ``schema.load_dataset``.
+    """
+    sizes = dict(DEFAULT_SIZES, **(sizes or {}))
+    unknown = set(sizes) - set(SPLITS)
+    if unknown:
+        raise ValueError(f"unknown splits in sizes: {sorted(unknown)}; splits are {SPLITS}")
+    sizes = {s: int(sizes[s]) for s in SPLITS}
+    cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    folder = cache_dir / f"world_s{seed}_{_world_key(seed, sizes, wild_rare_fraction)}"
+    paths = {s: folder / f"{s}.npz" for s in SPLITS}
+    manifest = folder / "world.json"
+    if not overwrite and manifest.exists() and all(p.exists() for p in paths.values()):
+        if verbose:
+            print(f"synthetic world: cached in {folder}")
+        return paths
+    t0 = time.perf_counter()
+    for split in SPLITS:
+        t = time.perf_counter()
+        arrays, _ = generate_split(
+            split, sizes[split], seed=seed, wild_rare_fraction=wild_rare_fraction
+        )
+        meta = dict(
+            generator="cpose_jax.data.synthetic",
+            generator_version=GENERATOR_VERSION,
+            seed=seed,
+            split=split,
+            domain=_SPEC[split]["domain"],
+            wild_rare_fraction=wild_rare_fraction,
+        )
+        save_dataset(paths[split], skeleton="h36m17", extra_meta=meta, **arrays)
+        if verbose:
+            print(f"  {split:10s} {sizes[split]:7d} samples  {time.perf_counter() - t:5.2f} s")
+    info = dict(
+        generator_version=GENERATOR_VERSION,
+        seed=seed,
+        sizes=sizes,
+        wild_rare_fraction=wild_rare_fraction,
+        seconds=round(time.perf_counter() - t0, 3),
+        files={s: p.name for s, p in paths.items()},
+    )
+    fd, tmp = tempfile.mkstemp(prefix=".world.", suffix=".tmp", dir=folder)
+    with os.fdopen(fd, "w") as f:
+        json.dump(info, f, indent=1)
+    os.replace(tmp, manifest)
+    if verbose:
+        print(f"synthetic world: generated in {info['seconds']:.1f} s -> {folder}")
+    return paths
+
+
+def load_world(paths: dict[str, Path]) -> dict[str, Dataset]:
+    """``{split: Dataset}`` for the paths returned by :func:`make_world`."""
+    return {s: load_dataset(p) for s, p in paths.items()}
+
+
+# ------------------------------------------------------------------ statistics and figure
+
+
+def _torso_tilt_deg(pose_3d, up_cam=None):
+    """Angle (deg) between the pelvis->thorax axis and 'up' (world up, else camera -y)."""
+    t = pose_3d[:, 8] - pose_3d[:, 0]
+    up = np.array([0.0, -1.0, 0.0]) if up_cam is None else up_cam
+    cos = np.sum(t * up, -1) / np.linalg.norm(t, axis=-1)
+    return np.rad2deg(np.arccos(np.clip(cos, -1.0, 1.0)))
+
+
+def world_stats(datasets: dict[str, Dataset]) -> dict[str, dict]:
+    """Per split: sizes, rare-action share, camera-frame torso tilt, detector error vs score."""
+    out = {}
+    for split, ds in datasets.items():
+        s = dict(n=len(ds))
+        if len(ds) == 0:
+            out[split] = s
+            continue
+        act = ds["action"]
+        s["rare_share"] = float(np.isin(act, body.RARE_ACTIONS).mean())
+        gt, det, conf = ds["keypoints_2d_gt"], ds["keypoints_2d"], ds["confidence"]
+        size = np.max(gt.max(1) - gt.min(1), -1)
+        err = np.linalg.norm(det - gt, axis=-1)
+        s["body_px_median"] = float(np.median(size))
+        s["det_err_px_mean"] = float(err.mean())
+        s["det_err_rel_median"] = float(np.median(err / size[:, None]))
+        s["conf_mean"] = float(conf.mean())
+        lo = conf < 0.5
+        s["err_px_conf_lt_0.5"] = float(err[lo].mean()) if lo.any() else float("nan")
+        s["err_px_conf_ge_0.5"] = float(err[~lo].mean()) if (~lo).any() else float("nan")
+        s["share_conf_lt_0.5"] = float(lo.mean())
+        if "pose_3d" in ds:
+            tilt = _torso_tilt_deg(ds["pose_3d"])
+            s["tilt_cam_deg_p50_p99_max"] = [float(np.percentile(tilt, q)) for q in (50, 99, 100)]
+            s["share_tilt_cam_gt_60"] = float((tilt > 60).mean())
+            s["root_depth_m_min_max"] = [
+                float(ds["pose_3d"][:, 0, 2].min()),
+                float(ds["pose_3d"][:, 0, 2].max()),
+            ]
+            s["focal_px_min_max"] = [
+                float(ds["intrinsics"][:, 0].min()),
+                float(ds["intrinsics"][:, 0].max()),
+            ]
+        out[split] = s
+    return out
+
+
+def _bone_colour(name: str) -> str:
+    return "tab:red" if name.startswith("R") else "tab:blue" if name.startswith("L") else "k"
+
+
+def _draw_3d(ax, x, title):
+    from cpose_jax.skeleton import H36M17
+
+    # Camera frame (x right, y down, z forward) -> plot axes (x, z, -y): up is up.
+    p = np.stack([x[:, 0], x[:, 2], -x[:, 1]], -1)
+    p = p - p[:1]
+    for par, c in H36M17.bone_pairs:
+        ax.plot(*np.stack([p[par], p[c]], -1), color=_bone_colour(H36M17.joint_names[c]), lw=2)
+    ax.scatter(*p.T, s=5, c="k")
+    r = 0.9
+    ax.set(xlim=(-r, r), ylim=(-r, r), zlim=(-r, r), xticklabels=[], yticklabels=[])
+    ax.set(zticklabels=[])
+    ax.set_box_aspect((1, 1, 1), zoom=1.3)
+    ax.set_title(title, fontsize=8)
+    ax.view_init(elev=12, azim=-65)
+
+
+def _draw_2d(ax, gt, det, conf, wh, title, *, crop=True):
+    from cpose_jax.skeleton import H36M17
+
+    for par, c in H36M17.bone_pairs:
+        col = _bone_colour(H36M17.joint_names[c])
+        ax.plot(*np.stack([gt[par], gt[c]], -1), color=col, lw=1.8)
+        ax.plot(*np.stack([det[par], det[c]], -1), color=col, lw=0.7, ls="--", alpha=0.8)
+    sc = ax.scatter(det[:, 0], det[:, 1], c=conf, cmap="viridis", vmin=0, vmax=1, s=12, zorder=3)
+    if crop:
+        lo, hi = gt.min(0), gt.max(0)
+        ctr, half = 0.5 * (lo + hi), 0.6 * (hi - lo).max()
+        ax.set(xlim=(ctr[0] - half, ctr[0] + half), ylim=(ctr[1] + half, ctr[1] - half))
+    else:
+        ax.set(xlim=(0, wh[0]), ylim=(wh[1], 0))
+    ax.set(aspect="equal", xticks=[], yticks=[])
+    ax.set_title(title, fontsize=8)
+    return sc
+
+
+def make_figure(datasets: dict[str, Dataset], out_path, *, per_split: int = 3, seed: int = 0):
+    """Draws ``per_split`` samples of each split (rare actions first where the split has them).
+
+    Per sample: the 3D skeleton (camera frame, viewed obliquely, up = image up) and a crop of the
+    image: GT 2D solid, detections dashed, detection dots coloured by confidence. Red = right
+    side, blue = left. For the 2D-only split the 3D slot shows the whole image instead.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rng = np.random.default_rng(seed)
+    splits = [s for s in datasets if len(datasets[s])]
+    rows, cols = len(splits), 2 * per_split
+    fig = plt.figure(figsize=(2.6 * cols, 2.7 * rows + 0.4))
+    sc = None
+    for r, split in enumerate(splits):
+        ds = datasets[split]
+        act = ds["action"]
+        is_rare = np.isin(act, body.RARE_ACTIONS)
+        pick = []
+        for a in rng.permutation(np.unique(act[is_rare])):
+            pick.append(int(rng.choice(np.flatnonzero(act == a))))
+            if len(pick) == per_split - 1:
+                break
+        for a in rng.permutation(np.unique(act[~is_rare])):
+            if len(pick) == per_split:
+                break
+            pick.append(int(rng.choice(np.flatnonzero(act == a))))
+        for k, i in enumerate(pick):
+            base = r * cols + 2 * k + 1
+            wh = ds["image_size"][i]
+            gt, det, conf = ds["keypoints_2d_gt"][i], ds["keypoints_2d"][i], ds["confidence"][i]
+            head = f"{split}: {act[i]}"
+            if "pose_3d" in ds:
+                ax = fig.add_subplot(rows, cols, base, projection="3d")
+                _draw_3d(ax, ds["pose_3d"][i], f"{head}\n3D ({ds['camera'][i]})")
+            else:
+                ax = fig.add_subplot(rows, cols, base)
+                _draw_2d(ax, gt, det, conf, wh, f"{head}\n2D only: whole image", crop=False)
+            ax = fig.add_subplot(rows, cols, base + 1)
+            sc = _draw_2d(ax, gt, det, conf, wh, f"2D crop\n({int(wh[0])}x{int(wh[1])} image)")
+    if sc is not None:
+        cax = fig.add_axes([0.93, 0.35, 0.01, 0.3])
+        fig.colorbar(sc, cax=cax, label="detector confidence")
+    fig.subplots_adjust(left=0.01, right=0.91, top=0.95, bottom=0.01, wspace=0.08, hspace=0.35)
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out_path, dpi=80)
+    plt.close(fig)
+    return out_path
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--cache-dir", default=None)
+    ap.add_argument(
+        "--size", action="append", default=[], metavar="SPLIT=N", help="override a split size"
+    )
+    ap.add_argument("--wild-rare-fraction", type=float, default=0.35)
+    ap.add_argument("--overwrite", action="store_true")
+    ap.add_argument("--figure", default=None, help="write a figure of sample poses here")
+    args = ap.parse_args(argv)
+    sizes = {}
+    for item in args.size:
+        k, _, v = item.partition("=")
+        sizes[k] = int(v)
+    paths = make_world(
+        args.seed,
+        sizes=sizes,
+        cache_dir=args.cache_dir,
+        wild_rare_fraction=args.wild_rare_fraction,
+        overwrite=args.overwrite,
+        verbose=True,
+    )
+    world = load_world(paths)
+    print(json.dumps(world_stats(world), indent=1))
+    if args.figure:
+        print("figure:", make_figure(world, args.figure, seed=args.seed))
+
+
+if __name__ == "__main__":
+    main()

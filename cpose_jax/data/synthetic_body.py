@@ -1,0 +1,499 @@
+"""Synthetic human bodies: anthropometric bone lengths, joint angles within anatomical limits,
+action-specific pose distributions, and forward kinematics (numpy, vectorised over samples).
+
+Body frame (before the body is placed in the world): x to the body's LEFT, y FORWARD (facing
+direction), z UP; the root (pelvis, H36M17 joint 0) at the origin. The world frame is z-up
+with the ground at z = 0. Output skeleton: H36M17 (DESIGN §1).
+
+Joints and their degrees of freedom (angles in degrees, see :data:`ANGLE_NAMES`,
+:data:`ANGLE_LIMITS`):
+
+* hips and shoulders: 3-DOF (flexion forward +, abduction outward +, internal rotation +);
+* knees and elbows: 1-DOF flexion (knee bends the shin backward, elbow the forearm forward);
+* lumbar spine (pelvis -> Spine), thoracic spine (Spine -> Thorax) and neck (Thorax -> head):
+  flexion (forward +), side bend (to the left +), twist (to the left +).
+
+Left-side angles are applied as is; right-side rotations are the mirror images
+(``M R M``, ``M = diag(-1, 1, 1)``), so one angle convention serves both sides and
+:func:`mirror_angles` gives the mirrored pose.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cpose_jax.skeleton import H36M17
+
+__all__ = [
+    "ACTIONS",
+    "ANGLE_LIMITS",
+    "ANGLE_NAMES",
+    "BONE_LENGTH_RANGES",
+    "LAB_ACTIONS",
+    "MEAN_BONE_LENGTHS",
+    "RARE_ACTIONS",
+    "forward_kinematics",
+    "mirror_angles",
+    "sample_action",
+    "sample_bodies",
+]
+
+SKELETON = H36M17
+_J = SKELETON.joint_index
+
+# ------------------------------------------------------------------ anthropometry (metres)
+
+#: Mean adult bone lengths, indexed by the bone's CHILD joint (root entry 0), roughly the
+#: Human3.6M subjects' averages (body height about 1.72 m).
+_MEAN = {
+    "RHip": 0.130,  # pelvis centre -> hip joint
+    "RKnee": 0.445,  # thigh
+    "RFoot": 0.435,  # shin (knee -> ankle)
+    "Spine": 0.235,  # pelvis -> mid spine
+    "Thorax": 0.250,  # mid spine -> base of neck
+    "Neck/Nose": 0.115,
+    "Head": 0.115,  # nose -> head top
+    "LShoulder": 0.150,  # base of neck -> shoulder joint
+    "LElbow": 0.280,  # upper arm
+    "LWrist": 0.250,  # forearm
+}
+for _k in ("RHip", "RKnee", "RFoot"):
+    _MEAN[_k.replace("R", "L", 1)] = _MEAN[_k]
+for _k in ("LShoulder", "LElbow", "LWrist"):
+    _MEAN[_k.replace("L", "R", 1)] = _MEAN[_k]
+MEAN_BONE_LENGTHS = np.array([0.0] + [_MEAN[n] for n in SKELETON.joint_names[1:]])
+
+#: Per-subject body scale (height / mean height) and per-bone proportion factor (same for
+#: left and right) are drawn from these clipped normals; together they bound every bone to
+#: ``MEAN_BONE_LENGTHS * BONE_LENGTH_RANGES`` (the promise tested).
+_SCALE_SD, _SCALE_CLIP = 0.055, (0.88, 1.13)
+_PROP_SD, _PROP_CLIP = 0.035, (0.91, 1.09)
+BONE_LENGTH_RANGES = (_SCALE_CLIP[0] * _PROP_CLIP[0], _SCALE_CLIP[1] * _PROP_CLIP[1])
+
+
+def _unit(v):
+    v = np.asarray(v, float)
+    return v / np.linalg.norm(v)
+
+
+# Rest direction of each bone (child joint) in its frame's axes, left side canonical.
+# frame names: pelvis, lumbar, thoracic, neck, l_hip, l_knee, l_sho, l_elb (and r_*).
+_REST = {
+    "RHip": ("pelvis", _unit([-1, 0, 0])),
+    "RKnee": ("r_hip", _unit([0, 0, -1])),
+    "RFoot": ("r_knee", _unit([0, 0, -1])),
+    "LHip": ("pelvis", _unit([1, 0, 0])),
+    "LKnee": ("l_hip", _unit([0, 0, -1])),
+    "LFoot": ("l_knee", _unit([0, 0, -1])),
+    "Spine": ("lumbar", _unit([0, -0.05, 1])),
+    "Thorax": ("thoracic", _unit([0, 0.05, 1])),
+    "Neck/Nose": ("neck", _unit([0, 0.45, 1])),
+    "Head": ("neck", _unit([0, -0.35, 1])),
+    "LShoulder": ("thoracic", _unit([1, -0.05, -0.18])),
+    "LElbow": ("l_sho", _unit([0, 0, -1])),
+    "LWrist": ("l_elb", _unit([0, 0, -1])),
+    "RShoulder": ("thoracic", _unit([-1, -0.05, -0.18])),
+    "RElbow": ("r_sho", _unit([0, 0, -1])),
+    "RWrist": ("r_elb", _unit([0, 0, -1])),
+}
+
+# ------------------------------------------------------------------ joint angles (degrees)
+
+ANGLE_NAMES = (
+    "l_hip_flex", "l_hip_abd", "l_hip_rot",
+    "r_hip_flex", "r_hip_abd", "r_hip_rot",
+    "l_knee_flex", "r_knee_flex",
+    "l_sho_flex", "l_sho_abd", "l_sho_rot",
+    "r_sho_flex", "r_sho_abd", "r_sho_rot",
+    "l_elbow_flex", "r_elbow_flex",
+    "lumbar_flex", "lumbar_side", "lumbar_twist",
+    "thor_flex", "thor_side", "thor_twist",
+    "neck_flex", "neck_side", "neck_twist",
+)  # fmt: skip
+_A = {n: i for i, n in enumerate(ANGLE_NAMES)}
+
+#: Anatomical range of motion (degrees, [min, max]) per angle; every sampled pose obeys it.
+_LIMITS = {
+    "hip_flex": (-30.0, 130.0),
+    "hip_abd": (-25.0, 50.0),
+    "hip_rot": (-40.0, 45.0),
+    "knee_flex": (0.0, 150.0),
+    "sho_flex": (-60.0, 180.0),
+    "sho_abd": (-10.0, 180.0),
+    "sho_rot": (-80.0, 90.0),
+    "elbow_flex": (0.0, 150.0),
+    "lumbar_flex": (-30.0, 60.0),
+    "lumbar_side": (-30.0, 30.0),
+    "lumbar_twist": (-30.0, 30.0),
+    "thor_flex": (-15.0, 40.0),
+    "thor_side": (-20.0, 20.0),
+    "thor_twist": (-30.0, 30.0),
+    "neck_flex": (-50.0, 60.0),
+    "neck_side": (-40.0, 40.0),
+    "neck_twist": (-70.0, 70.0),
+}
+ANGLE_LIMITS = np.array([_LIMITS[n[2:] if n[:2] in ("l_", "r_") else n] for n in ANGLE_NAMES])
+
+# Mirror: swap l_/r_ columns, negate side bends and twists.
+_MIRROR_PERM = np.array(
+    [
+        _A[("r_" + n[2:]) if n.startswith("l_") else ("l_" + n[2:]) if n.startswith("r_") else n]
+        for n in ANGLE_NAMES
+    ]
+)
+_MIRROR_SIGN = np.array([-1.0 if n.endswith(("_side", "_twist")) else 1.0 for n in ANGLE_NAMES])
+
+LAB_ACTIONS = ("standing", "walking", "sitting", "gesturing", "hand_to_face")
+RARE_ACTIONS = (
+    "lying",
+    "crouching",
+    "kneeling",
+    "jumping",
+    "kicking",
+    "bending_over",
+    "inverted",
+)
+ACTIONS = LAB_ACTIONS + RARE_ACTIONS
+
+
+# ------------------------------------------------------------------ rotations (numpy)
+
+
+def _rot(axis: int, deg) -> np.ndarray:
+    """Rotations by ``deg`` (N,) degrees about coordinate axis ``axis`` -> (N, 3, 3)."""
+    a = np.deg2rad(np.asarray(deg, float))
+    c, s = np.cos(a), np.sin(a)
+    o, z = np.ones_like(a), np.zeros_like(a)
+    if axis == 0:
+        m = [[o, z, z], [z, c, -s], [z, s, c]]
+    elif axis == 1:
+        m = [[c, z, s], [z, o, z], [-s, z, c]]
+    else:
+        m = [[c, -s, z], [s, c, z], [z, z, o]]
+    return np.moveaxis(np.array(m), (0, 1), (-2, -1))
+
+
+_M = np.diag([-1.0, 1.0, 1.0])
+
+
+def _limb(flex, abd, rot, right: bool) -> np.ndarray:
+    r = _rot(0, flex) @ _rot(1, -abd) @ _rot(2, rot)
+    return _M @ r @ _M if right else r
+
+
+def _spine(flex, side, twist) -> np.ndarray:
+    return _rot(0, -flex) @ _rot(1, side) @ _rot(2, twist)
+
+
+def tilt_matrix(axis_deg, angle_deg) -> np.ndarray:
+    """Rotation by ``angle_deg`` about the horizontal axis at azimuth ``axis_deg`` (N,) -> (N,3,3).
+
+    Azimuth 0 is the body's left-right (x) axis: a positive angle there tips the head
+    BACKWARD; azimuth 90 (the y axis) tips it to the body's left.
+    """
+    return _rot(2, axis_deg) @ _rot(0, angle_deg) @ _rot(2, -np.asarray(axis_deg, float))
+
+
+def forward_kinematics(angles, lengths, root_rotation=None) -> np.ndarray:
+    """Joint positions from joint angles and bone lengths (H36M17).
+
+    Args:
+      angles: ``(N, 25)`` degrees in :data:`ANGLE_NAMES` order.
+      lengths: ``(N, 17)`` metres, indexed by child joint (entry 0 ignored).
+      root_rotation: ``(N, 3, 3)`` pelvis orientation (body -> world); identity if None.
+
+    Returns:
+      ``(N, 17, 3)`` metres, root at the origin, axes of the world (or body) frame.
+    """
+    angles, lengths = np.asarray(angles, float), np.asarray(lengths, float)
+    n = angles.shape[0]
+    if angles.shape != (n, len(ANGLE_NAMES)) or lengths.shape != (n, SKELETON.num_joints):
+        raise ValueError(f"angles {angles.shape} must be (N, 25), lengths {lengths.shape} (N, 17)")
+    a = {k: angles[:, i] for k, i in _A.items()}
+    pelvis = np.broadcast_to(np.eye(3), (n, 3, 3)) if root_rotation is None else root_rotation
+    f = {"pelvis": pelvis}
+    f["lumbar"] = pelvis @ _spine(a["lumbar_flex"], a["lumbar_side"], a["lumbar_twist"])
+    f["thoracic"] = f["lumbar"] @ _spine(a["thor_flex"], a["thor_side"], a["thor_twist"])
+    f["neck"] = f["thoracic"] @ _spine(a["neck_flex"], a["neck_side"], a["neck_twist"])
+    for s, right in (("l", False), ("r", True)):
+        f[f"{s}_hip"] = pelvis @ _limb(
+            a[f"{s}_hip_flex"], a[f"{s}_hip_abd"], a[f"{s}_hip_rot"], right
+        )
+        f[f"{s}_knee"] = f[f"{s}_hip"] @ _rot(0, -a[f"{s}_knee_flex"])
+        f[f"{s}_sho"] = f["thoracic"] @ _limb(
+            a[f"{s}_sho_flex"], a[f"{s}_sho_abd"], a[f"{s}_sho_rot"], right
+        )
+        f[f"{s}_elb"] = f[f"{s}_sho"] @ _rot(0, a[f"{s}_elbow_flex"])
+    x = np.zeros((n, SKELETON.num_joints, 3))
+    for j in range(1, SKELETON.num_joints):  # 16 joints, each vectorised over N
+        name = SKELETON.joint_names[j]
+        frame, d = _REST[name]
+        x[:, j] = x[:, SKELETON.parents[j]] + (f[frame] @ d) * lengths[:, j : j + 1]
+    return x
+
+
+def mirror_angles(angles) -> np.ndarray:
+    """The left/right mirror image of poses ``(N, 25)`` (swap sides, negate side bend/twist)."""
+    return np.asarray(angles)[..., _MIRROR_PERM] * _MIRROR_SIGN
+
+
+def sample_bodies(rng: np.random.Generator, n: int) -> np.ndarray:
+    """``n`` random adult bodies -> bone lengths ``(n, 17)`` metres, left = right.
+
+    Length = mean * body scale * per-bone proportion (both clipped normals), inside
+    ``MEAN_BONE_LENGTHS * BONE_LENGTH_RANGES``.
+    """
+    scale = np.clip(rng.normal(1.0, _SCALE_SD, (n, 1)), *_SCALE_CLIP)
+    prop = np.clip(rng.normal(1.0, _PROP_SD, (n, SKELETON.num_joints)), *_PROP_CLIP)
+    prop = 0.5 * (prop + prop[:, SKELETON.flip_perm])  # symmetric proportions
+    return MEAN_BONE_LENGTHS * scale * prop
+
+
+# ------------------------------------------------------------------ actions
+
+
+class _Pose:
+    """Helper holding angles (N, 25), a body tilt (N, 3, 3) and a lift above ground (N,)."""
+
+    def __init__(self, rng: np.random.Generator, n: int):
+        self.rng, self.n = rng, n
+        self.angles = np.zeros((n, len(ANGLE_NAMES)))
+        self.tilt = np.broadcast_to(np.eye(3), (n, 3, 3)).copy()
+        self.lift = np.zeros(n)
+
+    def u(self, lo, hi):
+        return self.rng.uniform(lo, hi, self.n)
+
+    def g(self, mean, sd):
+        return self.rng.normal(mean, sd, self.n)
+
+    def set(self, names, values):
+        for name in names.split():
+            self.angles[:, _A[name]] = values() if callable(values) else values
+
+    def both(self, suffix, values):
+        self.set(f"l_{suffix} r_{suffix}", values)
+
+    def relaxed(self):
+        """Standing, arms hanging, small natural variation."""
+        self.both("hip_flex", lambda: self.g(2, 5))
+        self.both("hip_abd", lambda: self.g(4, 3))
+        self.both("hip_rot", lambda: self.g(0, 8))
+        self.both("knee_flex", lambda: self.u(0, 12))
+        self.both("sho_flex", lambda: self.g(5, 10))
+        self.both("sho_abd", lambda: self.g(9, 5))
+        self.both("sho_rot", lambda: self.g(10, 15))
+        self.both("elbow_flex", lambda: self.u(3, 35))
+        self.set("lumbar_flex", lambda: self.g(3, 5))
+        self.set("lumbar_side lumbar_twist", lambda: self.g(0, 4))
+        self.set("thor_flex", lambda: self.g(3, 4))
+        self.set("thor_side thor_twist", lambda: self.g(0, 4))
+        self.set("neck_flex", lambda: self.g(5, 10))
+        self.set("neck_side", lambda: self.g(0, 6))
+        self.set("neck_twist", lambda: self.g(0, 20))
+
+    def arms(self, flex, abd, rot, elbow):
+        self.both("sho_flex", lambda: self.u(*flex))
+        self.both("sho_abd", lambda: self.u(*abd))
+        self.both("sho_rot", lambda: self.u(*rot))
+        self.both("elbow_flex", lambda: self.u(*elbow))
+
+    def where(self, mask, other: _Pose):
+        self.angles[mask] = other.angles[mask]
+        self.tilt[mask] = other.tilt[mask]
+        self.lift[mask] = other.lift[mask]
+
+
+def _standing(p: _Pose):
+    p.relaxed()
+    p.set("l_hip_abd", lambda: p.g(6, 4))  # weight shift
+
+
+def _walking(p: _Pose):
+    p.relaxed()
+    ph = p.u(0, 2 * np.pi)
+    amp = p.u(0.7, 1.3)
+    for s, off in (("l", 0.0), ("r", np.pi)):
+        hip = 5 + 22 * amp * np.sin(ph + off)
+        knee = 5 + 55 * amp * ((1 + np.cos(ph + off + 0.3)) / 2) ** 3
+        p.set(f"{s}_hip_flex", hip + p.g(0, 3))
+        p.set(f"{s}_knee_flex", knee + p.g(0, 4))
+        p.set(f"{s}_sho_flex", -18 * amp * np.sin(ph + off) + p.g(0, 5))
+    p.both("elbow_flex", lambda: p.u(10, 45))
+    p.set("lumbar_flex", lambda: p.g(5, 3))
+    p.set("lumbar_twist", 6 * np.sin(ph) + p.g(0, 2))
+
+
+def _sitting(p: _Pose):
+    p.relaxed()
+    p.both("hip_flex", lambda: p.u(75, 105))
+    p.both("hip_abd", lambda: p.u(0, 20))
+    p.both("knee_flex", lambda: p.u(70, 110))
+    p.set("lumbar_flex", lambda: p.u(-10, 25))
+    p.set("thor_flex", lambda: p.u(0, 20))
+    p.arms((0, 60), (0, 30), (-10, 40), (30, 110))
+    p.set("neck_flex", lambda: p.g(10, 12))
+    down = p.rng.uniform(size=p.n) < 0.2  # sitting down / standing up
+    q = _Pose(p.rng, p.n)
+    _standing(q)
+    q.both("hip_flex", lambda: q.u(40, 75))
+    q.both("knee_flex", lambda: q.u(45, 80))
+    q.set("lumbar_flex", lambda: q.u(10, 35))
+    p.where(down, q)
+
+
+def _gesturing(p: _Pose):
+    p.relaxed()
+    p.set("l_sho_flex", lambda: p.u(-20, 120))
+    p.set("l_sho_abd", lambda: p.u(0, 100))
+    p.set("l_sho_rot", lambda: p.u(-40, 60))
+    p.set("l_elbow_flex", lambda: p.u(0, 130))
+    both = p.rng.uniform(size=p.n) < 0.5
+    for k, lim in (("flex", (-20, 120)), ("abd", (0, 90)), ("rot", (-40, 60))):
+        v = p.angles[:, _A[f"r_sho_{k}"]]
+        p.angles[:, _A[f"r_sho_{k}"]] = np.where(both, p.u(*lim), v)
+    p.set("r_elbow_flex", np.where(both, p.u(0, 130), p.angles[:, _A["r_elbow_flex"]]))
+    p.set("neck_twist", lambda: p.g(0, 30))
+    p.set("lumbar_twist", lambda: p.g(0, 8))
+
+
+def _hand_to_face(p: _Pose):
+    p.relaxed()
+    p.set("l_sho_flex", lambda: p.u(20, 65))
+    p.set("l_sho_abd", lambda: p.u(5, 50))
+    p.set("l_sho_rot", lambda: p.u(0, 40))
+    p.set("l_elbow_flex", lambda: p.u(110, 145))
+    p.set("r_elbow_flex", lambda: p.u(20, 100))
+    p.set("r_sho_flex", lambda: p.u(0, 45))
+    p.set("neck_flex", lambda: p.g(10, 10))
+    seated = p.rng.uniform(size=p.n) < 0.3
+    q = _Pose(p.rng, p.n)
+    _sitting(q)
+    for k in ("hip_flex", "hip_abd", "knee_flex"):
+        for s in "lr":
+            i = _A[f"{s}_{k}"]
+            p.angles[:, i] = np.where(seated, q.angles[:, i], p.angles[:, i])
+
+
+def _lying(p: _Pose):
+    p.relaxed()
+    p.both("hip_flex", lambda: p.u(-10, 45))
+    p.both("hip_abd", lambda: p.u(0, 30))
+    p.both("knee_flex", lambda: p.u(0, 70))
+    p.arms((-30, 180), (0, 150), (-40, 60), (0, 120))
+    p.set("neck_flex", lambda: p.u(-20, 40))
+    p.tilt = tilt_matrix(p.u(0, 360), p.g(90, 8))
+
+
+def _crouching(p: _Pose):
+    p.relaxed()
+    p.tilt = _rot(0, -p.u(10, 35))  # lean forward
+    p.both("hip_flex", lambda: p.u(100, 130))
+    p.both("hip_abd", lambda: p.u(10, 35))
+    p.both("hip_rot", lambda: p.g(-10, 8))
+    p.both("knee_flex", lambda: p.u(115, 150))
+    p.set("lumbar_flex", lambda: p.u(0, 30))
+    p.arms((0, 90), (0, 40), (-20, 40), (0, 110))
+    p.set("neck_flex", lambda: p.u(-40, 0))
+
+
+def _kneeling(p: _Pose):
+    p.relaxed()
+    kind = p.rng.uniform(size=p.n)
+    upright, on_heels = kind < 0.35, (kind >= 0.35) & (kind < 0.6)
+    one_knee = kind >= 0.6
+    p.both("hip_flex", lambda: p.u(-10, 30))
+    p.both("knee_flex", lambda: p.u(80, 115))
+    i = _A
+    for s in "lr":
+        p.angles[on_heels, i[f"{s}_hip_flex"]] = p.u(70, 100)[on_heels]
+        p.angles[on_heels, i[f"{s}_knee_flex"]] = p.u(135, 150)[on_heels]
+    p.angles[one_knee, i["l_hip_flex"]] = p.u(80, 100)[one_knee]
+    p.angles[one_knee, i["l_knee_flex"]] = p.u(80, 100)[one_knee]
+    del upright
+    p.arms((-20, 100), (0, 60), (-20, 50), (0, 120))
+
+
+def _jumping(p: _Pose):
+    p.relaxed()
+    p.both("hip_flex", lambda: p.u(0, 70))
+    p.both("knee_flex", lambda: p.u(5, 100))
+    p.both("hip_abd", lambda: p.u(0, 40))
+    p.arms((60, 180), (20, 170), (-30, 60), (0, 60))
+    p.set("lumbar_flex", lambda: p.u(-20, 20))
+    p.lift = p.u(0.1, 0.6)
+
+
+def _kicking(p: _Pose):
+    p.relaxed()
+    p.set("l_hip_flex", lambda: p.u(50, 115))
+    p.set("l_hip_abd", lambda: p.u(0, 40))
+    p.set("l_knee_flex", lambda: p.u(0, 60))
+    p.set("r_hip_flex", lambda: p.u(-10, 10))
+    p.set("r_knee_flex", lambda: p.u(0, 25))
+    p.arms((-30, 60), (20, 90), (-20, 40), (0, 90))
+    p.set("lumbar_flex", lambda: p.u(-25, 5))
+    p.tilt = _rot(0, p.u(0, 25))  # lean back
+
+
+def _bending_over(p: _Pose):
+    p.relaxed()
+    pitch = p.u(30, 75)
+    p.tilt = _rot(0, -pitch)
+    p.both("hip_flex", lambda: np.clip(pitch + p.g(0, 8), None, 125))
+    p.both("knee_flex", lambda: p.u(0, 35))
+    lum, thor = p.u(5, 35), p.u(0, 20)
+    p.set("lumbar_flex", lum)
+    p.set("thor_flex", thor)
+    p.both("sho_flex", lambda: np.clip(pitch + lum + thor + p.g(0, 20), -60, 180))
+    p.both("elbow_flex", lambda: p.u(0, 40))
+    p.set("neck_flex", lambda: p.u(-50, 0))
+
+
+def _inverted(p: _Pose):
+    p.relaxed()
+    cart = p.rng.uniform(size=p.n) < 0.4
+    p.both("sho_flex", lambda: np.where(cart, p.u(0, 40), p.u(150, 180)))
+    p.both("sho_abd", lambda: np.where(cart, p.u(150, 180), p.u(0, 30)))
+    p.both("elbow_flex", lambda: p.u(0, 20))
+    p.both("hip_flex", lambda: p.u(-20, 40))
+    p.both("hip_abd", lambda: p.u(0, 50))
+    p.both("knee_flex", lambda: p.u(0, 60))
+    p.set("lumbar_flex", lambda: p.u(-30, 10))
+    axis = np.where(cart, 90.0, 0.0) + p.g(0, 20)
+    p.tilt = tilt_matrix(axis, p.g(180, 20))
+
+
+_SAMPLERS = {
+    "standing": _standing,
+    "walking": _walking,
+    "sitting": _sitting,
+    "gesturing": _gesturing,
+    "hand_to_face": _hand_to_face,
+    "lying": _lying,
+    "crouching": _crouching,
+    "kneeling": _kneeling,
+    "jumping": _jumping,
+    "kicking": _kicking,
+    "bending_over": _bending_over,
+    "inverted": _inverted,
+}
+
+
+def sample_action(rng: np.random.Generator, action: str, n: int):
+    """``n`` poses of ``action`` (one of :data:`ACTIONS`).
+
+    Returns:
+      angles ``(n, 25)`` degrees clipped to :data:`ANGLE_LIMITS` (half of the samples
+      mirrored left/right), tilt ``(n, 3, 3)`` body -> upright-body rotation (e.g. lying,
+      bending over), lift ``(n,)`` metres of the lowest joint above the ground (jumping).
+    """
+    if action not in _SAMPLERS:
+        raise ValueError(f"unknown action {action!r}; known: {ACTIONS}")
+    p = _Pose(rng, n)
+    _SAMPLERS[action](p)
+    mirror = rng.uniform(size=n) < 0.5
+    angles = np.where(mirror[:, None], mirror_angles(p.angles), p.angles)
+    tilt = np.where(mirror[:, None, None], _M @ p.tilt @ _M, p.tilt)
+    angles = np.clip(angles, ANGLE_LIMITS[:, 0], ANGLE_LIMITS[:, 1])
+    return angles, tilt, p.lift

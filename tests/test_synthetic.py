@@ -1,0 +1,250 @@
+"""Tests for the synthetic world: its statistics against what the generator promises."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from cpose_jax import geometry
+from cpose_jax.data import synthetic, synthetic_body, synthetic_sensors
+from cpose_jax.data.schema import load_dataset
+from cpose_jax.skeleton import H36M17
+
+SIZES = dict(lab_train=1600, lab_val=400, wild_2d=1200, wild_test=2000, rig2_test=400)
+
+
+@pytest.fixture(scope="module")
+def world():
+    """split -> (arrays, info), generated in memory (no disk)."""
+    return {s: synthetic.generate_split(s, n, seed=3) for s, n in SIZES.items()}
+
+
+def _angle_deg(a, b):
+    cos = np.sum(a * b, -1) / (np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1))
+    return np.rad2deg(np.arccos(np.clip(cos, -1, 1)))
+
+
+def _j(name):
+    return H36M17.joint_index(name)
+
+
+def test_bone_lengths_anthropometric_symmetric_and_consistent(world):
+    lo, hi = synthetic_body.BONE_LENGTH_RANGES
+    mean = synthetic_body.MEAN_BONE_LENGTHS
+    for split, (_arrays, info) in world.items():
+        x = info["pose_3d"]
+        measured = np.linalg.norm(np.asarray(geometry.bones(x, H36M17)), axis=-1)  # (N, 16)
+        # float32 geometry.bones on ~5 m coordinates: ~1e-6 m.
+        np.testing.assert_allclose(measured, info["lengths"][:, 1:], atol=1e-5, err_msg=split)
+        lengths = info["lengths"][:, 1:]
+        assert np.all(lengths >= mean[1:] * lo - 1e-12) and np.all(lengths <= mean[1:] * hi + 1e-12)
+        # Left == right for every paired bone.
+        np.testing.assert_allclose(info["lengths"], info["lengths"][:, H36M17.flip_perm])
+    # Thighs 0.35-0.56 m, upper arms 0.22-0.35 m: adult ranges.
+    assert 0.35 < mean[_j("LKnee")] * lo and mean[_j("LKnee")] * hi < 0.56
+    assert 0.22 < mean[_j("LElbow")] * lo and mean[_j("LElbow")] * hi < 0.35
+    # Per-subject variation exists in the lab, and one subject keeps one body.
+    arrays, info = world["lab_train"]
+    for s in np.unique(arrays["subject"]):
+        m = arrays["subject"] == s
+        assert np.ptp(info["lengths"][m], axis=0).max() == 0.0
+    thighs = {s: info["lengths"][arrays["subject"] == s][0, _j("LKnee")] for s in ("S1", "S5")}
+    assert thighs["S1"] != thighs["S5"]
+
+
+def test_joint_angles_within_limits_and_match_the_3d(world):
+    limits = synthetic_body.ANGLE_LIMITS
+    names = synthetic_body.ANGLE_NAMES
+    for split, (_, info) in world.items():
+        a = info["angles"]
+        assert np.all(a >= limits[:, 0]) and np.all(a <= limits[:, 1]), split
+        x = info["pose_3d"]
+        # 1-DOF knees/elbows: the angle between the adjacent bones IS the flexion angle.
+        for side, s in (("l", "L"), ("r", "R")):
+            for joint, (p, m, c) in (
+                ("knee", (f"{s}Hip", f"{s}Knee", f"{s}Foot")),
+                ("elbow", (f"{s}Shoulder", f"{s}Elbow", f"{s}Wrist")),
+            ):
+                got = _angle_deg(x[:, _j(m)] - x[:, _j(p)], x[:, _j(c)] - x[:, _j(m)])
+                np.testing.assert_allclose(
+                    got, a[:, names.index(f"{side}_{joint}_flex")], atol=1e-5, err_msg=split
+                )
+    # The limits table is anatomical: knees/elbows only flex, hips and shoulders 3-DOF.
+    lim = dict(zip(names, limits))
+    assert tuple(lim["l_knee_flex"]) == (0.0, 150.0) and tuple(lim["r_elbow_flex"]) == (0.0, 150.0)
+    assert lim["l_sho_flex"][1] == 180.0 and lim["r_hip_flex"][1] <= 135.0
+
+
+def test_forward_kinematics_left_right_and_mirror():
+    rng = np.random.default_rng(0)
+    lengths = synthetic_body.sample_bodies(rng, 4)
+    zero = synthetic_body.forward_kinematics(np.zeros((4, 25)), lengths)
+    # Body frame: x is the body's LEFT, z up: left joints at +x, head above the feet.
+    assert np.all(zero[:, _j("LHip"), 0] > 0) and np.all(zero[:, _j("RShoulder"), 0] < 0)
+    assert np.all(zero[:, _j("Head"), 2] > zero[:, _j("LFoot"), 2] + 1.3)
+    angles, _, _ = synthetic_body.sample_action(rng, "kicking", 4)
+    x = synthetic_body.forward_kinematics(angles, lengths)
+    xm = synthetic_body.forward_kinematics(synthetic_body.mirror_angles(angles), lengths)
+    # Mirroring the angles == reflecting x and swapping left/right joints.
+    np.testing.assert_allclose(xm, (x * [-1, 1, 1])[:, H36M17.flip_perm], atol=1e-12)
+    # A positive left hip flexion moves the left knee forward (+y).
+    a = np.zeros((1, 25))
+    a[0, synthetic_body.ANGLE_NAMES.index("l_hip_flex")] = 60.0
+    assert synthetic_body.forward_kinematics(a, lengths[:1])[0, _j("LKnee"), 1] > 0.3
+
+
+def test_rare_actions_share(world):
+    rare = synthetic_body.RARE_ACTIONS
+    for split in ("lab_train", "lab_val"):
+        act = world[split][0]["action"]
+        assert not np.isin(act, rare).any()
+        assert set(np.unique(act)) == set(synthetic_body.LAB_ACTIONS)
+    for split in ("wild_2d", "wild_test"):
+        act = world[split][0]["action"]
+        share = np.isin(act, rare).mean()
+        assert abs(share - 0.35) < 0.05, (split, share)
+        assert set(rare) <= set(np.unique(act))  # every rare action occurs
+    arrays, _ = synthetic.generate_split("wild_test", 300, seed=3, wild_rare_fraction=0.0)
+    assert not np.isin(arrays["action"], rare).any()
+
+
+def test_wild_poses_lie_outside_the_lab_range(world):
+    def torso_tilt(split):  # angle of pelvis->thorax from world up, degrees
+        _, info = world[split]
+        x = info["pose_3d"]
+        return _angle_deg(x[:, _j("Thorax")] - x[:, 0], info["up_cam"])
+
+    def max_knee(split):
+        a = world[split][1]["angles"]
+        return np.maximum(a[:, 6], a[:, 7])
+
+    lab, wild = torso_tilt("lab_train"), torso_tilt("wild_test")
+    assert lab.max() < 50.0
+    assert (wild > 60.0).mean() > 0.15 and (wild > 135.0).mean() > 0.03  # lying, inverted
+    assert max_knee("lab_train").max() <= 110.0 and (max_knee("wild_test") > 115).mean() > 0.05
+    # Camera-frame view (what the model sees): lab torsos stay near image-up.
+    x = world["lab_train"][1]["pose_3d"]
+    cam_tilt = _angle_deg(x[:, _j("Thorax")] - x[:, 0], np.array([0.0, -1.0, 0.0]))
+    assert np.percentile(cam_tilt, 99) < 50.0
+
+
+def test_2d_gt_is_exact_geometry_projection_of_3d(world):
+    for split, (arrays, _info) in world.items():
+        intr = arrays.get("intrinsics")
+        if intr is None:  # 2D-only split: no intrinsics stored; nothing to project with
+            assert "pose_3d" not in arrays
+            continue
+        with jax.enable_x64(True):
+            uv = np.asarray(geometry.project(jnp.asarray(arrays["pose_3d"]), jnp.asarray(intr)))
+        np.testing.assert_allclose(uv, arrays["keypoints_2d_gt"], atol=1e-4, rtol=0, err_msg=split)
+        # float32 library projection agrees to float32 precision (relative 1e-6 of the pixels).
+        uv32 = np.asarray(geometry.project(arrays["pose_3d"], intr))
+        assert np.abs(uv32 - arrays["keypoints_2d_gt"]).max() < 2e-6 * np.abs(uv).max() + 1e-4
+
+
+def test_cameras_match_the_promised_rigs(world):
+    lab, _ = world["lab_train"]
+    assert np.all(np.abs(lab["intrinsics"][:, 0] - 1145) < 10)
+    assert np.all(lab["image_size"] == 1000.0)
+    assert set(np.unique(lab["camera"])) == {f"rig1_c{i}" for i in range(4)}
+    # Each pose is seen by the 4 cameras: consecutive samples share a subject and action.
+    assert np.all(lab["subject"][0::4] == lab["subject"][3::4][: len(lab["subject"][0::4])])
+    dist = np.linalg.norm(synthetic_sensors.RIGS["rig1"]["centre"][:, :2], axis=-1)
+    assert np.all((dist > 4.0) & (dist < 6.0))
+    depth = lab["pose_3d"][:, 0, 2]
+    assert depth.min() > 3.0 and depth.max() < 7.0
+    wild, _ = world["wild_test"]
+    f = wild["intrinsics"][:, 0]
+    assert f.min() >= 500 and f.max() <= 2500 and np.ptp(np.log(f)) > 1.2
+    sizes = {tuple(s) for s in wild["image_size"]}
+    assert len(sizes) >= 6 and sizes <= {tuple(s) for s in synthetic_sensors.WILD_IMAGE_SIZES}
+    dist = np.linalg.norm(wild["pose_3d"][:, 0], axis=-1)
+    assert dist.min() >= 1.9 and dist.max() <= 15.1 and (dist > 10).mean() > 0.05
+    gt = wild["keypoints_2d_gt"]
+    assert np.all(gt >= 0) and np.all(gt <= wild["image_size"][:, None])  # whole body in view
+    # Varied elevation: the camera looks at the person from below and from high above.
+    up = world["wild_test"][1]["up_cam"]
+    pitch = np.rad2deg(np.arcsin(np.clip(up[:, 2], -1, 1)))  # optical axis vs horizon
+    assert pitch.min() < -30 and pitch.max() > 5
+    rig2, _ = world["rig2_test"]
+    assert set(np.unique(rig2["subject"])).isdisjoint(set(lab["subject"]))
+    assert {tuple(s) for s in rig2["image_size"]} == {(2048.0, 2048.0), (1920.0, 1080.0)}
+    assert set(np.unique(world["lab_val"][0]["subject"])) == {"S9", "S11"}
+
+
+def test_detector_error_grows_with_size_and_is_flagged_by_confidence(world):
+    for split in ("lab_train", "wild_2d"):
+        arrays, info = world[split]
+        gt, det, conf = arrays["keypoints_2d_gt"], arrays["keypoints_2d"], arrays["confidence"]
+        err = np.linalg.norm(det - gt, axis=-1)
+        assert 0.0 <= conf.min() and conf.max() <= 1.0
+        low = conf < 0.5
+        assert 0.02 < low.mean() < 0.5, split
+        assert err[low].mean() > 2.5 * err[~low].mean(), split
+        gross = info["gross"]
+        assert 0.01 < gross.mean() < 0.15
+        assert conf[gross].mean() < conf[~gross].mean() - 0.2
+        # ...but not always: some gross errors come with a confident score.
+        assert (conf[gross] > 0.5).mean() > 0.1
+        # Noise grows with the body's size in pixels.
+        size = np.max(gt.max(1) - gt.min(1), -1)
+        clean = np.where(gross | info["occluded"], np.nan, err)
+        per_sample = np.nanmedian(clean, axis=1)
+        ok = np.isfinite(per_sample)
+        assert np.corrcoef(size[ok], per_sample[ok])[0, 1] > 0.4
+        # Joint difficulty: wrists are harder than the nose (relative to body size).
+        rel = clean / size[:, None]
+        assert np.nanmedian(rel[:, _j("LWrist")]) > 1.5 * np.nanmedian(rel[:, _j("Neck/Nose")])
+        # Left/right swaps happen.
+        lk, rk = _j("LKnee"), _j("RKnee")
+        swapped = (
+            np.linalg.norm(det[:, lk] - gt[:, rk], axis=-1)
+            < np.linalg.norm(det[:, lk] - gt[:, lk], axis=-1) * 0.5
+        )
+        assert swapped.sum() >= 1
+
+
+def test_deterministic_from_seed():
+    a1, _ = synthetic.generate_split("wild_2d", 300, seed=11)
+    a2, _ = synthetic.generate_split("wild_2d", 300, seed=11)
+    b, _ = synthetic.generate_split("wild_2d", 300, seed=12)
+    for k in a1:
+        np.testing.assert_array_equal(a1[k], a2[k], err_msg=k)
+    assert not np.allclose(a1["keypoints_2d"], b["keypoints_2d"])
+    with pytest.raises(ValueError, match="unknown split"):
+        synthetic.generate_split("lab_test", 10)
+
+
+def test_make_world_writes_schema_files_and_caches(tmp_path, monkeypatch):
+    sizes = dict(lab_train=80, lab_val=40, wild_2d=40, wild_test=40, rig2_test=40)
+    paths = synthetic.make_world(5, sizes=sizes, cache_dir=tmp_path)
+    assert list(paths) == list(synthetic.SPLITS)
+    world = synthetic.load_world(paths)
+    for split, ds in world.items():
+        assert len(ds) == sizes[split] and ds.skeleton_name == "h36m17"
+        assert "keypoints_2d_gt" in ds and ds.meta["split"] == split
+        assert ("pose_3d" in ds) == (split != "wild_2d") == ("intrinsics" in ds)
+    # Same numbers as in memory (float64 on disk, exact).
+    arrays, _ = synthetic.generate_split("lab_val", 40, seed=5)
+    np.testing.assert_array_equal(world["lab_val"]["keypoints_2d_gt"], arrays["keypoints_2d_gt"])
+    # Cache hit: nothing is regenerated.
+    mtimes = {s: p.stat().st_mtime_ns for s, p in paths.items()}
+
+    def fail(*a, **k):
+        raise AssertionError("regenerated despite the cache")
+
+    monkeypatch.setattr(synthetic, "generate_split", fail)
+    again = synthetic.make_world(5, sizes=sizes, cache_dir=tmp_path)
+    assert again == paths and {s: p.stat().st_mtime_ns for s, p in paths.items()} == mtimes
+    monkeypatch.undo()
+    # A different size is a different cache entry; other splits' content does not change.
+    other = synthetic.make_world(5, sizes=dict(sizes, lab_train=120), cache_dir=tmp_path)
+    assert other["lab_val"].parent != paths["lab_val"].parent
+    np.testing.assert_array_equal(
+        load_dataset(other["lab_val"])["pose_3d"], world["lab_val"]["pose_3d"]
+    )
+    # The figure of sample poses.
+    fig = synthetic.make_figure(world, tmp_path / "fig.png", per_split=2)
+    assert fig.stat().st_size > 10_000
+    stats = synthetic.world_stats(world)
+    assert stats["lab_train"]["rare_share"] == 0.0 and "pose_3d" not in world["wild_2d"]
