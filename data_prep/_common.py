@@ -184,25 +184,33 @@ def stack(parts: list[dict[str, np.ndarray]], path_for_errors) -> dict[str, np.n
 
 
 def jit_chunks(
-    fn: Callable, x: np.ndarray, *args: np.ndarray, chunk: int = 2048
+    fn: Callable, per_sample: Sequence[np.ndarray], *shared: np.ndarray, chunk: int = 2048
 ) -> tuple[np.ndarray, ...]:
-    """Runs a jitted ``fn(x_chunk, *args) -> tuple of arrays`` over fixed-size chunks of ``x``.
+    """Runs a jitted ``fn(*per_sample_chunks, *shared) -> array or tuple`` over fixed-size chunks.
 
-    In float64 (``jax.enable_x64``) for exact geometry; chunks are padded with copies of
-    ``x[0]`` so one compilation serves sequences of any length. Outputs keep ``x``'s leading axis.
+    ``per_sample`` arrays share the leading axis N and are cut into chunks of ``chunk`` rows
+    (the last padded with copies of row 0, so one compilation serves any N); ``shared`` arrays
+    are passed whole. Runs in float64 (``jax.enable_x64``) so converter geometry is exact.
+    Outputs are trimmed back to N rows.
     """
     import jax
 
-    x = np.asarray(x, np.float64)
-    n = x.shape[0]
-    fill = x[:1] if n else np.ones((1, *x.shape[1:]))
+    xs = [np.asarray(x, np.float64) for x in per_sample]
+    n = xs[0].shape[0]
+    if any(x.shape[0] != n for x in xs):
+        raise ValueError(f"per_sample arrays must share N, got {[x.shape for x in xs]}")
+    consts = [np.asarray(a, np.float64) for a in shared]
     outs: list[list[np.ndarray]] = []
     with jax.enable_x64(True):
         for start in range(0, max(n, 1), chunk):
-            part = x[start : start + chunk]
-            m = part.shape[0]
-            pad = np.broadcast_to(fill, (chunk - m, *x.shape[1:]))
-            res = fn(np.concatenate([part, pad]), *(np.asarray(a, np.float64) for a in args))
+            parts = []
+            for x in xs:
+                part = x[start : start + chunk]
+                fill = x[:1] if n else np.ones((1, *x.shape[1:]))
+                pad = np.broadcast_to(fill, (chunk - part.shape[0], *x.shape[1:]))
+                parts.append(np.concatenate([part, pad]))
+            m = min(chunk, n - start) if n else 0
+            res = fn(*parts, *consts)
             res = res if isinstance(res, tuple) else (res,)
             if not outs:
                 outs = [[] for _ in res]

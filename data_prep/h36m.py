@@ -186,7 +186,7 @@ def project_sequence(world: np.ndarray, subject: str, cam: int) -> tuple[np.ndar
     ca = camera_arrays(cam)
     t = np.asarray(t_mm, np.float64) / 1000.0
     x_cam, uv = jit_chunks(
-        _jitted_projection(), world, q, t, ca["intrinsics"], ca["radial"], ca["tangential"]
+        _jitted_projection(), [world], q, t, ca["intrinsics"], ca["radial"], ca["tangential"]
     )
     return x_cam, uv
 

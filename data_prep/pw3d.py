@@ -109,7 +109,7 @@ def convert_sequence(
         info["behind_camera"] += int(np.count_nonzero(keep & ~front))
         keep &= front
         pose, _ = map_to_h36m17(x_cam[keep], source="smpl24")
-        (uv,) = jit_chunks(_jitted_projection(), pose, intr[None])
+        (uv,) = jit_chunks(_jitted_projection(), [pose], intr[None])
         m = int(keep.sum())
         part = {
             "pose_3d": pose,
