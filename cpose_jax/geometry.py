@@ -248,8 +248,10 @@ def world_to_camera(x: jax.Array, rotation: jax.Array, translation: jax.Array) -
 
     ``X_cam = qrot(q⁻¹, X_world - T)``: ``rotation`` is the camera's orientation quaternion (its
     axes in world coordinates) and ``translation`` its centre in world coordinates, both as
-    VideoPose3D stores them (``h36m_cameras_extrinsic_params``, translation / 1000). Equivalent to
-    ``R (X - T)`` with Martinez's / mmpose's 3×3 ``R`` (the transpose of ``q``'s matrix).
+    VideoPose3D stores them (``h36m_cameras_extrinsic_params``, translation / 1000). With
+    ``R_q`` the rotation matrix of ``q`` this is ``R_q^T (X - T)``; mmpose's ``cameras.pkl``
+    stores ``R = R_q`` (``X_cam = (X - T) @ R``, row vectors), as ``tests/test_realdata.py``
+    checks against VideoPose3D's published quaternion.
 
     Args:
       x: points ``(..., N, 3)`` in metres, world frame (N joints of one pose per camera).
