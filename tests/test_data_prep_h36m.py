@@ -235,3 +235,19 @@ def test_real_h36m_cameras_and_frames(tmp_path):
         np.testing.assert_allclose(
             a["pose_3d"][row, H["LHip"]], z["S"][list(expect).index(s), 4, :3], atol=1e-5
         )
+
+
+def test_detections_without_scores_or_metadata(h36m_files, tmp_path):
+    # CPN-style x,y only, no 'metadata' key (as PoseAug's files): h36m layout, confidence 1.
+    p3, _, _, pos2 = h36m_files
+    rng = np.random.default_rng(4)
+    det = {s: {a: [v + rng.normal(scale=2.0, size=v.shape) for v in cams]
+               for a, cams in acts.items()} for s, acts in pos2.items()}  # fmt: skip
+    pd = tmp_path / "data_2d_h36m_cpn.npz"
+    np.savez_compressed(pd, positions_2d=det)
+    c = h36m.convert(p3, detections=pd, subjects=["S9"], cameras=[0])
+    a = c.arrays
+    np.testing.assert_allclose(a["keypoints_2d"], det["S9"]["Eating"][0], atol=1e-4)
+    np.testing.assert_allclose(a["keypoints_2d_gt"], pos2["S9"]["Eating"][0], atol=1e-3)
+    assert np.all(a["confidence"] == 1) and c.meta["detections_have_scores"] is False
+    assert c.meta["detections_layout"] == "h36m17"

@@ -1,9 +1,11 @@
 """data_prep.pw3d on Python-2-style (protocol 2) 3DPW sequence pickles written here."""
 
 import pickle
+import struct
 import subprocess
 import sys
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -137,3 +139,36 @@ def test_cli_help():
     r = subprocess.run([sys.executable, "-m", "data_prep.pw3d", "--help"], cwd=REPO,
                        capture_output=True, text=True, timeout=60)  # fmt: skip
     assert r.returncode == 0 and "--root" in r.stdout and "campose_valid" in r.stdout
+
+
+class _Py2Pickler(pickle._Pickler):
+    """Writes bytes as Python-2 ``str`` opcodes (BINSTRING), as the real 3DPW pickles hold
+    numpy buffers: loading them needs ``encoding='latin1'``."""
+
+    dispatch: ClassVar[dict] = dict(pickle._Pickler.dispatch)
+
+    def _save_py2_str(self, obj):
+        n = len(obj)
+        if n < 256:
+            self.write(pickle.SHORT_BINSTRING + bytes([n]) + obj)
+        else:
+            self.write(pickle.BINSTRING + struct.pack("<i", n) + obj)
+        self.memoize(obj)
+
+    dispatch[bytes] = _save_py2_str
+
+
+def test_python2_pickle_needs_latin1(tmp_path):
+    d = _sequence(np.random.default_rng(2), actors=1)
+    folder = tmp_path / "test"
+    folder.mkdir()
+    path = folder / "py2_seq.pkl"
+    with open(path, "wb") as f:
+        _Py2Pickler(f, protocol=2).dump(d)
+    with open(path, "rb") as f, pytest.raises(UnicodeDecodeError):
+        pickle.load(f)  # the default ASCII decoding fails on the array buffers
+    c = pw3d.convert(tmp_path)
+    assert len(c.arrays["subject"]) == 3
+    np.testing.assert_allclose(
+        c.arrays["pose_3d"][0, H["RKnee"]], _expected(d, 0, 0)[S["right_knee"]], atol=1e-9
+    )
