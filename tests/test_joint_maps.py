@@ -33,10 +33,11 @@ def test_target_order_is_videopose3d():
 
 
 def test_target_order_matches_core_skeleton():
-    skeleton = pytest.importorskip("cpose_jax.skeleton")
-    assert len(skeleton.H36M17.joint_names) == 17
+    from cpose_jax.skeleton import H36M17
+
+    assert jm.H36M17_NAMES == H36M17.joint_names
     # Left/right as the core skeleton's flip permutation sees it.
-    flip = skeleton.H36M17.flip_perm
+    flip = H36M17.flip_perm
     assert flip[H["LHip"]] == H["RHip"] and flip[H["RWrist"]] == H["LWrist"]
 
 

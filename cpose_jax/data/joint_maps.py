@@ -23,6 +23,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from cpose_jax.skeleton import H36M17
+
 __all__ = [
     "BLAZEPOSE33_NAMES",
     "COCO17_NAMES",
@@ -39,26 +41,8 @@ __all__ = [
     "map_to_h36m17",
 ]
 
-# The target: names as in Martinez' H36M_NAMES / DESIGN §1 (index = VideoPose3D 17-joint order).
-H36M17_NAMES: tuple[str, ...] = (
-    "Hip",
-    "RHip",
-    "RKnee",
-    "RFoot",
-    "LHip",
-    "LKnee",
-    "LFoot",
-    "Spine",
-    "Thorax",
-    "Neck/Nose",
-    "Head",
-    "LShoulder",
-    "LElbow",
-    "LWrist",
-    "RShoulder",
-    "RElbow",
-    "RWrist",
-)
+# The target: the core skeleton's names (Martinez' H36M_NAMES; index = VideoPose3D order).
+H36M17_NAMES: tuple[str, ...] = H36M17.joint_names
 
 # Human3.6M full 32-joint mocap layout (metadata names; the 17 kept are VideoPose3D's).
 H36M32_NAMES: tuple[str, ...] = (
