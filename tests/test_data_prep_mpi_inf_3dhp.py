@@ -21,13 +21,18 @@ PERM = [14, 8, 9, 10, 11, 12, 13, 15, 1, 16, 0, 5, 6, 7, 2, 3, 4]
 
 def _write(path, annot2, annot3, univ, valid, activity=None):
     path.parent.mkdir(parents=True, exist_ok=True)
-    with h5py.File(path, "w") as f:
+    # Real v7.3 files start with a 512-byte MATLAB header (an HDF5 user block).
+    with h5py.File(path, "w", userblock_size=512) as f:
         f["annot2"] = annot2[:, None].astype(np.float64)
         f["annot3"] = annot3[:, None].astype(np.float64)
         f["univ_annot3"] = univ[:, None].astype(np.float64)
         f["valid_frame"] = np.asarray(valid, np.float64)[:, None]
         if activity is not None:
             f["activity_annotation"] = np.asarray(activity, np.float64)[:, None]
+    with open(path, "r+b") as f:
+        f.write(
+            b"MATLAB 7.3 MAT-file, Platform: GLNXA64, Created on: Mon Jan  1 00:00:00 2018 HDF5"
+        )
 
 
 def _sequence(rng, n, seq):
