@@ -7,7 +7,7 @@ batch axes and broadcast. Topology comes from a static :class:`~cpose_jax.skelet
 
 Every function is differentiable with finite gradients at the degenerate inputs training meets
 (zero-length bones, zero rotation, collapsed poses): square roots and divisions go through
-:func:`_safe_norm` / the "double ``where``" pattern, which keeps NaNs out of both branches.
+:func:`safe_norm` / the "double ``where``" pattern, which keeps NaNs out of both branches.
 """
 
 from __future__ import annotations
@@ -31,12 +31,14 @@ __all__ = [
     "normalize_intrinsics",
     "normalize_screen",
     "part_kcs",
+    "part_masks",
     "procrustes_align",
     "project",
     "project_distorted",
     "quaternion_inverse",
     "quaternion_rotate",
     "root_relative",
+    "safe_norm",
     "unit_bones",
     "world_to_camera",
 ]
@@ -60,8 +62,8 @@ def _check_points(
         raise ValueError(f"{name} must have shape (..., {num or 'N'}, {d}), got {x.shape}")
 
 
-def _safe_norm(x: jax.Array, *, axis: int = -1, keepdims: bool = False) -> jax.Array:
-    """Euclidean norm, exactly 0 at 0 with a zero (not NaN) gradient there."""
+def safe_norm(x: jax.Array, *, axis: int = -1, keepdims: bool = False) -> jax.Array:
+    """Euclidean norm over ``axis``; exactly 0 at the zero vector, with gradient 0 (not NaN)."""
     sq = jnp.sum(jnp.square(x), axis=axis, keepdims=keepdims)
     pos = sq > 0
     return jnp.where(pos, jnp.sqrt(jnp.where(pos, sq, 1.0)), 0.0)
@@ -122,7 +124,7 @@ def bone_lengths(b: jax.Array) -> jax.Array:
     b = jnp.asarray(b)
     if b.ndim < 2:
         raise ValueError(f"b must have shape (..., K, D), got {b.shape}")
-    return _safe_norm(b)
+    return safe_norm(b)
 
 
 def unit_bones(b: jax.Array, *, eps: float = 1e-8) -> jax.Array:
@@ -134,7 +136,7 @@ def unit_bones(b: jax.Array, *, eps: float = 1e-8) -> jax.Array:
     b = jnp.asarray(b)
     if b.ndim < 2:
         raise ValueError(f"b must have shape (..., K, D), got {b.shape}")
-    n = _safe_norm(b, keepdims=True)
+    n = safe_norm(b, keepdims=True)
     ok = n > eps
     return jnp.where(ok, b / jnp.where(ok, n, 1.0), 0.0)
 

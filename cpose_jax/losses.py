@@ -321,7 +321,7 @@ def joint_group_errors(pred_3d: jax.Array, target_3d: jax.Array, skeleton: Skele
         raise ValueError(
             f"poses must have shape (..., {skeleton.num_joints}, 3), got {jnp.shape(pred_3d)}"
         )
-    err = geometry._safe_norm(jnp.asarray(pred_3d) - jnp.asarray(target_3d))
+    err = geometry.safe_norm(jnp.asarray(pred_3d) - jnp.asarray(target_3d))
     weighted = err * hardness_joint_weights(skeleton)
     return weighted @ jnp.asarray(_group_matrix(skeleton), weighted.dtype)
 

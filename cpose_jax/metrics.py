@@ -70,7 +70,7 @@ def per_joint_error(
 ) -> jax.Array:
     """Euclidean error per joint in mm: ``(..., J, 3)`` metres -> ``(..., J')``."""
     pred, target = _select(pred, target, joints)
-    return _MM * geometry._safe_norm(pred - target)
+    return _MM * geometry.safe_norm(pred - target)
 
 
 def mpjpe(pred: jax.Array, target: jax.Array, *, joints: Sequence[int] | None = None):

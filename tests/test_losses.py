@@ -7,7 +7,32 @@ import pytest
 
 from cpose_jax import geometry as g
 from cpose_jax import losses as L
-from cpose_jax.skeleton import H36M16, H36M17
+from cpose_jax.skeleton import H36M16, H36M17, Skeleton
+
+
+class _Compiled:
+    """``X.f(...)`` runs ``jax.jit(module.f)``, Skeleton arguments and keyword options static.
+
+    On CPU one XLA compile per (function, shapes) is far cheaper than eager execution, which
+    compiles every primitive separately; ``test_jit_equals_eager`` covers the eager path.
+    """
+
+    def __init__(self, module):
+        self._module = module
+
+    def __getattr__(self, name):
+        fn = getattr(self._module, name)
+
+        def call(*args, **kwargs):
+            static = tuple(i for i, a in enumerate(args) if isinstance(a, Skeleton))
+            return jax.jit(fn, static_argnums=static, static_argnames=tuple(kwargs))(
+                *args, **kwargs
+            )
+
+        return call
+
+
+LC = _Compiled(L)
 
 
 def _rand(seed, *shape, scale=1.0):
@@ -17,35 +42,35 @@ def _rand(seed, *shape, scale=1.0):
 class TestMaskedMean:
     def test_hand_values(self):
         v = jnp.asarray([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
-        assert L.masked_mean(v) == pytest.approx(3.5)
-        assert L.masked_mean(v, jnp.asarray([[1, 0, 1], [0, 0, 1]])) == pytest.approx(10 / 3)
-        np.testing.assert_allclose(L.masked_mean(v, jnp.asarray([[1], [0]]), axis=1), [2, 0])
-        np.testing.assert_allclose(L.masked_mean(v, axis=0), [2.5, 3.5, 4.5])
+        assert LC.masked_mean(v) == pytest.approx(3.5)
+        assert LC.masked_mean(v, jnp.asarray([[1, 0, 1], [0, 0, 1]])) == pytest.approx(10 / 3)
+        np.testing.assert_allclose(LC.masked_mean(v, jnp.asarray([[1], [0]]), axis=1), [2, 0])
+        np.testing.assert_allclose(LC.masked_mean(v, axis=0), [2.5, 3.5, 4.5])
         # Weights: (1·1 + 3·3) / (1 + 3) = 2.5.
-        assert L.masked_mean(jnp.asarray([1.0, 3.0]), jnp.asarray([1.0, 3.0])) == 2.5
+        assert LC.masked_mean(jnp.asarray([1.0, 3.0]), jnp.asarray([1.0, 3.0])) == 2.5
 
     def test_empty_mask_gives_zero_with_finite_gradient(self):
         v = jnp.asarray([1.0, 2.0])
-        assert L.masked_mean(v, jnp.zeros(2)) == 0.0
-        grad = jax.grad(lambda x: L.masked_mean(x, jnp.zeros(2)))(v)
+        assert LC.masked_mean(v, jnp.zeros(2)) == 0.0
+        grad = jax.grad(lambda x: LC.masked_mean(x, jnp.zeros(2)))(v)
         np.testing.assert_array_equal(grad, [0.0, 0.0])
 
     def test_masked_out_nan_does_not_leak(self):
         v = jnp.asarray([1.0, jnp.nan, 3.0])
-        assert L.masked_mean(v, jnp.asarray([1, 0, 1])) == 2.0
-        grad = jax.grad(lambda x: L.masked_mean(x, jnp.asarray([1, 0, 1])))(v)
+        assert LC.masked_mean(v, jnp.asarray([1, 0, 1])) == 2.0
+        grad = jax.grad(lambda x: LC.masked_mean(x, jnp.asarray([1, 0, 1])))(v)
         np.testing.assert_array_equal(grad, [0.5, 0.0, 0.5])
 
     def test_bad_mask_raises(self):
         with pytest.raises(ValueError, match=r"\(3,\).*\(2, 4\)"):
-            L.masked_mean(jnp.ones((2, 4)), jnp.ones(3))
+            LC.masked_mean(jnp.ones((2, 4)), jnp.ones(3))
 
 
 class TestConfidence:
     def test_eq3_hand_values_and_zero_sum_guard(self):
         c = jnp.asarray([[1.0, 3.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0]])
-        np.testing.assert_allclose(L.normalize_confidence(c), [[0.25, 0.75, 0, 0], [0, 0, 0, 0]])
-        grad = jax.grad(lambda x: jnp.sum(L.normalize_confidence(x) ** 2))(c)
+        np.testing.assert_allclose(LC.normalize_confidence(c), [[0.25, 0.75, 0, 0], [0, 0, 0, 0]])
+        grad = jax.grad(lambda x: jnp.sum(LC.normalize_confidence(x) ** 2))(c)
         assert np.all(np.isfinite(grad))
 
     def test_refinement_loss_is_eq4(self):
@@ -57,16 +82,16 @@ class TestConfidence:
             for j in range(nj):
                 ref += cn[j] * np.sum((x[i, j] - xh[i, j]) ** 2)
         ref /= ns * nj
-        assert L.masked_mean(L.refinement_loss(xh, x, c)) == pytest.approx(ref, rel=1e-5)
+        assert LC.masked_mean(LC.refinement_loss(xh, x, c)) == pytest.approx(ref, rel=1e-5)
         # Hand value: one joint off by (0.3, 0.4) with c' = 0.5 -> 0.5 · 0.25 = 0.125.
-        one = L.refinement_loss(
+        one = LC.refinement_loss(
             jnp.asarray([[0.3, 0.4], [0.0, 0.0]]), jnp.zeros((2, 2)), jnp.asarray([2.0, 2.0])
         )
         np.testing.assert_allclose(one, [0.125, 0.0], rtol=1e-6)
 
     def test_refinement_shape_mismatch_raises(self):
         with pytest.raises(ValueError, match="confidence must have shape"):
-            L.refinement_loss(jnp.zeros((2, 17, 2)), jnp.zeros((2, 17, 2)), jnp.ones((2, 16)))
+            LC.refinement_loss(jnp.zeros((2, 17, 2)), jnp.zeros((2, 17, 2)), jnp.ones((2, 16)))
 
 
 class TestCameraPoseLosses:
@@ -74,7 +99,7 @@ class TestCameraPoseLosses:
         pose, t = _rand(3, 4, 17, 3, scale=0.3), np.asarray([[0.1, -0.2, 5.0]] * 4, np.float32)
         k = np.asarray([[2.29, 2.29, 0.01, -0.02]] * 4, np.float32)
         kp = g.project(pose + t[:, None], k)
-        np.testing.assert_allclose(L.reprojection_loss(pose, t, k, kp), 0.0, atol=1e-10)
+        np.testing.assert_allclose(LC.reprojection_loss(pose, t, k, kp), 0.0, atol=1e-10)
         target = np.asarray(kp) + _rand(4, 4, 17, 2, scale=0.01)
         ref = 0.0  # Eq. 7: 1/N Σ_i Σ_j |M̂ (X̂_ij + t̂_i) - x_ij|², pinhole by hand
         for i in range(4):
@@ -83,7 +108,7 @@ class TestCameraPoseLosses:
                 uv = k[i, :2] * xc[:2] / xc[2] + k[i, 2:]
                 ref += np.sum((uv - target[i, j]) ** 2)
         ref /= 4
-        got = L.masked_mean(L.reprojection_loss(pose, t, k, target)) * 17  # joint mean × J
+        got = LC.masked_mean(LC.reprojection_loss(pose, t, k, target)) * 17  # joint mean × J
         assert got == pytest.approx(ref, rel=1e-4)
 
     def test_reprojection_mask_ignores_missing_labels(self):
@@ -94,12 +119,12 @@ class TestCameraPoseLosses:
         valid[0, 3] = 0.0
         bad = kp.copy()
         bad[0, 3] = 0.0  # missing label stored as 0 (data pipeline convention)
-        assert L.masked_mean(L.reprojection_loss(pose, t, k, bad), valid) == pytest.approx(0.0)
-        assert L.masked_mean(L.reprojection_loss(pose, t, k, bad)) > 1e-3
+        assert LC.masked_mean(LC.reprojection_loss(pose, t, k, bad), valid) == pytest.approx(0.0)
+        assert LC.masked_mean(LC.reprojection_loss(pose, t, k, bad)) > 1e-3
 
     def test_camera_loss_eq8_hand_value(self):
         # |(2,2,0,0) - (2.1,1.9,0,0.2)|² + |(0,0,5) - (0,0.3,4.6)|² = 0.06 + 0.25 = 0.31.
-        got = L.camera_loss(
+        got = LC.camera_loss(
             jnp.asarray([2.1, 1.9, 0.0, 0.2]),
             jnp.asarray([0.0, 0.3, 4.6]),
             jnp.asarray([2.0, 2.0, 0.0, 0.0]),
@@ -107,28 +132,28 @@ class TestCameraPoseLosses:
         )
         assert got.shape == () and got == pytest.approx(0.31, rel=1e-6)
         with pytest.raises(ValueError, match="shapes must match"):
-            L.camera_loss(jnp.zeros(4), jnp.zeros(3), jnp.zeros(4), jnp.zeros(2))
+            LC.camera_loss(jnp.zeros(4), jnp.zeros(3), jnp.zeros(4), jnp.zeros(2))
 
     def test_pose_3d_loss_is_eq9(self):
         a, b = _rand(6, 5, 17, 3), _rand(7, 5, 17, 3)
         ref = np.mean(np.sum((a.astype("f8") - b) ** 2, -1))  # 1/(N_S N_J) Σ Σ |X - X̂|²
-        assert L.masked_mean(L.pose_3d_loss(a, b)) == pytest.approx(ref, rel=1e-5)
+        assert LC.masked_mean(L.pose_3d_loss(a, b)) == pytest.approx(ref, rel=1e-5)
         assert L.pose_3d_loss(a, b).shape == (5, 17)
 
 
 class TestLSGAN:
     def test_discriminator_hand_values(self):
-        real, fake = L.lsgan_discriminator_loss(jnp.asarray([1.0, 0.0]), jnp.asarray([0.0, 1.0]))
+        real, fake = LC.lsgan_discriminator_loss(jnp.asarray([1.0, 0.0]), jnp.asarray([0.0, 1.0]))
         np.testing.assert_allclose(real, [0.0, 0.5])
         np.testing.assert_allclose(fake, [0.0, 0.5])
 
     def test_generator_hand_values(self):
         np.testing.assert_allclose(
-            L.lsgan_generator_loss(jnp.asarray([1.0, 0.0, 3.0])), [0, 0.5, 2]
+            LC.lsgan_generator_loss(jnp.asarray([1.0, 0.0, 3.0])), [0, 0.5, 2]
         )
 
     def test_different_batch_sizes_allowed(self):
-        real, fake = L.lsgan_discriminator_loss(jnp.ones((4, 5)), jnp.zeros((6, 5)))
+        real, fake = LC.lsgan_discriminator_loss(jnp.ones((4, 5)), jnp.zeros((6, 5)))
         assert real.shape == (4, 5) and fake.shape == (6, 5)
 
 
@@ -143,7 +168,7 @@ class TestRangeLosses:
         # PoseAug's bone-angle range: zero on [0.04, 0.37], (x - 0.205)² outside.
         x = jnp.asarray([0.0, 0.05, 0.36, 0.5])
         np.testing.assert_allclose(
-            L.diff_range_loss(x, center=0.205, radius=0.165),
+            LC.diff_range_loss(x, center=0.205, radius=0.165),
             [0.205**2, 0.0, 0.0, 0.295**2],
             rtol=1e-5,
         )
@@ -157,7 +182,7 @@ class TestFeedback:
         pred[:, skel.joint_index("RHip"), 2] += 0.1  # weight 5, group 0 of 4 joints
         pred[:, skel.joint_index("Head"), 0] += 0.3  # weight 1, group 1 of 5 joints
         pred[:, skel.joint_index("Spine"), 1] += 9.0  # in no group
-        got = L.joint_group_errors(pred, target, skel)
+        got = LC.joint_group_errors(pred, target, skel)
         np.testing.assert_allclose(got, [[5 * 0.1 / 4, 0.3 / 5, 0.0]] * 2, rtol=1e-5, atol=1e-7)
 
     def test_feedback_loss_hand_value(self):
@@ -169,19 +194,19 @@ class TestFeedback:
         orig[:, 1, 0] += 0.01  # RHip in both: hardness 1 in group 0
         aug[:, 1, 0] += 0.01
         # Group 1 has zero error in both: 0 / eps = 0.
-        loss = L.feedback_hardness_loss(aug, target, orig, target, H36M16, center=4.0, radius=2.0)
+        loss = LC.feedback_hardness_loss(aug, target, orig, target, H36M16, center=4.0, radius=2.0)
         np.testing.assert_allclose(loss, [[9.0, 16.0, 25.0]], rtol=1e-4)
 
     def test_hardness_is_finite_for_perfect_original(self):
         x = jnp.asarray(_rand(10, 2, 17, 3))
-        f = lambda p: jnp.sum(L.feedback_hardness_loss(p, x, x, x, H36M17, center=3.0, radius=2.0))
+        f = lambda p: jnp.sum(LC.feedback_hardness_loss(p, x, x, x, H36M17, center=3.0, radius=2.0))
         assert np.isfinite(f(x + 0.01)) and np.all(np.isfinite(jax.grad(f)(x)))
 
     def test_weights_by_name(self):
         np.testing.assert_array_equal(
-            L.hardness_joint_weights(H36M16), [1, 5, 2, 1, 5, 2, 1, 1, 1, 1, 5, 2, 1, 5, 2, 1]
+            LC.hardness_joint_weights(H36M16), [1, 5, 2, 1, 5, 2, 1, 1, 1, 1, 5, 2, 1, 5, 2, 1]
         )  # PoseAug's list (poseaug.md §1.5)
-        assert L.hardness_joint_weights(H36M17)[H36M17.joint_index("Neck/Nose")] == 1.0
+        assert LC.hardness_joint_weights(H36M17)[H36M17.joint_index("Neck/Nose")] == 1.0
 
 
 def test_jit_equals_eager():

@@ -7,7 +7,32 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from cpose_jax import metrics as M
-from cpose_jax.skeleton import H36M16, H36M17, JOINTS_3DHP14
+from cpose_jax.skeleton import H36M16, H36M17, JOINTS_3DHP14, Skeleton
+
+
+class _Compiled:
+    """``X.f(...)`` runs ``jax.jit(module.f)``, Skeleton arguments and keyword options static.
+
+    On CPU one XLA compile per (function, shapes) is far cheaper than eager execution, which
+    compiles every primitive separately; ``test_jit_equals_eager`` covers the eager path.
+    """
+
+    def __init__(self, module):
+        self._module = module
+
+    def __getattr__(self, name):
+        fn = getattr(self._module, name)
+
+        def call(*args, **kwargs):
+            static = tuple(i for i, a in enumerate(args) if isinstance(a, Skeleton))
+            return jax.jit(fn, static_argnums=static, static_argnames=tuple(kwargs))(
+                *args, **kwargs
+            )
+
+        return call
+
+
+MC = _Compiled(M)
 
 
 def _poses(seed, *batch, j=17):
@@ -40,11 +65,11 @@ class TestMPJPE:
     def test_hand_value_mm(self):
         t = _poses(0, 2)
         p = t + np.asarray([0.003, 0.004, 0.0], np.float32)  # 5 mm everywhere
-        np.testing.assert_allclose(M.mpjpe(p, t), [5.0, 5.0], rtol=1e-4)
+        np.testing.assert_allclose(MC.mpjpe(p, t), [5.0, 5.0], rtol=1e-4)
 
     def test_per_sample_shape_and_batched_equals_looped(self):
         p, t = _poses(1, 3, 4), _poses(2, 3, 4)
-        got = np.asarray(M.mpjpe(p, t))
+        got = np.asarray(MC.mpjpe(p, t))
         assert got.shape == (3, 4)
         looped = [
             [1000 * np.linalg.norm(p[i, j] - t[i, j], axis=-1).mean() for j in range(4)]
@@ -58,15 +83,15 @@ class TestMPJPE:
         p[:, H36M17.joint_index("Spine")] += 1.0  # Spine is not among the 14 joints
         joints = M.joint_preset("3dhp14", H36M17)
         assert joints == H36M17.subset(JOINTS_3DHP14)
-        np.testing.assert_allclose(M.mpjpe(p, t, joints=joints), 0.0, atol=1e-6)
-        assert np.all(M.mpjpe(p, t) > 50)
+        np.testing.assert_allclose(MC.mpjpe(p, t, joints=joints), 0.0, atol=1e-6)
+        assert np.all(MC.mpjpe(p, t) > 50)
         assert M.joint_preset("all", H36M16) is None
         with pytest.raises(ValueError, match="joints must index"):
-            M.mpjpe(p, t, joints=(0, 17))
+            MC.mpjpe(p, t, joints=(0, 17))
 
     def test_shape_mismatch_raises(self):
         with pytest.raises(ValueError, match=r"\(17, 3\) and \(16, 3\)"):
-            M.mpjpe(np.zeros((17, 3)), np.zeros((16, 3)))
+            MC.mpjpe(np.zeros((17, 3)), np.zeros((16, 3)))
 
 
 class TestPAMPJPE:
@@ -74,39 +99,39 @@ class TestPAMPJPE:
         t = _poses(4, 3)
         p = np.stack([_similarity(t[i], seed=i) for i in range(3)])
         # float32 SVD on metre-scale poses: ~1e-6 m residuals, i.e. ~1e-3 mm.
-        np.testing.assert_allclose(M.pa_mpjpe(p, t), 0.0, atol=0.01)
-        assert np.all(M.mpjpe(p, t) > 100)
+        np.testing.assert_allclose(MC.pa_mpjpe(p, t), 0.0, atol=0.01)
+        assert np.all(MC.mpjpe(p, t) > 100)
 
     def test_unchanged_by_similarity_of_prediction_and_matches_numpy(self):
         t, p = _poses(5, 4), _poses(6, 4) * 0.5 + _poses(5, 4)
-        base = np.asarray(M.pa_mpjpe(p, t))
+        base = np.asarray(MC.pa_mpjpe(p, t))
         moved = np.stack([_similarity(p[i], seed=10 + i, scale=0.4) for i in range(4)])
-        np.testing.assert_allclose(M.pa_mpjpe(moved, t), base, rtol=1e-4)
+        np.testing.assert_allclose(MC.pa_mpjpe(moved, t), base, rtol=1e-4)
         np.testing.assert_allclose(base, _numpy_p_mpjpe(p, t), rtol=1e-4)
-        assert np.all(base < np.asarray(M.mpjpe(p, t)))
+        assert np.all(base < np.asarray(MC.mpjpe(p, t)))
 
     def test_reflection_is_not_aligned_away(self):
         t = _poses(7, 3)
         mirrored = t * np.asarray([-1.0, 1.0, 1.0], np.float32)
-        got = np.asarray(M.pa_mpjpe(mirrored, t))
+        got = np.asarray(MC.pa_mpjpe(mirrored, t))
         assert np.all(got > 10)  # a reflection fit would give 0
         np.testing.assert_allclose(got, _numpy_p_mpjpe(mirrored, t), rtol=1e-4)
 
     def test_collapsed_prediction_gradient_finite(self):
         t = _poses(8)
-        grad = jax.jit(jax.grad(lambda p: M.pa_mpjpe(p, t)))(jnp.zeros((17, 3)))
+        grad = jax.jit(jax.grad(lambda p: MC.pa_mpjpe(p, t)))(jnp.zeros((17, 3)))
         assert np.all(np.isfinite(grad))
 
 
 class TestNMPJPE:
     def test_scale_only(self):
         t = _poses(9, 2)
-        np.testing.assert_allclose(M.n_mpjpe(2.5 * t, t), 0.0, atol=1e-3)
+        np.testing.assert_allclose(MC.n_mpjpe(2.5 * t, t), 0.0, atol=1e-3)
         p = _poses(10, 2)
         s = (p * t).sum((-2, -1), keepdims=True) / (p * p).sum((-2, -1), keepdims=True)
         ref = 1000 * np.linalg.norm(s * p - t, axis=-1).mean(-1)  # VideoPose3D n_mpjpe
-        np.testing.assert_allclose(M.n_mpjpe(p, t), ref, rtol=1e-5)
-        assert np.all(np.isfinite(M.n_mpjpe(np.zeros((17, 3)), t[0])))
+        np.testing.assert_allclose(MC.n_mpjpe(p, t), ref, rtol=1e-5)
+        assert np.all(np.isfinite(MC.n_mpjpe(np.zeros((17, 3)), t[0])))
 
 
 class TestPCKAUC:
@@ -118,10 +143,10 @@ class TestPCKAUC:
 
     def test_pck_strict_threshold(self):
         p, t = self._one_joint_errors([100.0, 149.0, 150.5, 200.0])
-        np.testing.assert_allclose(M.pck(p, t), [100, 100, 0, 0])
+        np.testing.assert_allclose(MC.pck(p, t), [100, 100, 0, 0])
         # Per sample over joints: 2 of 4 joints within 150 mm -> 50 %.
-        np.testing.assert_allclose(M.pck(p.reshape(1, 4, 3), t.reshape(1, 4, 3)), [50.0])
-        np.testing.assert_allclose(M.pck(p, t, threshold_mm=120.0), [100, 0, 0, 0])
+        np.testing.assert_allclose(MC.pck(p.reshape(1, 4, 3), t.reshape(1, 4, 3)), [50.0])
+        np.testing.assert_allclose(MC.pck(p, t, threshold_mm=120.0), [100, 0, 0, 0])
 
     def test_auc_31_thresholds(self):
         assert len(M.AUC_THRESHOLDS_MM) == 31
@@ -129,12 +154,12 @@ class TestPCKAUC:
         # Error 12 mm is below 15, 20, ..., 150: 28 of 31 thresholds. Error 0 is below every
         # threshold but 0 (strict <): 30 of 31. Error 200 mm: none.
         p, t = self._one_joint_errors([12.0, 0.0, 200.0])
-        np.testing.assert_allclose(M.auc(p, t), [100 * 28 / 31, 100 * 30 / 31, 0.0], rtol=1e-5)
+        np.testing.assert_allclose(MC.auc(p, t), [100 * 28 / 31, 100 * 30 / 31, 0.0], rtol=1e-5)
 
     def test_auc_is_mean_pck_over_thresholds(self):
         p, t = _poses(11, 3), _poses(11, 3) + _poses(12, 3) * 0.2
         ref = np.mean([np.asarray(M.pck(p, t, threshold_mm=th)) for th in M.AUC_THRESHOLDS_MM], 0)
-        np.testing.assert_allclose(M.auc(p, t), ref, rtol=1e-5)
+        np.testing.assert_allclose(MC.auc(p, t), ref, rtol=1e-5)
 
 
 def test_jit_equals_eager():
