@@ -28,11 +28,11 @@ import queue
 import threading
 from collections.abc import Callable, Iterator, Mapping
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 
 from cpose_jax import geometry
+from cpose_jax.data._host import host_x64
 from cpose_jax.data.schema import Dataset
 
 __all__ = [
@@ -54,7 +54,7 @@ INPUT_2D = ("detections", "gt")
 
 def _host(fn, *args):
     """Runs a (jax) geometry function on the host CPU in float64; returns numpy float32."""
-    with jax.enable_x64(True), jax.default_device(jax.devices("cpu")[0]):
+    with host_x64():
         args = [jnp.asarray(np.asarray(a, dtype=np.float64)) for a in args]
         return np.asarray(fn(*args), dtype=np.float32)
 

@@ -67,7 +67,7 @@ __all__ = [
 ]
 
 #: Bump whenever the generated numbers change (invalidates caches).
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 
 SPLITS = ("lab_train", "lab_val", "wild_2d", "wild_test", "rig2_test")
 
@@ -277,7 +277,7 @@ def generate_split(
     else:
         action, angles, tilt, lift = _sample_poses(rng, n, mix)
         lengths = body.sample_bodies(rng, n)
-        subject = np.char.add("W", np.arange(n).astype(str))
+        subject = np.char.add(f"{split}:", np.arange(n).astype(str))  # one body per sample
         xw = _place(rng, angles, lengths, tilt, lift, capture_radius=0.0, extra_tilt=True)
         centre, rot, intr, size = _wild_cameras(rng, xw)
         camera = np.full(n, "wild")

@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from cpose_jax import geometry
+from cpose_jax.data._host import host_x64
 from cpose_jax.skeleton import H36M17
 
 __all__ = [
@@ -65,7 +66,7 @@ def project_px(x_cam, intrinsics) -> np.ndarray:
     kp = np.ones((m, 4))
     xp[:n], kp[:n] = x_cam, intrinsics
     out = np.empty((m, j, 2))
-    with jax.enable_x64(True):
+    with host_x64():
         for s in range(0, m, _CHUNK):
             out[s : s + _CHUNK] = np.asarray(
                 _project_chunk(jnp.asarray(xp[s : s + _CHUNK]), jnp.asarray(kp[s : s + _CHUNK]))
