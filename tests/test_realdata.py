@@ -11,6 +11,7 @@ from pathlib import Path
 import jax
 import numpy as np
 import pytest
+from scipy.spatial.transform import Rotation
 
 from cpose_jax import geometry as g
 
@@ -81,8 +82,6 @@ def test_h36m_quaternion_convention_matches_camera_file(h36m):
 
 
 def test_h36m_world_round_trip_and_plausible_world_heights(h36m):
-    from scipy.spatial.transform import Rotation
-
     q = Rotation.from_matrix(h36m["R"]).as_quat()[:, [3, 0, 1, 2]].astype(np.float32)
     t = h36m["T"].astype(np.float32)
     world = np.asarray(jax.jit(g.camera_to_world)(h36m["x_cam"], q, t))
@@ -96,7 +95,7 @@ def test_h36m_world_round_trip_and_plausible_world_heights(h36m):
     assert np.all(z[:, 10] - z[:, 0] > 0.3), z[:, 10] - z[:, 0]
 
 
-def test_3dhp_2d_reproduced_by_pinhole(h36m):
+def test_3dhp_2d_reproduced_by_pinhole():
     frames, cameras = (
         _load("mpi_inf_3dhp/test_3dhp_test.npz"),
         _load("mpi_inf_3dhp/cameras_test.pkl"),
