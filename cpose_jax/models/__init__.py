@@ -1,7 +1,23 @@
 """CameraPose networks (flax.linen): architecture only, geometry from :mod:`cpose_jax.geometry`.
 
-Every module is called as ``module.apply(variables, *arrays, train=..., rngs=..., mutable=...)``;
-see :mod:`cpose_jax.models.layers` for the shared BatchNorm/dropout/batch-prefix conventions.
+=====================  ==================================================  =====================
+module                 call                                                output
+=====================  ==================================================  =====================
+``Refiner``            ``(keypoints_2d (...,J,2), confidence (...,J))``    refined ``(..., J, 2)``
+``MartinezLifter``     ``(keypoints_2d (...,J,2))``                        ``(..., J, 3)`` m, root 0
+``VideoPose3DLifter``  ``(keypoints_2d (...,J,2))``                        ``(..., J, 3)`` m, root 0
+``CameraBranch``       ``(keypoints_2d (...,J,2))``                        ``{"intrinsics" (...,4),
+                                                                           "translation" (...,3)}``
+``PoseGenerator``      ``(pose_3d (...,J,3))``, rng ``"noise"``            ``GeneratorOutput``
+``Discriminator3D``    ``(pose_3d (...,J,3))``                             ``(..., 5)`` part scores
+``Discriminator2D``    ``(keypoints_2d (...,J,2))``                        ``(..., 5)`` (``"raw"``:
+                                                                           ``(..., 1)``)
+=====================  ==================================================  =====================
+
+Every module is called as ``module.apply(variables, *arrays, train=..., rngs=..., mutable=...)``
+(``rngs={"dropout": k}`` and ``mutable=["batch_stats"]`` when ``train=True`` for the modules
+with dropout/BatchNorm; the generator always needs ``rngs={"noise": k}``). See
+:mod:`cpose_jax.models.layers` for the shared BatchNorm/dropout/batch-prefix conventions.
 """
 
 from cpose_jax.models.camera import CameraBranch

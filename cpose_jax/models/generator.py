@@ -41,6 +41,7 @@ from typing import Any, NamedTuple
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from cpose_jax import geometry
 from cpose_jax.models.layers import (
@@ -176,7 +177,8 @@ class PoseGenerator(nn.Module):
         u = geometry.unit_bones(b)
         delta = _GeneratorMLP(k * 3, name="ba", **mlp)(rel_flat, train=train).reshape((-1, k, 3))
         u_new = geometry.unit_bones(u + delta)
-        fixed = jnp.zeros((k,), bool).at[jnp.asarray(torso_bones(skel))].set(True)
+        fixed = np.zeros((k,), bool)
+        fixed[list(torso_bones(skel))] = True
         u_new = jnp.where(fixed[:, None], u, u_new)
         ba_diff = 1.0 - jnp.sum(u_new * u, axis=-1)
         ba_diff = jnp.where(fixed, 0.0, ba_diff)
@@ -187,7 +189,7 @@ class PoseGenerator(nn.Module):
         raw = _GeneratorMLP(NUM_BL_RATIOS, name="bl", **mlp)(bl_in, train=train)
         raw = raw.at[:, _FIXED_RATIO_GROUP].set(0.0)
         ratios = jnp.tanh(raw) * self.bl_limit
-        bone_ratios = ratios[:, jnp.asarray(bl_ratio_groups(skel))]
+        bone_ratios = ratios[:, np.asarray(bl_ratio_groups(skel))]
         b_ba = geometry.bones(pose_ba, skel)
         pose_bl = geometry.joints_from_bones(
             b_ba * (1.0 + bone_ratios)[..., None], skel, root=root[:, 0]
