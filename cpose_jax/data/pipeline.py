@@ -20,6 +20,23 @@ Order and sharding: global batch ``s`` (counted from step 0 of epoch 0) is a fix
 once). With ``process_count`` P, process ``p`` takes rows ``[p*B/P, (p+1)*B/P)`` of every
 global batch: the shards partition the global batch exactly, whatever P. Resuming at a step
 reproduces the same batches as an uninterrupted run.
+
+Typical use (training on 2D-3D pairs plus 2D-only data, multi-host aware)::
+
+    paths = synthetic.make_world(seed)                      # or data_prep outputs
+    lab = to_model_space(load_dataset(paths["lab_train"]), input_2d="detections")
+    wild = to_model_space(load_dataset(paths["wild_2d"]))
+    shard = dict(process_index=jax.process_index(), process_count=jax.process_count())
+    paired = Loader(lab, global_batch_size=1024, seed=seed, keys=PAIRED_KEYS, **shard)
+    unpaired = Loader(wild, global_batch_size=1024, seed=seed + 1, keys=UNPAIRED_KEYS, **shard)
+    mixed = MixedLoader(paired, unpaired)
+    for epoch in range(start_epoch, num_epochs):
+        for phi, phi_prime in prefetch(mixed.epoch(epoch), size=2):
+            ...  # phi: paired batch dict, phi_prime: 2D-only batch dict (local rows)
+
+Evaluation: ``Loader(arrays, global_batch_size=B, shuffle=False, drop_remainder=False)``
+keeps the dataset order (ids such as ``subject``/``action`` stay on the host, in
+``Dataset`` order).
 """
 
 from __future__ import annotations
