@@ -13,8 +13,6 @@ the pose's internal angles (and, in 2D, relative foreshortening), never its orie
 
 from __future__ import annotations
 
-from typing import Any
-
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -22,6 +20,7 @@ import jax.numpy as jnp
 from cpose_jax import geometry
 from cpose_jax.models.generator import resolve_skeleton
 from cpose_jax.models.layers import flatten_prefix, kaiming_normal, leaky_relu
+from cpose_jax.skeleton import Skeleton
 
 Array = jax.Array
 
@@ -78,7 +77,7 @@ class Discriminator3D(nn.Module):
     for a uniform interface; there is no BatchNorm or dropout.
     """
 
-    skeleton: Any = "h36m17"
+    skeleton: str | Skeleton = "h36m17"  # a Skeleton or its name
     features: int = 256
     mid_features: int = 100
 
@@ -117,7 +116,7 @@ class Discriminator2D(nn.Module):
     parameters (poseaug.md §1.3: ≈ 0.044 M). ``mid_features`` is unused there.
     """
 
-    skeleton: Any = "h36m17"
+    skeleton: str | Skeleton = "h36m17"  # a Skeleton or its name
     input_kind: str = "kcs"
     features: int | None = None  # None: 256 for "kcs", 100 for "raw"
     mid_features: int = 100

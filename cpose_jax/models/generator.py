@@ -36,7 +36,7 @@ in all; poseaug.md §1.3: 0.302 / 0.297 / 0.583 / 1.18 M).
 from __future__ import annotations
 
 import math
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import flax.linen as nn
 import jax
@@ -71,7 +71,7 @@ _HEAD_GROUP = 5
 NUM_BL_RATIOS = len(_BL_GROUPS)
 
 
-def resolve_skeleton(skeleton: Any) -> Skeleton:
+def resolve_skeleton(skeleton: str | Skeleton) -> Skeleton:
     """A ``Skeleton`` or its registered name (``'h36m17'``, ``'h36m16'``) -> ``Skeleton``."""
     return get_skeleton(skeleton) if isinstance(skeleton, str) else skeleton
 
@@ -146,7 +146,7 @@ class PoseGenerator(nn.Module):
     ``train=True``.
     """
 
-    skeleton: Any = "h36m17"
+    skeleton: str | Skeleton = "h36m17"  # a Skeleton or its name
     features: int = 256
     num_blocks: int = 2
     noise_dim: int = 48
