@@ -132,6 +132,14 @@ class TestKCS:
             np.testing.assert_allclose(parts[:, p][:, keep], full[:, keep], rtol=1e-6)
             assert np.all(parts[:, p][:, ~keep] == 0)
 
+    def test_part_kcs_of_unit_bones_has_unit_diagonal_inside_the_part(self):
+        # poseaug.md §1.4: with unit bones the diagonal is 1 on the part's bones, 0 elsewhere.
+        x = _poses(22, ())
+        u = G.unit_bones(G.bones(x, H36M17))
+        diag = np.diagonal(np.asarray(G.part_kcs(u, H36M17)), axis1=-2, axis2=-1)
+        np.testing.assert_allclose(diag, g.part_masks(H36M17), atol=1e-6)
+        assert g.part_masks(H36M17).sum(axis=1).tolist() == [4, 4, 5, 5, 8]
+
 
 class TestRotations:
     @pytest.mark.parametrize("scale", [0.0, 1e-7, 1e-4, 9e-4, 1.1e-3, 0.3, 3.0])
