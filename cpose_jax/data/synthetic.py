@@ -28,8 +28,8 @@ GT-vs-detected input experiments need no second world. ``action`` holds action n
 * Cameras (:mod:`.synthetic_sensors`): lab = fixed ring of 4 cameras (f ~ 1145 px, 1000x1000,
   4-6 m), every pose seen by all four; rig2 = 3DHP-like rig (2048x2048 f ~ 1500 px, one
   1920x1080, 2.5-5.5 m, low and high viewpoints); wild = one random camera per sample (focal
-  500-2500 px log-uniform, common image sizes, 2-15 m, elevation -20°..70°, roll, person
-  anywhere in the frame).
+  500-2500 px log-uniform, common image sizes, 2-15 m, elevation mostly near eye level
+  (70%: N(5°, 12°)) else uniform in -20°..70°, roll N(0, 6°), person anywhere in the frame).
 * Detector: per-joint noise growing with body size in pixels and joint difficulty,
   systematic offsets, left/right swaps, jumps to neighbours, lost joints, heatmap-like
   confidences (difficulty level 1.0 lab, 1.3 rig2, 1.7 wild).
@@ -67,7 +67,7 @@ __all__ = [
 ]
 
 #: Bump whenever the generated numbers change (invalidates caches).
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 
 SPLITS = ("lab_train", "lab_val", "wild_2d", "wild_test", "rig2_test")
 
@@ -188,7 +188,13 @@ def _wild_cameras(rng, x_world, max_rounds: int = 60):
         ]
         f = np.exp(rng.uniform(np.log(500.0), np.log(2500.0), m))
         d = rng.uniform(2.0, 15.0, m)
-        el = np.deg2rad(rng.uniform(-20.0, 70.0, m))
+        # Elevation: mostly near eye level (photos, phone videos), 30% anywhere in -20..70°.
+        el = np.where(
+            rng.uniform(size=m) < 0.7,
+            np.clip(rng.normal(5.0, 12.0, m), -20.0, 70.0),
+            rng.uniform(-20.0, 70.0, m),
+        )
+        el = np.deg2rad(el)
         az = rng.uniform(0.0, 2 * np.pi, m)
         if last:  # fallback: smallest, centred person
             f, d, el = np.full(m, 500.0), np.full(m, 15.0), np.zeros(m)
