@@ -155,7 +155,7 @@ def _place(rng, angles, lengths, tilt, lift, *, capture_radius, extra_tilt):
     """World poses (N, J, 3), z-up, feet (lowest joint) on the ground plus ``lift``."""
     n = angles.shape[0]
     yaw = rng.uniform(0.0, 360.0, n)
-    rot = body._rot(2, yaw)
+    rot = body.axis_rotation(2, yaw)
     if extra_tilt:
         tilted = rng.uniform(size=n) < _WILD_TILT_SHARE
         ang = np.where(tilted, np.abs(rng.normal(0.0, _WILD_TILT_SD, n)), 0.0)
@@ -206,7 +206,11 @@ def _wild_cameras(rng, x_world, max_rounds: int = 60):
         # Aim off-centre so the person can be anywhere in the frame.
         half = np.arctan(0.5 * wh / f[:, None])  # (m, 2) half field of view x, y
         off = rng.uniform(-0.6, 0.6, (m, 2)) * half * (0.0 if last else 1.0)
-        r = body._rot(0, np.rad2deg(off[:, 1])) @ body._rot(1, -np.rad2deg(off[:, 0])) @ r
+        r = (
+            body.axis_rotation(0, np.rad2deg(off[:, 1]))
+            @ body.axis_rotation(1, -np.rad2deg(off[:, 0]))
+            @ r
+        )
         c = 0.5 * wh + rng.normal(0.0, 0.01, (m, 2)) * wh[:, :1]
         k = np.stack([f, f * (1.0 + rng.normal(0.0, 0.002, m)), c[:, 0], c[:, 1]], -1)
         xc = _to_camera(x_world[todo], ctr, r)

@@ -32,10 +32,12 @@ __all__ = [
     "LAB_ACTIONS",
     "MEAN_BONE_LENGTHS",
     "RARE_ACTIONS",
+    "axis_rotation",
     "forward_kinematics",
     "mirror_angles",
     "sample_action",
     "sample_bodies",
+    "tilt_matrix",
 ]
 
 SKELETON = H36M17
@@ -159,8 +161,9 @@ ACTIONS = LAB_ACTIONS + RARE_ACTIONS
 # ------------------------------------------------------------------ rotations (numpy)
 
 
-def _rot(axis: int, deg) -> np.ndarray:
-    """Rotations by ``deg`` (N,) degrees about coordinate axis ``axis`` -> (N, 3, 3)."""
+def axis_rotation(axis: int, deg) -> np.ndarray:
+    """Rotations by ``deg`` (N,) degrees about coordinate axis ``axis`` (0 x, 1 y, 2 z) ->
+    ``(N, 3, 3)`` (right-handed, active)."""
     a = np.deg2rad(np.asarray(deg, float))
     c, s = np.cos(a), np.sin(a)
     o, z = np.ones_like(a), np.zeros_like(a)
@@ -177,12 +180,12 @@ _M = np.diag([-1.0, 1.0, 1.0])
 
 
 def _limb(flex, abd, rot, right: bool) -> np.ndarray:
-    r = _rot(0, flex) @ _rot(1, -abd) @ _rot(2, rot)
+    r = axis_rotation(0, flex) @ axis_rotation(1, -abd) @ axis_rotation(2, rot)
     return _M @ r @ _M if right else r
 
 
 def _spine(flex, side, twist) -> np.ndarray:
-    return _rot(0, -flex) @ _rot(1, side) @ _rot(2, twist)
+    return axis_rotation(0, -flex) @ axis_rotation(1, side) @ axis_rotation(2, twist)
 
 
 def tilt_matrix(axis_deg, angle_deg) -> np.ndarray:
@@ -191,7 +194,11 @@ def tilt_matrix(axis_deg, angle_deg) -> np.ndarray:
     Azimuth 0 is the body's left-right (x) axis: a positive angle there tips the head
     BACKWARD; azimuth 90 (the y axis) tips it to the body's left.
     """
-    return _rot(2, axis_deg) @ _rot(0, angle_deg) @ _rot(2, -np.asarray(axis_deg, float))
+    return (
+        axis_rotation(2, axis_deg)
+        @ axis_rotation(0, angle_deg)
+        @ axis_rotation(2, -np.asarray(axis_deg, float))
+    )
 
 
 def forward_kinematics(angles, lengths, root_rotation=None) -> np.ndarray:
@@ -219,11 +226,11 @@ def forward_kinematics(angles, lengths, root_rotation=None) -> np.ndarray:
         f[f"{s}_hip"] = pelvis @ _limb(
             a[f"{s}_hip_flex"], a[f"{s}_hip_abd"], a[f"{s}_hip_rot"], right
         )
-        f[f"{s}_knee"] = f[f"{s}_hip"] @ _rot(0, -a[f"{s}_knee_flex"])
+        f[f"{s}_knee"] = f[f"{s}_hip"] @ axis_rotation(0, -a[f"{s}_knee_flex"])
         f[f"{s}_sho"] = f["thoracic"] @ _limb(
             a[f"{s}_sho_flex"], a[f"{s}_sho_abd"], a[f"{s}_sho_rot"], right
         )
-        f[f"{s}_elb"] = f[f"{s}_sho"] @ _rot(0, a[f"{s}_elbow_flex"])
+        f[f"{s}_elb"] = f[f"{s}_sho"] @ axis_rotation(0, a[f"{s}_elbow_flex"])
     x = np.zeros((n, SKELETON.num_joints, 3))
     for j in range(1, SKELETON.num_joints):  # 16 joints, each vectorised over N
         name = SKELETON.joint_names[j]
@@ -387,7 +394,7 @@ def _lying(p: _Pose):
 
 def _crouching(p: _Pose):
     p.relaxed()
-    p.tilt = _rot(0, -p.u(10, 35))  # lean forward
+    p.tilt = axis_rotation(0, -p.u(10, 35))  # lean forward
     p.both("hip_flex", lambda: p.u(100, 130))
     p.both("hip_abd", lambda: p.u(10, 35))
     p.both("hip_rot", lambda: p.g(-10, 8))
@@ -400,8 +407,8 @@ def _crouching(p: _Pose):
 def _kneeling(p: _Pose):
     p.relaxed()
     kind = p.rng.uniform(size=p.n)
-    upright, on_heels = kind < 0.35, (kind >= 0.35) & (kind < 0.6)
-    one_knee = kind >= 0.6
+    # 35% upright on both knees (defaults below), 25% sitting on the heels, 40% on one knee.
+    on_heels, one_knee = (kind >= 0.35) & (kind < 0.6), kind >= 0.6
     p.both("hip_flex", lambda: p.u(-10, 30))
     p.both("knee_flex", lambda: p.u(80, 115))
     i = _A
@@ -410,7 +417,6 @@ def _kneeling(p: _Pose):
         p.angles[on_heels, i[f"{s}_knee_flex"]] = p.u(135, 150)[on_heels]
     p.angles[one_knee, i["l_hip_flex"]] = p.u(80, 100)[one_knee]
     p.angles[one_knee, i["l_knee_flex"]] = p.u(80, 100)[one_knee]
-    del upright
     p.arms((-20, 100), (0, 60), (-20, 50), (0, 120))
 
 
@@ -433,13 +439,13 @@ def _kicking(p: _Pose):
     p.set("r_knee_flex", lambda: p.u(0, 25))
     p.arms((-30, 60), (20, 90), (-20, 40), (0, 90))
     p.set("lumbar_flex", lambda: p.u(-25, 5))
-    p.tilt = _rot(0, p.u(0, 25))  # lean back
+    p.tilt = axis_rotation(0, p.u(0, 25))  # lean back
 
 
 def _bending_over(p: _Pose):
     p.relaxed()
     pitch = p.u(30, 75)
-    p.tilt = _rot(0, -pitch)
+    p.tilt = axis_rotation(0, -pitch)
     p.both("hip_flex", lambda: np.clip(pitch + p.g(0, 8), None, 125))
     p.both("knee_flex", lambda: p.u(0, 35))
     lum, thor = p.u(5, 35), p.u(0, 20)
