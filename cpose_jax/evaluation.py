@@ -1,0 +1,166 @@
+"""Metrics over whole datasets and the paper's results tables (Table 4 / Table 5 layout).
+
+Every pose set is scored with MPJPE (Protocol #1) and PA-MPJPE (Protocol #2) in millimetres;
+3DHP-like sets (`pck=True`) also get 3D PCK@150mm and AUC (0..150 mm) in percent, on the joint
+subset given (the 14-joint 3DHP protocol: `metrics.joint_preset('3dhp14', skeleton)`).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import jax
+import numpy as np
+
+from cpose_jax import metrics
+
+METRICS = ("mpjpe", "pa_mpjpe", "pck", "auc")
+_HEADERS = {
+    "mpjpe": "MPJPE (mm)",
+    "pa_mpjpe": "PA-MPJPE (mm)",
+    "pck": "PCK@150 (%)",
+    "auc": "AUC (%)",
+}
+
+
+def per_sample_metrics(
+    pred_3d: jax.Array,
+    target_3d: jax.Array,
+    *,
+    joints: Sequence[int] | None = None,
+    pck: bool = False,
+) -> dict[str, jax.Array]:
+    """Per-pose metrics `(B,)` of root-relative poses `(B, J, 3)` in metres (mm / %)."""
+    out = {
+        "mpjpe": metrics.mpjpe(pred_3d, target_3d, joints=joints),
+        "pa_mpjpe": metrics.pa_mpjpe(pred_3d, target_3d, joints=joints),
+    }
+    if pck:
+        out["pck"] = metrics.pck(pred_3d, target_3d, joints=joints)
+        out["auc"] = metrics.auc(pred_3d, target_3d, joints=joints)
+    return out
+
+
+@functools.lru_cache(maxsize=64)
+def _scorer(predict_fn, joints: tuple[int, ...] | None, pck: bool):
+    @jax.jit
+    def scores(variables, batch):
+        pred = predict_fn(variables, batch["keypoints_2d"], batch["confidence"])["pose_3d"]
+        return per_sample_metrics(pred, batch["pose_3d"], joints=joints, pck=pck)
+
+    return scores
+
+
+def evaluate_arrays(
+    predict_fn: Callable[[Any, jax.Array, jax.Array], Mapping[str, jax.Array]],
+    variables: Any,
+    arrays: Mapping[str, np.ndarray],
+    *,
+    batch_size: int,
+    joints: Sequence[int] | None = None,
+    pck: bool = False,
+    place_fn: Callable[[dict[str, np.ndarray]], Any] | None = None,
+    fetch_fn: Callable[[Any], Any] | None = None,
+) -> dict[str, float]:
+    """Mean metrics of a model over a model-space dataset (in order, every sample once).
+
+    predict_fn(variables, keypoints_2d, confidence) -> {'pose_3d': (B, J, 3), ...}: jittable
+      (e.g. `functools.partial(predict.predict, modules=...)` adapted); it is compiled once per
+      (predict_fn, joints, pck) together with the metrics, so keep the same function object
+      across calls. The last batch is padded; padding is ignored.
+    variables: the model variables passed to predict_fn (a pytree of arrays).
+    arrays: model-space arrays with `keypoints_2d, confidence, pose_3d` (N samples).
+    place_fn: puts a host batch on devices (default: `jax.device_put`); a data-parallel run
+      passes its sharded placement (and its per-process row selection).
+    fetch_fn: device -> host numpy (default `jax.device_get`; multi-process: an allgather).
+    Returns: {'mpjpe', 'pa_mpjpe'[, 'pck', 'auc'], 'num_samples'}.
+    """
+    for key in ("keypoints_2d", "confidence", "pose_3d"):
+        if key not in arrays:
+            raise ValueError(f"evaluation needs {key!r}; have {sorted(arrays)}")
+    n = len(arrays["pose_3d"])
+    if n == 0:
+        raise ValueError("cannot evaluate an empty dataset")
+    place_fn = place_fn or jax.device_put
+    fetch_fn = fetch_fn or jax.device_get
+    scores = _scorer(predict_fn, None if joints is None else tuple(int(j) for j in joints), pck)
+
+    sums: dict[str, float] = {}
+    for lo in range(0, n, batch_size):
+        idx = np.arange(lo, lo + batch_size)
+        real = idx < n
+        idx = np.minimum(idx, n - 1)
+        batch = {k: np.asarray(arrays[k][idx]) for k in ("keypoints_2d", "confidence", "pose_3d")}
+        out = fetch_fn(scores(variables, place_fn(batch)))
+        for k, v in out.items():
+            sums[k] = sums.get(k, 0.0) + float(np.sum(np.asarray(v, np.float64)[real]))
+    result = {k: v / n for k, v in sums.items()}
+    result["num_samples"] = n
+    return result
+
+
+def _fmt(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if isinstance(value, int | np.integer):
+        return str(int(value))
+    return f"{float(value):.2f}"
+
+
+def markdown_table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
+    """A GitHub-markdown table; floats with 2 decimals, None as '-'."""
+    cells = [[str(h) for h in headers]] + [
+        [_fmt(c) if not isinstance(c, str) else c for c in row] for row in rows
+    ]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(cells[0], widths)) + " |"]
+    lines.append("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    for row in cells[1:]:
+        lines.append("| " + " | ".join(c.rjust(w) for c, w in zip(row, widths)) + " |")
+    return "\n".join(lines)
+
+
+def results_table(results: Mapping[str, Mapping[str, float]]) -> str:
+    """One model: a row per test set, columns MPJPE, PA-MPJPE, PCK, AUC ('-' where not scored).
+
+    results: {set name: evaluate_arrays(...) output}, in display order.
+    """
+    rows = []
+    for name, res in results.items():
+        rows.append([name, int(res.get("num_samples", 0))] + [res.get(m) for m in METRICS])
+    return markdown_table(rows, ["test set", "samples"] + [_HEADERS[m] for m in METRICS])
+
+
+def paper_table(
+    models: Mapping[str, Mapping[str, Mapping[str, float]]],
+    columns: Sequence[tuple[str, str]],
+) -> str:
+    """Table 4/5 layout: a row per model, a column per (test set, metric).
+
+    models: {model name: {set name: metrics}}; columns: [(set name, metric), ...], e.g.
+    [('lab_test', 'mpjpe'), ('rig2_test', 'mpjpe'), ('wild_test', 'pa_mpjpe')].
+    """
+    headers = ["method"] + [f"{s} ({_HEADERS[m].split(' ')[0]})" for s, m in columns]
+    rows = [[name] + [res.get(s, {}).get(m) for s, m in columns] for name, res in models.items()]
+    return markdown_table(rows, headers)
+
+
+def summarize_for_json(results: Mapping[str, Mapping[str, float]]) -> dict:
+    return {
+        s: {k: (float(v) if not isinstance(v, int) else v) for k, v in r.items()}
+        for s, r in results.items()
+    }
+
+
+__all__ = [
+    "METRICS",
+    "evaluate_arrays",
+    "markdown_table",
+    "paper_table",
+    "per_sample_metrics",
+    "results_table",
+    "summarize_for_json",
+]

@@ -1,0 +1,199 @@
+"""Train (all stages of a config) and evaluate; re-running the same command resumes.
+
+    python -m experiments.run --config=experiments/joint.py [--workdir=DIR] [--config.KEY=VALUE]
+
+* `--config=FILE[:VARIANTS]`: an experiment file with `get_config(arg)`; variants are
+  comma-separated (`experiments/joint.py:smoke`, `experiments/joint.py:detected,no_refiner`).
+  Every key is declared; `--config.train.batch_size=512` overrides one (type-checked), an
+  unknown key is an error.
+* `--workdir` (default `runs/<config name>`): checkpoints (`checkpoints/`, `best/`), the config
+  (`config.json`), `metrics.jsonl`, TensorBoard events (`tb/`) and the final tables
+  (`results.md`, `results.json`). Running the same command again resumes from the last
+  checkpoint (mid-stage, exactly: data order and randomness are functions of the step). A
+  finished run only re-evaluates. `--fresh` deletes the workdir first.
+* The final evaluation uses the best model by validation MPJPE (the paper's single-model
+  selection on the Human3.6M-like validation split), or the last state when no validation ran.
+
+Data parallelism (one SPMD program over every device of every process; the global batch
+`train.batch_size` is split across devices, state replicated; results equal a 1-device run):
+
+* One machine with several GPUs: nothing to do, one process uses all local GPUs
+  (`CUDA_VISIBLE_DEVICES` selects them; `--config.train.num_devices=N` uses the first N).
+* Several processes / hosts (GPU cluster): start the same command on every host with
+  `--coordinator_address=HOST0:PORT --num_processes=N --process_id=I` (or the environment
+  variables JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES, JAX_PROCESS_ID). Each process loads the
+  datasets and feeds its own rows of every global batch; the workdir must be shared storage
+  (all processes write their part of each checkpoint), only process 0 logs.
+* TPU pod slice: run on all workers at once, JAX finds the topology itself:
+  `gcloud compute tpus tpu-vm ssh NAME --worker=all --command="cd cpose_jax &&
+  python -m experiments.run --config=experiments/joint.py:paper --distributed=auto
+  --workdir=/shared/run"` (`--distributed=auto` calls `jax.distributed.initialize()` without
+  arguments; same for SLURM / Open MPI launches).
+* CPU-only test of the multi-process path: two processes on localhost with
+  `--coordinator_address=127.0.0.1:PORT --coordinator_bind_address=127.0.0.1:PORT` (gloo).
+
+Exit status: 0 done, 1 a non-finite loss (message names network, loss and step; the last good
+checkpoint is kept), 2 a config error.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from absl import app, flags
+from absl import logging as absl_logging
+from ml_collections import config_flags
+
+_CONFIG = config_flags.DEFINE_config_file(
+    "config", None, "Experiment config file[:variants].", lock_config=True
+)
+_WORKDIR = flags.DEFINE_string("workdir", None, "Work directory (default runs/<config name>).")
+_FRESH = flags.DEFINE_bool("fresh", False, "Delete the workdir before starting.")
+_COORD = flags.DEFINE_string("coordinator_address", None, "host:port of process 0.")
+_BIND = flags.DEFINE_string("coordinator_bind_address", None, "Bind address of the coordinator.")
+_NPROC = flags.DEFINE_integer("num_processes", None, "Number of processes.")
+_PID = flags.DEFINE_integer("process_id", None, "This process's index.")
+_DIST = flags.DEFINE_enum(
+    "distributed",
+    "env",
+    ["env", "auto", "off"],
+    "env: initialize from flags/JAX_* variables if given; auto: jax.distributed.initialize() "
+    "(TPU pods, SLURM); off: single process.",
+)
+
+
+def _parse_flags(argv):
+    """absl flag parsing with clean messages (an unknown config key raises a raw traceback
+    inside ml_collections otherwise)."""
+    try:
+        return flags.FLAGS(argv)
+    except flags.Error as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+    except (AttributeError, KeyError) as e:
+        bad = [a for a in argv[1:] if a.startswith("--config.")]
+        print(
+            f"error: unknown config key {e} in {' '.join(bad) or 'the overrides'}; "
+            "every key is declared in experiments/configs_common.py",
+            file=sys.stderr,
+        )
+        sys.exit(2)
+    except ValueError as e:  # e.g. unknown variant token
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+
+
+def _init_distributed():
+    from cpose_jax.train import parallel
+
+    if _DIST.value == "off":
+        return False
+    if _DIST.value == "auto":
+        os.environ["JAX_AUTO_DISTRIBUTED"] = "1"
+    return parallel.initialize_distributed(
+        coordinator_address=_COORD.value,
+        num_processes=_NPROC.value,
+        process_id=_PID.value,
+        coordinator_bind_address=_BIND.value,
+    )
+
+
+def main(argv):
+    del argv
+    absl_logging.set_verbosity(absl_logging.WARNING)  # orbax logs every save/restore at INFO
+    _init_distributed()
+    import jax
+
+    config = _CONFIG.value
+    if config is None:
+        print("error: --config is required", file=sys.stderr)
+        sys.exit(2)
+    if config.train.compilation_cache:
+        jax.config.update("jax_compilation_cache_dir", config.train.compilation_cache)
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+
+    from cpose_jax import evaluation
+    from cpose_jax.train import checkpoint, loop, parallel
+    from experiments import build
+
+    workdir = Path(_WORKDIR.value or f"runs/{config.name}")
+    main_process = jax.process_index() == 0
+    if _FRESH.value and main_process and workdir.exists():
+        shutil.rmtree(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    if main_process:
+        (workdir / "config.json").write_text(config.to_json_best_effort(indent=1))
+    say = print if main_process else (lambda *a, **k: None)
+    t0 = time.time()
+    try:
+        run = build.build_run(config, verbose=main_process)
+    except build.ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+    say(
+        f"config {config.name}: devices {run.mesh.devices.size} "
+        f"({jax.process_count()} process(es)), networks {', '.join(run.modules)}, "
+        f"stages {', '.join(f'{s.name}:{s.epochs}x{s.steps_per_epoch}' for s in run.stages)}, "
+        f"train pairs {len(run.data.paired['pose_3d'])}, workdir {workdir}"
+    )
+    options = loop.LoopOptions(
+        workdir=str(workdir),
+        seed_key=parallel.replicate(jax.random.key(config.seed), run.mesh),
+        meta={"config": json.loads(config.to_json_best_effort())},
+        sync_every=config.train.sync_every,
+        checkpoint_every=config.train.checkpoint_every,
+        keep=config.train.keep_checkpoints,
+        validate_fn=run.validate_fn,
+        state_sharding=parallel.replicated(run.mesh),
+        progress=config.train.progress,
+        tensorboard=config.train.tensorboard,
+    )
+    try:
+        result = loop.run_stages(run.state, run.stages, options)
+    except loop.NonFiniteLossError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(1)
+    if result.resumed_from is not None:
+        say(f"resumed from step {result.resumed_from}")
+    t_train = time.time() - t0
+
+    state, which = result.state, f"final state (step {int(jax.device_get(result.state.step))})"
+    ckpt = checkpoint.Checkpointer(workdir, keep=config.train.keep_checkpoints)
+    best = ckpt.restore_best(result.state)
+    if best is not None:
+        state, meta = best
+        which = (
+            f"best by {meta['select_metric']} = {meta['best_metric']:.2f} mm "
+            f"(step {meta['step']}, stage {meta['stage']}, epoch {meta['epoch']})"
+        )
+    ckpt.close()
+    results = run.evaluate_fn(state)
+    table = evaluation.results_table(results)
+    header = (
+        f"## {config.name}: {which}\n\n"
+        f"input 2D: {config.data.input_2d}; flip test-time augmentation: {config.eval.flip}\n\n"
+    )
+    say("\n" + header + table + "\n")
+    if main_process:
+        (workdir / "results.md").write_text(header + table + "\n")
+        (workdir / "results.json").write_text(
+            json.dumps(
+                {
+                    "config": config.name,
+                    "model": which,
+                    "results": evaluation.summarize_for_json(results),
+                    "train_seconds": round(t_train, 1),
+                },
+                indent=1,
+            )
+        )
+    say(f"done in {time.time() - t0:.0f} s (training {t_train:.0f} s); results in {workdir}")
+
+
+if __name__ == "__main__":
+    app.run(main, flags_parser=_parse_flags)
