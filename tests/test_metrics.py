@@ -4,35 +4,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from compiled import Compiled
 from scipy.spatial.transform import Rotation
 
 from cpose_jax import metrics as M
-from cpose_jax.skeleton import H36M16, H36M17, JOINTS_3DHP14, Skeleton
+from cpose_jax.skeleton import H36M16, H36M17, JOINTS_3DHP14
 
-
-class _Compiled:
-    """``X.f(...)`` runs ``jax.jit(module.f)``, Skeleton arguments and keyword options static.
-
-    On CPU one XLA compile per (function, shapes) is far cheaper than eager execution, which
-    compiles every primitive separately; ``test_jit_equals_eager`` covers the eager path.
-    """
-
-    def __init__(self, module):
-        self._module = module
-
-    def __getattr__(self, name):
-        fn = getattr(self._module, name)
-
-        def call(*args, **kwargs):
-            static = tuple(i for i, a in enumerate(args) if isinstance(a, Skeleton))
-            return jax.jit(fn, static_argnums=static, static_argnames=tuple(kwargs))(
-                *args, **kwargs
-            )
-
-        return call
-
-
-MC = _Compiled(M)
+MC = Compiled(M)
 
 
 def _poses(seed, *batch, j=17):

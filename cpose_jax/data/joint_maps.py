@@ -201,31 +201,30 @@ H36M32_TO_H36M17 = _build(
     },
 )
 
-# COCO-17 (mmpose body3d demo / MotionBERT coco2h36m; datasets.md §3). Spine = mid(pelvis,
+# COCO-17 names -> H36M17 (mmpose body3d demo / MotionBERT coco2h36m; datasets.md §3); also
+# BlazePose-33, which uses the same names. Spine = mid(pelvis,
 # thorax) = quarter of each hip and shoulder. Head = mid-eyes (fallback mid-ears).
-COCO17_TO_H36M17 = _build(
-    "coco17",
-    COCO17_NAMES,
-    {
-        "Hip": [_mid("left_hip", "right_hip")],
-        "RHip": ["right_hip"],
-        "RKnee": ["right_knee"],
-        "RFoot": ["right_ankle"],
-        "LHip": ["left_hip"],
-        "LKnee": ["left_knee"],
-        "LFoot": ["left_ankle"],
-        "Spine": [_mid("left_hip", "right_hip", "left_shoulder", "right_shoulder")],
-        "Thorax": [_mid("left_shoulder", "right_shoulder")],
-        "Neck/Nose": ["nose"],
-        "Head": [_mid("left_eye", "right_eye"), _mid("left_ear", "right_ear")],
-        "LShoulder": ["left_shoulder"],
-        "LElbow": ["left_elbow"],
-        "LWrist": ["left_wrist"],
-        "RShoulder": ["right_shoulder"],
-        "RElbow": ["right_elbow"],
-        "RWrist": ["right_wrist"],
-    },
-)
+_COCO_STYLE_RULES: dict[str, list[_Alt]] = {
+    "Hip": [_mid("left_hip", "right_hip")],
+    "RHip": ["right_hip"],
+    "RKnee": ["right_knee"],
+    "RFoot": ["right_ankle"],
+    "LHip": ["left_hip"],
+    "LKnee": ["left_knee"],
+    "LFoot": ["left_ankle"],
+    "Spine": [_mid("left_hip", "right_hip", "left_shoulder", "right_shoulder")],
+    "Thorax": [_mid("left_shoulder", "right_shoulder")],
+    "Neck/Nose": ["nose"],
+    "Head": [_mid("left_eye", "right_eye"), _mid("left_ear", "right_ear")],
+    "LShoulder": ["left_shoulder"],
+    "LElbow": ["left_elbow"],
+    "LWrist": ["left_wrist"],
+    "RShoulder": ["right_shoulder"],
+    "RElbow": ["right_elbow"],
+    "RWrist": ["right_wrist"],
+}
+
+COCO17_TO_H36M17 = _build("coco17", COCO17_NAMES, _COCO_STYLE_RULES)
 
 # MPII-16, convention B (anatomical; for ground-truth MPII labels; datasets.md §2.3).
 MPII16_TO_H36M17 = _build(
@@ -365,30 +364,8 @@ OPENPOSE18_TO_H36M17 = _build(
     },
 )
 
-# MediaPipe BlazePose-33 (datasets.md §8), the COCO construction.
-BLAZEPOSE33_TO_H36M17 = _build(
-    "blazepose33",
-    BLAZEPOSE33_NAMES,
-    {
-        "Hip": [_mid("left_hip", "right_hip")],
-        "RHip": ["right_hip"],
-        "RKnee": ["right_knee"],
-        "RFoot": ["right_ankle"],
-        "LHip": ["left_hip"],
-        "LKnee": ["left_knee"],
-        "LFoot": ["left_ankle"],
-        "Spine": [_mid("left_hip", "right_hip", "left_shoulder", "right_shoulder")],
-        "Thorax": [_mid("left_shoulder", "right_shoulder")],
-        "Neck/Nose": ["nose"],
-        "Head": [_mid("left_eye", "right_eye"), _mid("left_ear", "right_ear")],
-        "LShoulder": ["left_shoulder"],
-        "LElbow": ["left_elbow"],
-        "LWrist": ["left_wrist"],
-        "RShoulder": ["right_shoulder"],
-        "RElbow": ["right_elbow"],
-        "RWrist": ["right_wrist"],
-    },
-)
+# MediaPipe BlazePose-33 (datasets.md §8): its COCO-named joints, the same rules as COCO-17.
+BLAZEPOSE33_TO_H36M17 = _build("blazepose33", BLAZEPOSE33_NAMES, _COCO_STYLE_RULES)
 
 JOINT_MAPS: dict[str, JointMap] = {
     m.name: m
