@@ -7,6 +7,7 @@ keyword arguments.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -187,10 +188,27 @@ def init_state(config, modules: Mapping[str, Any], txs: Mapping[str, Any]) -> Tr
         nets[name] = init_net_state(
             module, txs[name], jax.random.fold_in(key, 1000 + i), *args[name]
         )
+    nets = _scale_lifter_output(nets, config.model.lifter.output_init_scale, txs)
     pool = None
     if "generator" in modules:
         pool = init_pool(config.gan.pool_batches * config.train.batch_size, j)
     return TrainState(step=jnp.zeros((), jnp.int32), nets=nets, pool=pool)
+
+
+def _scale_lifter_output(nets, scale: float, txs):
+    """Shrink the lifter's last layer at init (workaround, see configs_common: the models'
+    Kaiming-initialised output layer predicts joints metres away from the root, and the
+    reprojection loss of such poses is ~1e5 and swamps every other term for hundreds of steps).
+    """
+    if scale == 1.0 or "lifter" not in nets:
+        return nets
+    params = nets["lifter"].params
+    if "out" not in params:
+        raise ConfigError("model.lifter.output_init_scale needs a lifter layer named 'out'")
+    out = jax.tree_util.tree_map(lambda x: x * scale, params["out"])
+    params = {**params, "out": out}
+    net = nets["lifter"].replace(params=params, opt_state=txs["lifter"].init(params))
+    return {**nets, "lifter": net}
 
 
 def gan_settings(config) -> steps.GanSettings:
@@ -268,7 +286,42 @@ def needs_two_d_only(config) -> bool:
     )
 
 
+class _LocalDevicesJax:
+    """`jax` with `devices(backend)` answering this process's devices (see `_local_host`)."""
+
+    def __getattr__(self, name):
+        return getattr(jax, name)
+
+    @staticmethod
+    def devices(backend=None):
+        return jax.local_devices(backend=backend)
+
+
+@contextlib.contextmanager
+def _local_host():
+    """WORKAROUND (reported to the lead): `cpose_jax.data._host.host_x64` pins data work to
+    `jax.devices('cpu')[0]`, which in a multi-process run is process 0's device, so every
+    other process fails to read the results back. Until it uses `jax.local_devices`, data
+    loading in a multi-process run sees only local devices there."""
+    from cpose_jax.data import _host
+
+    if jax.process_count() == 1:
+        yield
+        return
+    original = _host.jax
+    _host.jax = _LocalDevicesJax()
+    try:
+        yield
+    finally:
+        _host.jax = original
+
+
 def load_data(config, *, verbose: bool = False) -> Data:
+    with _local_host():
+        return _load_data(config, verbose=verbose)
+
+
+def _load_data(config, *, verbose: bool = False) -> Data:
     d = config.data
     if d.source not in ("synthetic", "files"):
         raise ConfigError(f"data.source must be synthetic|files, got {d.source!r}")

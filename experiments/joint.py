@@ -14,6 +14,7 @@ Runbook
 Variants (comma-separated, e.g. `joint.py:detected,no_refiner`):
   paper       the exact paper schedule: epoch_scale 1, batch 1024 (use with real data)
   smoke       tiny world and networks, 2 short epochs per stage
+  tiny        test-sized (the test suite's config): smallest networks, 8 steps per stage
   detected    detected 2D + confidences as input (Table 5) instead of ground-truth 2D (Table 4)
   no_refiner  without the refinement network (Table 5 ablation)
 
@@ -63,7 +64,7 @@ def get_config(arg: str | None = None):
     for net in ("generator", "disc_3d", "disc_2d"):
         config.optim[net].lr_scale = 0.2
     # Synthetic-world default (see the docstring): paper schedule shape, scaled.
-    config.stages.epoch_scale = 0.02
+    config.stages.epoch_scale = 0.08
     config.train.batch_size = 256
     config.train.two_d_only_batch_size = 256
     config.train.checkpoint_every = 200
@@ -75,6 +76,7 @@ def get_config(arg: str | None = None):
         {
             "paper": paper,
             "smoke": common.smoke,
+            "tiny": common.tiny,
             "detected": common.detected,
             "no_refiner": common.no_refiner,
         },

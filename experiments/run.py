@@ -143,7 +143,7 @@ def main(argv):
     )
     options = loop.LoopOptions(
         workdir=str(workdir),
-        seed_key=parallel.replicate(jax.random.key(config.seed), run.mesh),
+        seed_key=parallel.replicate(jax.random.PRNGKey(config.seed), run.mesh),  # raw uint32
         meta={"config": json.loads(config.to_json_best_effort())},
         sync_every=config.train.sync_every,
         checkpoint_every=config.train.checkpoint_every,
@@ -152,6 +152,7 @@ def main(argv):
         state_sharding=parallel.replicated(run.mesh),
         progress=config.train.progress,
         tensorboard=config.train.tensorboard,
+        kill_at_step=config.train.kill_at_step,
     )
     try:
         result = loop.run_stages(run.state, run.stages, options)

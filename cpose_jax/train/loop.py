@@ -22,6 +22,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+import os
+import signal
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -80,6 +82,7 @@ class LoopOptions:
     state_sharding: Any = None  # e.g. replicated NamedSharding; None: default device
     progress: bool = True
     tensorboard: bool = True
+    kill_at_step: int = 0  # testing aid: SIGKILL ourselves after this global step (0 = off)
 
 
 @dataclasses.dataclass
@@ -203,6 +206,8 @@ def run_stages(state: TrainState, stages: Sequence[Stage], options: LoopOptions)
                         state,
                         dict(options.meta, step=done, stage=stage.name, epoch=epoch + 1),
                     )
+                if options.kill_at_step and done == options.kill_at_step:
+                    os.kill(os.getpid(), signal.SIGKILL)  # simulated preemption (tests)
             step = end
             writer.flush()
     finally:

@@ -1,0 +1,209 @@
+"""Train steps: sharded (4 fake devices) == single device; separate optimizer states; pool.
+
+Uses the `tiny` config variant (the smallest networks; compile time dominates these tests) and
+a tiny synthetic world generated into a temporary cache.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from cpose_jax.data import pipeline
+from cpose_jax.train import optim, parallel, steps
+from cpose_jax.train.pool import pool_query
+from cpose_jax.train.state import NetState, init_pool
+from experiments import build, joint
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    config = joint.get_config("tiny,detected")
+    config.data.synthetic.cache_dir = str(tmp_path_factory.mktemp("world"))
+    data = build.load_data(config)
+    modules = build.build_modules(config)
+    return config, data, modules
+
+
+def _batch(data, config, start: int, n: int = 32):
+    rows = slice(start, start + n)
+    batch = {"paired": {k: data.paired[k][rows] for k in pipeline.PAIRED_KEYS}}
+    batch["wild"] = {k: data.two_d_only[k][rows] for k in pipeline.UNPAIRED_KEYS}
+    return batch
+
+
+def _max_diff(a, b) -> float:
+    diffs = jax.tree_util.tree_map(
+        lambda x, y: (
+            float(np.max(np.abs(np.asarray(x, np.float64) - np.asarray(y, np.float64))))
+            if np.size(x)
+            else 0.0
+        ),
+        a,
+        b,
+    )
+    return max(jax.tree_util.tree_leaves(diffs) or [0.0])
+
+
+def _run(step, state, batches, mesh):
+    fn = steps.jit_step(step, mesh)
+    state = parallel.replicate(jax.device_get(state), mesh)  # fresh buffers: the step donates
+    key = jax.random.key(7)
+    for batch in batches:
+        placed = jax.tree_util.tree_map(
+            lambda x: jax.device_put(x, parallel.data_sharding(mesh)), batch
+        )
+        state, metrics = fn(state, placed, key)
+        jax.device_get(metrics)  # sync every step (fake-device collective deadlock)
+    return jax.device_get(state), jax.device_get(metrics)
+
+
+# SGD, not Adam: Adam turns float-noise gradients (e.g. of a bias before BatchNorm, zero in
+# exact arithmetic) into ±lr updates whose sign depends on summation order; the comparison is
+# about gradients and batch statistics, which SGD passes through linearly.
+@pytest.mark.parametrize("stage", ["refiner", "pretrain", "warmup", "end_to_end"])
+def test_sharded_step_equals_single_device(setup, stage):
+    config, data, modules = setup
+    config = config.copy_and_resolve_references()
+    config.stages.pretrain.train_camera = True
+    names = build.network_names(config)
+    txs = {n: optax.sgd(1.0 if stage == "refiner" else 0.05) for n in names}
+    step = build.build_step(config, stage, modules, txs, stage_steps=3)
+    state0 = build.init_state(config, modules, txs)
+    batches = [_batch(data, config, 32 * i) for i in range(3)]
+    single, m1 = _run(step, state0, batches, parallel.make_mesh(1))
+    sharded, m4 = _run(step, state0, batches, parallel.make_mesh(4))
+    assert int(sharded.step) == 3
+    # The step really trained something (otherwise equality would be vacuous).
+    trained = build.trained_nets(config, stage)
+    moved = _max_diff(
+        {n: state0.nets[n].params for n in trained}, {n: single.nets[n].params for n in trained}
+    )
+    diff = _max_diff(single.nets, sharded.nets)  # params, BN statistics, opt states
+    print(stage, "moved", moved, "diff", diff)
+    assert moved > 1e-4
+    assert diff < 2e-6
+    if single.pool is not None:
+        assert _max_diff(single.pool, sharded.pool) < 1e-5
+    for key in m1:
+        np.testing.assert_allclose(m1[key], m4[key], rtol=1e-4, atol=1e-6, err_msg=key)
+
+
+def test_batchnorm_statistics_are_global(setup):
+    """BatchNorm in a sharded train step averages over the GLOBAL batch, not per device."""
+    config, data, modules = setup
+    lifter = modules["lifter"]
+    x = jnp.asarray(data.paired["keypoints_2d"][:32])
+    variables = lifter.init(jax.random.key(0), x, train=False)
+    mesh = parallel.make_mesh(4)
+
+    def stats(v, xs):
+        _, mutated = lifter.apply(
+            v, xs, train=True, rngs={"dropout": jax.random.key(1)}, mutable=["batch_stats"]
+        )
+        return mutated["batch_stats"]
+
+    ref = stats(variables, x)
+    sharded = jax.jit(
+        stats, in_shardings=(parallel.replicated(mesh), parallel.data_sharding(mesh))
+    )(variables, x)
+    # Per-device statistics of one quarter of the batch differ clearly from the global ones.
+    quarter = stats(variables, x[:8])
+    assert _max_diff(ref, quarter) > 1e-3
+    assert _max_diff(ref, sharded) < 1e-5
+
+
+def test_update_of_one_network_leaves_the_others_untouched(setup):
+    config, data, modules = setup
+    txs = build.build_txs(config, "end_to_end", 8)
+    state = build.init_state(config, modules, txs)
+    batch = _batch(data, config, 0)
+    x = jnp.asarray(batch["paired"]["keypoints_2d"])
+    y = jnp.asarray(batch["paired"]["pose_3d"])
+
+    def loss_fn(params):
+        pred, stats = steps.apply_net(
+            modules["lifter"],
+            state.nets["lifter"],
+            params["lifter"],
+            x,
+            train=True,
+            rng=jax.random.key(0),
+        )
+        return jnp.mean((pred - y) ** 2), ({"lifter": stats}, {})
+
+    nets, _ = optim.update_networks(state.nets, ("lifter",), loss_fn, txs)
+    assert _max_diff(state.nets["lifter"].params, nets["lifter"].params) > 0
+    assert _max_diff(state.nets["lifter"].opt_state, nets["lifter"].opt_state) > 0
+    for name in state.nets:
+        if name != "lifter":
+            assert nets[name] is state.nets[name] or _max_diff(nets[name], state.nets[name]) == 0
+    # Each network has its own optimizer state object (no sharing between networks).
+    ids = {id(jax.tree_util.tree_leaves(n.opt_state)[0]) for n in state.nets.values()}
+    assert len(ids) == len(state.nets)
+
+
+def test_gan_iteration_updates_each_network_with_its_own_optimizer(setup):
+    """Zero learning rate for all but the 2D discriminator: only it (and its optax state)
+    changes, although the iteration computes every network's loss."""
+    config, data, modules = setup
+    names = build.network_names(config)
+    txs = {n: optim.make_optimizer(optax.constant_schedule(0.0)) for n in names}
+    txs["disc_2d"] = optim.make_optimizer(optax.constant_schedule(1e-2))
+    state = build.init_state(config, modules, txs)
+    step = jax.jit(build.build_step(config, "end_to_end", modules, txs, stage_steps=1))
+    new, _ = step(state, _batch(data, config, 0), jax.random.key(0))
+    assert _max_diff(state.nets["disc_2d"].params, new.nets["disc_2d"].params) > 1e-4
+    for name in names:
+        if name == "disc_2d":
+            continue
+        assert _max_diff(state.nets[name].params, new.nets[name].params) == 0.0, name
+        # Adam moments and counts do change with lr 0; the point is the PARAMS stay put.
+
+
+def test_pool_fills_then_swaps():
+    pool = init_pool(8, 2)
+    fakes = [jnp.full((4, 2, 3), float(i + 1)) for i in range(4)]
+    outs = []
+    for i, f in enumerate(fakes):
+        pool, out3, out2 = pool_query(pool, f, f[..., :2], jax.random.key(i))
+        outs.append(np.asarray(out3))
+    # Filling: the first two batches pass through and are stored in order.
+    np.testing.assert_array_equal(outs[0], fakes[0])
+    np.testing.assert_array_equal(outs[1], fakes[1])
+    assert int(pool.count) == 8
+    # Full: every returned sample is either the new one or one from the pool (values 1-3),
+    # and the pool keeps 8 samples drawn from the batches seen.
+    for out, new in zip(outs[2:], (3.0, 4.0)):
+        vals = out[:, 0, 0]
+        assert set(vals.tolist()) <= {1.0, 2.0, 3.0, new}
+    assert set(np.unique(np.asarray(pool.pose_3d))) <= {1.0, 2.0, 3.0, 4.0}
+    assert np.asarray(pool.pose_3d).shape == (8, 2, 3)
+    with pytest.raises(ValueError, match="multiple"):
+        pool_query(init_pool(6, 2), fakes[0], fakes[0][..., :2], jax.random.key(0))
+
+
+def test_step_decay_schedule_and_clipping():
+    sched = optim.step_decay_schedule(1.0, boundaries=[10, 20], factor=0.1)
+    assert float(sched(9)) == pytest.approx(1.0)
+    assert float(sched(10)) == pytest.approx(0.1)
+    assert float(sched(25)) == pytest.approx(0.01)
+    tx = optim.make_optimizer(optax.constant_schedule(1.0), clip_norm=1.0, flatten=False)
+    params = {"w": jnp.zeros(3)}
+    state = tx.init(params)
+    # A huge gradient is clipped to norm 1 before Adam: the first Adam step is ±lr anyway,
+    # so check the clipped gradient via the first moment (mu = (1 - b1) * g_clipped).
+    _, state = tx.update({"w": jnp.asarray([300.0, 400.0, 0.0])}, state, params)
+    mu = state[1][0].mu["w"]
+    np.testing.assert_allclose(np.asarray(mu) / 0.1, [0.6, 0.8, 0.0], atol=1e-6)
+
+
+def test_apply_gradients_is_the_update_helper():
+    params = {"w": jnp.ones(2)}
+    tx = optax.sgd(0.5)
+    net = NetState(params=params, batch_stats={}, opt_state=tx.init(params))
+    new = optim.apply_gradients(net, {"w": jnp.asarray([2.0, -2.0])}, tx)
+    np.testing.assert_allclose(np.asarray(new.params["w"]), [0.0, 2.0])
