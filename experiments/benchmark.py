@@ -1,0 +1,1044 @@
+"""Training-speed benchmark: every train step kind of a config, the input pipeline, the matmul rate.
+
+    python -m experiments.benchmark [--config=experiments/joint.py[:variants]] [--batch-size N]
+        [--devices N] [--steps-per-call K] [--repeats R] [--json out.json] [--breakdown]
+        [--config.KEY=VALUE ...]
+
+What it measures, in one process (so every number shares the machine's state):
+
+* **Matmul rate** of the devices: float32 `(M, K) @ (K, N)` jitted, rows sharded over the mesh;
+  `layer` = the lifter's hidden layer at batch 1024 (1024 x 1024 by 1024), `layer@B` = the same
+  at the config's batch size, `square` = a big square product (`--square`, default 2048).
+  The reference for "% of matmul" is `layer` (the issue's target: >= 60 %).
+* **Step kinds** at the config's batch size (`train.batch_size`; 2D-only batch
+  `train.two_d_only_batch_size`), each built exactly as training builds it
+  (`experiments.build.build_step` + `cpose_jax.train.steps.jit_step`, state donated):
+  `refiner` (stage 1), `supervised` (lifter on real pairs, the `pretrain` stage), `warmup`,
+  `end_to_end`, and `gan_only`: the generator + discriminator part of the end-to-end iteration
+  alone. The step factories do not expose that part, so `gan_only` is the end-to-end step with
+  only the G/D networks and the pool as outputs: XLA removes everything they do not depend on
+  (steps 3-4 of the iteration). For each: trace+lower and XLA compile time, steps/s, samples/s
+  (paired samples, i.e. `batch_size` per step), and FLOP/s three ways:
+    - `model` FLOPs: analytic count of the Dense layers, `2 * rows * (sum of kernel sizes)` per
+      forward pass, x3 for a trained pass (forward + input and weight gradients), x2 for a frozen
+      network that gradients flow through, x1 for inference (pass tables: `_passes`);
+    - `jaxpr` FLOPs: every `dot_general` in the traced program (what JAX asked for);
+    - `xla` FLOPs: `compiled.cost_analysis()['flops']` (after XLA's simplifications; includes
+      element-wise work).
+  The "% of matmul" column is model FLOP/s over the `layer` matmul rate.
+* **Input pipeline** (`cpose_jax.data.pipeline.Loader`, as `build_run` uses it): batches/s of
+  the host gather alone, gather + placement on the devices (what the training loop does every
+  step), and through `pipeline.prefetch` (background thread); the ratio pipeline/step for the
+  end-to-end step (target >= 10). Also the end-to-end step *fed* by the synchronous pipeline
+  and by the prefetch thread, against pre-placed batches.
+* Peak host memory (`ru_maxrss`) of this process.
+* `--breakdown`: variants of the end-to-end step (no dropout, no feedback loss, no 2D-only
+  batch, no augmented pairs, the G/D part, the pose-network part, batch 1024, other PRNGs) to
+  see where its time goes.
+
+Timing: each kind is compiled ahead of time, run twice to warm up, then `--repeats` timed
+repetitions of n calls each (n chosen so a repetition lasts about `--min-time` seconds); the
+reported time is the median repetition's time per step. The host syncs every 8 calls as
+`cpose_jax.train.loop` does (jax 0.10.2 CPU collectives deadlock with many queued steps).
+`--steps-per-call K` fuses K steps in one `lax.scan` over K stacked batches.
+No numbers are asserted anywhere: tests only check that the JSON is complete and consistent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import dataclasses
+import datetime
+import importlib.util
+import json
+import math
+import os
+import platform
+import resource
+import statistics
+import sys
+import time
+import warnings
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from cpose_jax.data import pipeline
+from cpose_jax.train import parallel, steps
+from experiments import build
+
+KINDS = ("refiner", "supervised", "warmup", "end_to_end", "gan_only")
+# Stage names looked up for each kind (first found in config.stages), then any of that kind.
+_STAGE_FOR_KIND = {
+    "refiner": (("refiner",), "refiner"),
+    "supervised": (("pretrain", "supervised"), "supervised"),
+    "warmup": (("warmup",), "gan"),
+    "end_to_end": (("end_to_end",), "gan"),
+}
+SYNC_EVERY = 8
+
+
+# ------------------------------------------------------------------------------------ config
+
+
+def load_config(spec: str, overrides: Mapping[str, str] = ()) -> Any:
+    """`path[:variants]` -> the file's `get_config(variants)`, with `key=value` overrides
+    (values parsed as Python literals where possible and cast to the existing key's type)."""
+    path, _, arg = spec.partition(":")
+    module_spec = importlib.util.spec_from_file_location(f"_bench_cfg_{Path(path).stem}", path)
+    if module_spec is None or module_spec.loader is None:
+        raise ValueError(f"cannot load config file {path!r}")
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    config = module.get_config(arg or None)
+    for key, text in dict(overrides).items():
+        set_config_value(config, key, text)
+    return config
+
+
+def set_config_value(config: Any, key: str, text: str) -> None:
+    *parents, leaf = key.split(".")
+    node = config
+    for p in parents:
+        node = node[p]
+    if leaf not in node:
+        raise ValueError(f"unknown config key {key!r}")
+    old = node[leaf]
+    if isinstance(old, bool):
+        low = text.lower()
+        if low not in ("true", "false", "1", "0"):
+            raise ValueError(f"config key {key!r} is a bool, got {text!r}")
+        value: Any = low in ("true", "1")
+    elif isinstance(old, str):
+        value = text
+    else:
+        try:
+            value = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            value = text
+        if isinstance(old, float) and isinstance(value, int):
+            value = float(value)
+        if isinstance(old, tuple) and not isinstance(value, tuple):
+            value = (value,)
+    node[leaf] = value
+
+
+# ------------------------------------------------------------------------------------- FLOPs
+
+
+def kernel_size(params: Any) -> int:
+    """Sum of the sizes of every Dense `kernel` in a flax params tree (= multiply-adds per
+    sample of one forward pass through all of them)."""
+    total = 0
+    for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:
+        name = getattr(path[-1], "key", None)
+        if name == "kernel" and np.ndim(leaf) == 2:
+            total += int(np.size(leaf))
+    return total
+
+
+@dataclasses.dataclass(frozen=True)
+class Pass:
+    """One pass of a network over `rows` samples; `mult` 3 trained, 2 frozen with input
+    gradient, 1 inference."""
+
+    net: str
+    rows: int
+    mult: int
+    what: str
+
+
+def _passes(kind: str, opts: Mapping[str, Any], b: int, bw: int) -> list[Pass]:
+    """The network passes of one step of `kind` (read from cpose_jax.train.steps)."""
+    nets = opts["nets"]  # networks present in the step's modules
+    trained = opts["trained"]  # networks the step updates
+    if kind == "refiner":
+        return [Pass("refiner", b, 3, "refiner (Eq. 4)")]
+    pose = [n for n in ("refiner", "lifter", "camera") if n in nets]
+
+    def pose_passes(rows: int, what: str, *, inference: bool = False) -> list[Pass]:
+        out = []
+        for n in pose:
+            mult = 1 if inference or n not in trained else 3
+            out.append(Pass(n, rows, mult, what))
+        return out
+
+    if kind == "supervised":
+        return pose_passes(b, "real pairs (Eq. 9/16)")
+    # GAN iteration (make_gan_step), steps 1-4.
+    out = [
+        Pass("generator", b, 3, "1 G"),
+        Pass("disc_3d", b, 2, "1 G: D3(fake)"),
+        Pass("disc_2d", b, 2, "1 G: D2(fake)"),
+    ]
+    if opts["feedback"]:
+        out.append(Pass("lifter", 3 * b, 2, "1 G: feedback lifter x3"))
+    wild = opts["use_2d_only"]
+    if wild:
+        out += pose_passes(bw, "2 D: 2D-only reprojection", inference=True)
+    out.append(Pass("disc_3d", 2 * b, 3, "2 D3 real+fake"))
+    out.append(Pass("disc_2d", 2 * (b + (bw if wild else 0)), 3, "2 D2 real+fake"))
+    if kind == "gan_only":
+        return out
+    out += pose_passes(b * (2 if opts["train_on_fakes"] else 1), "3 pose nets real(+aug)")
+    if wild:
+        wild_pose = [
+            Pass(p.net, p.rows, p.mult, "4 pose nets 2D-only") for p in pose_passes(bw, "")
+        ]
+        out += wild_pose
+        out.append(Pass("disc_2d", bw, 2, "4 D2(reprojection)"))
+    return out
+
+
+def model_flops(passes: list[Pass], kernels: Mapping[str, int]) -> float:
+    return float(sum(2.0 * p.rows * kernels[p.net] * p.mult for p in passes))
+
+
+def jaxpr_matmul_flops(jaxpr: Any) -> float:
+    """FLOPs of every `dot_general` in a (closed) jaxpr, sub-jaxprs included (scan bodies
+    times their length, the largest cond branch, while bodies once)."""
+    jaxpr = getattr(jaxpr, "jaxpr", jaxpr)
+    total = 0.0
+    for eqn in jaxpr.eqns:
+        name = eqn.primitive.name
+        if name == "dot_general":
+            lhs, rhs = (v.aval.shape for v in eqn.invars)
+            (_, rc), (_, rb) = eqn.params["dimension_numbers"]
+            free_rhs = math.prod(d for i, d in enumerate(rhs) if i not in rc and i not in rb)
+            total += 2.0 * math.prod(lhs) * free_rhs
+            continue
+        subs = []
+        for value in eqn.params.values():
+            for v in value if isinstance(value, (tuple, list)) else (value,):
+                if hasattr(v, "eqns") or hasattr(getattr(v, "jaxpr", None), "eqns"):
+                    subs.append(v)
+        if not subs:
+            continue
+        counts = [jaxpr_matmul_flops(s) for s in subs]
+        if name == "scan":
+            total += eqn.params["length"] * sum(counts)
+        elif name == "cond":
+            total += max(counts)
+        else:
+            total += sum(counts)
+    return total
+
+
+def dce_jaxpr(closed: Any, used_outputs: list[bool]) -> Any:
+    """The jaxpr with only what `used_outputs` need (JAX internal; None if unavailable)."""
+    try:
+        from jax._src.interpreters import partial_eval as pe
+
+        jaxpr, _ = pe.dce_jaxpr(closed.jaxpr, used_outputs, instantiate=True)
+        return jaxpr
+    except Exception:
+        return None
+
+
+def xla_flops(compiled: Any) -> float:
+    cost = compiled.cost_analysis()
+    if isinstance(cost, (list, tuple)):
+        cost = cost[0] if cost else {}
+    return float((cost or {}).get("flops", float("nan")))
+
+
+# ------------------------------------------------------------------------------------ timing
+
+
+def block(tree: Any) -> None:
+    jax.block_until_ready(tree)
+
+
+def time_calls(call: Callable[[], Any], *, repeats: int, min_time: float) -> dict[str, Any]:
+    """Median seconds per call over `repeats` repetitions after 2 warm-up calls.
+
+    call() runs one (asynchronous) call and returns something to block on. A repetition runs
+    n calls (n calibrated to last ~min_time s), syncing every SYNC_EVERY calls like the loop.
+    """
+    for _ in range(2):
+        block(call())
+    t0 = time.perf_counter()
+    block(call())
+    first = time.perf_counter() - t0
+    n = int(min(100, max(1, math.ceil(min_time / max(first, 1e-6)))))
+    times = []
+    for _ in range(max(1, repeats)):
+        t0 = time.perf_counter()
+        out = None
+        for i in range(n):
+            out = call()
+            if (i + 1) % SYNC_EVERY == 0:
+                block(out)
+        block(out)
+        times.append((time.perf_counter() - t0) / n)
+    return {"seconds": statistics.median(times), "calls_per_repeat": n, "all": times}
+
+
+# ------------------------------------------------------------------------------------ matmul
+
+
+def matmul_rates(
+    mesh: jax.sharding.Mesh,
+    *,
+    batch: int,
+    width: int,
+    square: int,
+    repeats: int,
+    min_time: float,
+) -> dict[str, Any]:
+    """Float32 matmul FLOP/s, rows sharded over the mesh's 'data' axis."""
+    n_dev = mesh.devices.size
+    shapes = {
+        "layer": (1024, width, width),
+        "layer@B": (batch, width, width),
+        "square": (square, square, square),
+    }
+    out = {}
+    for name, (m, k, n) in shapes.items():
+        m = max(n_dev, m - m % n_dev)
+        ka, kb = jax.random.split(jax.random.key(len(out)))
+        a = jax.device_put(jax.random.normal(ka, (m, k), jnp.float32), parallel.data_sharding(mesh))
+        b = jax.device_put(jax.random.normal(kb, (k, n), jnp.float32), parallel.replicated(mesh))
+        fn = jax.jit(jnp.matmul).lower(a, b).compile()
+        t = time_calls(lambda fn=fn, a=a, b=b: fn(a, b), repeats=repeats, min_time=min_time)
+        flops = 2.0 * m * k * n
+        out[name] = {
+            "shape": [m, k, n],
+            "flops": flops,
+            "seconds": t["seconds"],
+            "flops_per_s": flops / t["seconds"],
+        }
+    out["reference"] = "layer"
+    return out
+
+
+# ---------------------------------------------------------------------------------- building
+
+
+def _find_stage(config, kind: str) -> str | None:
+    names, stage_kind = _STAGE_FOR_KIND[kind]
+    for n in names:
+        if n in config.stages and isinstance(config.stages[n], type(config.stages)):
+            if config.stages[n].kind == stage_kind:
+                return n
+    for n in build.stage_names(config):
+        if config.stages[n].kind == stage_kind:
+            return n
+    return None
+
+
+def _step_options(config, stage: str, modules: Mapping[str, Any]) -> dict[str, Any]:
+    """What `build.build_step` passes to the factory (for the analytic pass tables)."""
+    st = config.stages[stage]
+    trained = set(build.trained_nets(config, stage))
+    nets = {k for k in modules if k in trained or k in ("refiner", "lifter")}
+    if st.kind == "supervised":
+        nets -= set(build.GAN_NETS)
+    return {
+        "nets": nets,
+        "trained": trained,
+        "feedback": bool(st.feedback),
+        "use_2d_only": bool(st.use_2d_only) and "camera" in nets,
+        "train_on_fakes": bool(st.train_on_fakes),
+    }
+
+
+def fuse_steps(step: Callable, k: int) -> Callable:
+    """K steps in one program: `lax.scan` over K stacked batches; metrics of the last step."""
+
+    def fused(state, batches, rng):
+        def body(s, batch):
+            return step(s, batch, rng)
+
+        state, metrics = jax.lax.scan(body, state, batches)
+        return state, jax.tree_util.tree_map(lambda x: x[-1], metrics)
+
+    return fused
+
+
+def jit_fused(step: Callable, mesh: jax.sharding.Mesh) -> Callable:
+    rep = parallel.replicated(mesh)
+    stacked = NamedSharding(mesh, P(None, parallel.DATA_AXIS))
+    return jax.jit(
+        step, in_shardings=(rep, stacked, rep), out_shardings=(rep, rep), donate_argnums=(0,)
+    )
+
+
+def part_step(step: Callable, nets: tuple[str, ...], *, with_pool: bool) -> Callable:
+    """The step with only `nets` (and the pool) as outputs: XLA drops the rest."""
+
+    def part(state, batch, rng):
+        new, _ = step(state, batch, rng)
+        out = {n: new.nets[n] for n in nets}
+        return (out, new.pool) if with_pool else (out, None)
+
+    return part
+
+
+class Bench:
+    """Shared setup: config, mesh, data, modules, initial state (host copy), batches."""
+
+    def __init__(
+        self,
+        config,
+        *,
+        devices: int | None,
+        steps_per_call: int,
+        verbose: bool,
+        compiler_options: Mapping[str, Any] | None = None,
+    ):
+        self.config = config
+        self.compiler_options = dict(compiler_options or {})
+        self.mesh = parallel.make_mesh(devices or None)
+        self.k = steps_per_call
+        self.verbose = verbose
+        n_dev = self.mesh.devices.size
+        self.b = config.train.batch_size
+        self.bw = config.train.two_d_only_batch_size
+        for name, v in (("batch size", self.b), ("2D-only batch size", self.bw)):
+            if v % n_dev:
+                raise ValueError(f"{name} {v} is not divisible by {n_dev} devices")
+        t0 = time.perf_counter()
+        self.data = build.load_data(config)
+        self.data_seconds = time.perf_counter() - t0
+        self.modules = build.build_modules(config)
+        self.spe = build.stage_steps_per_epoch(config, len(self.data.paired["pose_3d"]))
+        first = build.stage_names(config)[0]
+        txs = build.build_txs(config, first, self.spe)
+        self.host_state = jax.device_get(build.init_state(config, self.modules, txs))
+        self.kernels = {n: kernel_size(net.params) for n, net in self.host_state.nets.items()}
+        self.paired_loader = pipeline.Loader(
+            {k: self.data.paired[k] for k in pipeline.PAIRED_KEYS},
+            global_batch_size=self.b,
+            seed=1,
+        )
+        self.wild_loader = None
+        if self.data.two_d_only is not None:
+            self.wild_loader = pipeline.Loader(
+                self.data.two_d_only, global_batch_size=self.bw, seed=2
+            )
+        self.seed_key = parallel.replicate(jax.random.key(0), self.mesh)
+        self.compiled: dict[str, Any] = {}  # name -> AOT-compiled executable
+
+    def log(self, msg: str) -> None:
+        if self.verbose:
+            print(msg, file=sys.stderr, flush=True)
+
+    # ---- batches
+    def host_batch(self, i: int, *, wild: bool) -> dict[str, dict[str, np.ndarray]]:
+        batch = {"paired": self.paired_loader.at_step(i)}
+        if wild:
+            batch["wild"] = self.wild_loader.at_step(i)
+        return batch
+
+    def place(self, batch: Mapping[str, Mapping[str, np.ndarray]]) -> dict:
+        """As build_run's batch_fn: each array P('data')-sharded over the mesh."""
+        out = {}
+        for part, arrays in batch.items():
+            size = self.b if part == "paired" else self.bw
+            out[part] = parallel.global_batch_from_local(arrays, self.mesh, size)
+        return out
+
+    def placed_batches(self, n: int, *, wild: bool) -> list:
+        """n distinct placed batches (K stacked per entry when fusing)."""
+        out = []
+        for i in range(n):
+            if self.k == 1:
+                out.append(self.place(self.host_batch(i, wild=wild)))
+            else:
+                hosts = [self.host_batch(i * self.k + j, wild=wild) for j in range(self.k)]
+                stacked = jax.tree_util.tree_map(lambda *xs: np.stack(xs), *hosts)
+                sharding = NamedSharding(self.mesh, P(None, parallel.DATA_AXIS))
+                out.append(jax.device_put(stacked, sharding))
+        return out
+
+    def fresh_state(self, state=None):
+        return parallel.replicate(self.host_state if state is None else state, self.mesh)
+
+    def step_fn(self, stage: str, config=None) -> Callable:
+        config = config or self.config
+        txs = build.build_txs(config, stage, self.spe)
+        modules = self.modules if config is self.config else build.build_modules(config)
+        return build.build_step(config, stage, modules, txs, stage_start=0, stage_steps=1000)
+
+
+def _measure(
+    bench: Bench,
+    name: str,
+    fn: Callable,
+    jitted: Any,
+    *,
+    donate: bool,
+    wild: bool,
+    passes: list[Pass] | None,
+    repeats: int,
+    min_time: float,
+    used_outputs: Callable[[Any], list[bool]] | None = None,
+    host_state=None,
+) -> dict[str, Any]:
+    """Compile `jitted` AOT, count FLOPs, time it. fn: the un-jitted function (for the jaxpr)."""
+    k = bench.k if donate else 1
+    state = bench.fresh_state(host_state)
+    batches = (
+        bench.placed_batches(2, wild=wild)
+        if donate
+        else [bench.place(bench.host_batch(i, wild=wild)) for i in range(2)]
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        t0 = time.perf_counter()
+        traced = jitted.trace(state, batches[0], bench.seed_key)
+        lowered = traced.lower()
+        t1 = time.perf_counter()
+        compiled = lowered.compile(bench.compiler_options or None)
+        t2 = time.perf_counter()
+    donation_warnings = [str(w.message)[:200] for w in caught if "donat" in str(w.message)]
+    closed = traced.jaxpr
+    if used_outputs is not None:
+        closed_dce = dce_jaxpr(closed, used_outputs(closed))
+        jx = jaxpr_matmul_flops(closed_dce) if closed_dce is not None else float("nan")
+    else:
+        jx = jaxpr_matmul_flops(closed)
+    xf = xla_flops(compiled)
+
+    holder = {"state": state, "i": 0}
+
+    if donate:
+
+        def call():
+            holder["state"], metrics = compiled(
+                holder["state"], batches[holder["i"] % 2], bench.seed_key
+            )
+            holder["i"] += 1
+            return metrics
+
+    else:
+
+        def call():
+            holder["i"] += 1
+            return compiled(state, batches[holder["i"] % 2], bench.seed_key)
+
+    bench.compiled[name] = compiled
+    bench.log(f"[benchmark] {name}: compiled in {t2 - t1:.1f} s; timing")
+    t = time_calls(call, repeats=repeats, min_time=min_time)
+    step_s = t["seconds"] / k
+    mf = model_flops(passes, bench.kernels) if passes is not None else float("nan")
+    rec = {
+        "lower_s": t1 - t0,
+        "compile_s": t2 - t1,
+        "step_ms": 1e3 * step_s,
+        "steps_per_s": 1.0 / step_s,
+        "samples_per_s": bench.b / step_s,
+        "steps_per_call": k,
+        "calls_per_repeat": t["calls_per_repeat"],
+        "repeat_ms": [1e3 * s / k for s in t["all"]],
+        "model_flops": mf,
+        "jaxpr_flops": jx / k,
+        "xla_flops": xf / k,
+        "model_flops_per_s": mf / step_s,
+        "xla_flops_per_s": xf / k / step_s,
+        "donation_warnings": donation_warnings,
+    }
+    if passes is not None:
+        rec["passes"] = [dataclasses.asdict(p) for p in passes]
+    return rec
+
+
+def bench_kinds(bench: Bench, kinds, *, repeats: int, min_time: float) -> dict[str, Any]:
+    config = bench.config
+    out: dict[str, Any] = {}
+    for kind in kinds:
+        if kind == "gan_only":
+            stage = _find_stage(config, "end_to_end")
+        else:
+            stage = _find_stage(config, kind)
+        if stage is None:
+            out[kind] = {"skipped": f"the config has no stage for {kind!r}"}
+            continue
+        opts = _step_options(config, stage, bench.modules)
+        wild = config.stages[stage].kind == "gan" and opts["use_2d_only"]
+        step = bench.step_fn(stage)
+        passes = _passes(kind, opts, bench.b, bench.bw)
+        if kind == "gan_only":
+            gan = tuple(n for n in build.GAN_NETS if n in bench.modules)
+            fn = part_step(step, gan, with_pool=True)
+            jitted = _jit_part(fn, bench.mesh)
+            rec = _measure(
+                bench,
+                kind,
+                fn,
+                jitted,
+                donate=False,
+                wild=wild,
+                passes=passes,
+                repeats=repeats,
+                min_time=min_time,
+                used_outputs=_used_prefix(gan_out_leaves(bench, gan)),
+            )
+        else:
+            if bench.k == 1:
+                jitted = steps.jit_step(step, bench.mesh)
+            else:
+                jitted = jit_fused(fuse_steps(step, bench.k), bench.mesh)
+            rec = _measure(
+                bench,
+                kind,
+                step,
+                jitted,
+                donate=True,
+                wild=wild,
+                passes=passes,
+                repeats=repeats,
+                min_time=min_time,
+            )
+            rec["recompiles"] = 0  # AOT-compiled: the timed calls cannot recompile
+        rec["stage"] = stage
+        rec["samples_per_step"] = {"paired": bench.b, "two_d_only": bench.bw if wild else 0}
+        out[kind] = rec
+    return out
+
+
+def _jit_part(fn: Callable, mesh) -> Any:
+    rep, dat = parallel.replicated(mesh), parallel.data_sharding(mesh)
+    return jax.jit(fn, in_shardings=(rep, dat, rep), out_shardings=rep)
+
+
+def gan_out_leaves(bench: Bench, names) -> int:
+    nets = {n: bench.host_state.nets[n] for n in names}
+    return len(jax.tree_util.tree_leaves((nets, bench.host_state.pool)))
+
+
+def _used_prefix(n_used: int) -> Callable[[Any], list[bool]]:
+    def used(closed) -> list[bool]:
+        total = len(closed.jaxpr.outvars)
+        return [i < n_used for i in range(total)]
+
+    return used
+
+
+# --------------------------------------------------------------------------------- pipeline
+
+
+def bench_pipeline(
+    bench: Bench, *, wild: bool, repeats: int, min_time: float, step_record=None
+) -> dict[str, Any]:
+    """Batches/s of the host gather, gather + placement, and the prefetch thread."""
+    counter = {"i": 0}
+
+    def gather():
+        counter["i"] += 1
+        return bench.host_batch(counter["i"], wild=wild)
+
+    def gather_place():
+        return bench.place(gather())
+
+    out = {}
+    t = time_calls(gather, repeats=repeats, min_time=min_time)
+    out["gather_batches_per_s"] = 1.0 / t["seconds"]
+    t = time_calls(gather_place, repeats=repeats, min_time=min_time)
+    out["gather_place_batches_per_s"] = 1.0 / t["seconds"]
+
+    def endless():
+        i = 0
+        while True:
+            i += 1
+            yield bench.host_batch(i, wild=wild)
+
+    pf = pipeline.prefetch(endless(), size=2, transform=bench.place)
+    try:
+        t = time_calls(lambda: next(pf), repeats=repeats, min_time=min_time)
+    finally:
+        pf.close()
+    out["prefetch_batches_per_s"] = 1.0 / t["seconds"]
+    out["batch"] = {"paired": bench.b, "two_d_only": bench.bw if wild else 0}
+    if step_record is not None and "steps_per_s" in step_record:
+        sps = step_record["steps_per_s"]
+        for key in ("gather", "gather_place", "prefetch"):
+            out[f"{key}_ratio_to_step"] = out[f"{key}_batches_per_s"] / sps
+    return out
+
+
+def bench_fed(
+    bench: Bench, stage: str, *, wild: bool, repeats: int, min_time: float
+) -> dict[str, Any]:
+    """The step fed per call by the synchronous pipeline (as loop.py) and by prefetch.
+
+    Reuses the end-to-end executable compiled by `bench_kinds` when there is one."""
+    step = bench.compiled.get("end_to_end") if bench.k == 1 else None
+    if step is None:
+        step = steps.jit_step(bench.step_fn(stage), bench.mesh)
+    holder = {"state": bench.fresh_state(), "i": 0}
+
+    def run(batch):
+        holder["state"], metrics = step(holder["state"], batch, bench.seed_key)
+        return metrics
+
+    def sync_call():
+        holder["i"] += 1
+        return run(bench.place(bench.host_batch(holder["i"], wild=wild)))
+
+    out = {}
+    t = time_calls(sync_call, repeats=repeats, min_time=min_time)
+    out["synchronous_steps_per_s"] = 1.0 / t["seconds"]
+
+    def endless():
+        i = 0
+        while True:
+            i += 1
+            yield bench.host_batch(i, wild=wild)
+
+    pf = pipeline.prefetch(endless(), size=2, transform=bench.place)
+    try:
+        t = time_calls(lambda: run(next(pf)), repeats=repeats, min_time=min_time)
+    finally:
+        pf.close()
+    out["prefetch_steps_per_s"] = 1.0 / t["seconds"]
+    placed = [bench.place(bench.host_batch(i, wild=wild)) for i in range(2)]
+
+    def preplaced_call():
+        holder["i"] += 1
+        return run(placed[holder["i"] % 2])
+
+    t = time_calls(preplaced_call, repeats=repeats, min_time=min_time)
+    out["preplaced_steps_per_s"] = 1.0 / t["seconds"]
+    if hasattr(step, "_cache_size"):
+        out["recompiles"] = max(0, step._cache_size() - 1)
+    return out
+
+
+# -------------------------------------------------------------------------------- breakdown
+
+_DROPOUT_KEYS = ("model.lifter.dropout", "model.refiner.dropout", "model.camera.dropout")
+
+
+def bench_breakdown(bench: Bench, *, repeats: int, min_time: float) -> dict[str, Any]:
+    """Variants of the end-to-end step (each its own compile) to locate its costs."""
+    config = bench.config
+    stage = _find_stage(config, "end_to_end")
+    if stage is None:
+        return {"skipped": "no end-to-end stage"}
+    out: dict[str, Any] = {}
+
+    def variant(name: str, overrides: dict[str, str]):
+        cfg = config.copy_and_resolve_references()
+        for k, v in overrides.items():
+            set_config_value(cfg, k, v.replace("{stage}", stage))
+        step = bench.step_fn(stage, cfg)
+        opts = _step_options(cfg, stage, bench.modules)
+        wild = opts["use_2d_only"]
+        rec = _measure(
+            bench,
+            name,
+            step,
+            steps.jit_step(step, bench.mesh)
+            if bench.k == 1
+            else jit_fused(fuse_steps(step, bench.k), bench.mesh),
+            donate=True,
+            wild=wild,
+            passes=_passes("end_to_end", opts, bench.b, bench.bw),
+            repeats=repeats,
+            min_time=min_time,
+        )
+        out[name] = _short(rec)
+
+    variant("no_dropout", {k: "0.0" for k in _DROPOUT_KEYS})
+    variant("no_feedback", {f"stages.{stage}.feedback": "False"})
+    variant("no_2d_only", {f"stages.{stage}.use_2d_only": "False"})
+    variant("no_fakes", {f"stages.{stage}.train_on_fakes": "False"})
+
+    # The pose-network part: G forward (its outputs feed step 3) + steps 3-4; XLA drops the
+    # generator's backward and the discriminator update.
+    step = bench.step_fn(stage)
+    pose = tuple(n for n in ("refiner", "lifter", "camera") if n in bench.modules)
+    fn = part_step(step, pose, with_pool=False)
+    n_used = len(jax.tree_util.tree_leaves({n: bench.host_state.nets[n] for n in pose}))
+    rec = _measure(
+        bench,
+        "pose_only",
+        fn,
+        _jit_part(fn, bench.mesh),
+        donate=False,
+        wild=_step_options(config, stage, bench.modules)["use_2d_only"],
+        passes=None,
+        repeats=repeats,
+        min_time=min_time,
+        used_outputs=_used_prefix(n_used),
+    )
+    out["pose_only"] = _short(rec)
+
+    # Other PRNG implementations for the same step (dropout masks, generator noise, pool).
+    for impl in ("rbg", "unsafe_rbg"):
+        saved = bench.seed_key
+        bench.seed_key = parallel.replicate(jax.random.key(0, impl=impl), bench.mesh)
+        try:
+            step = bench.step_fn(stage)
+            rec = _measure(
+                bench,
+                f"prng_{impl}",
+                step,
+                steps.jit_step(step, bench.mesh),
+                donate=True,
+                wild=_step_options(config, stage, bench.modules)["use_2d_only"],
+                passes=None,
+                repeats=repeats,
+                min_time=min_time,
+            )
+            out[f"prng_{impl}"] = _short(rec)
+        finally:
+            bench.seed_key = saved
+    return out
+
+
+def _short(rec: Mapping[str, Any]) -> dict[str, Any]:
+    keys = ("compile_s", "step_ms", "steps_per_s", "model_flops", "xla_flops", "jaxpr_flops")
+    return {k: rec[k] for k in keys if k in rec}
+
+
+# ------------------------------------------------------------------------------------ report
+
+
+def peak_rss_mib() -> float:
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / 1024.0 if sys.platform != "darwin" else rss / 2**20
+
+
+def format_table(result: Mapping[str, Any]) -> str:
+    ref = result["matmul"][result["matmul"]["reference"]]["flops_per_s"]
+    lines = []
+    meta = result["meta"]
+    lines.append(
+        f"config {meta['config']}  batch {meta['batch_size']} "
+        f"(2D-only {meta['two_d_only_batch_size']})  devices {meta['devices']} "
+        f"({meta['device_kind']})  steps/call {meta['steps_per_call']}"
+    )
+    mm = result["matmul"]
+    lines.append(
+        "matmul f32: "
+        + ", ".join(
+            f"{k} {'x'.join(map(str, v['shape']))} {v['flops_per_s'] / 1e9:.1f} GFLOP/s"
+            for k, v in mm.items()
+            if isinstance(v, dict)
+        )
+    )
+    head = (
+        f"{'step':<12}{'compile s':>10}{'ms/step':>10}{'steps/s':>9}{'samples/s':>11}"
+        f"{'model GF':>10}{'xla GF':>9}{'jaxpr GF':>10}{'model GF/s':>11}{'% matmul':>9}"
+    )
+    lines += [head, "-" * len(head)]
+    for kind, r in result["steps"].items():
+        if "skipped" in r:
+            lines.append(f"{kind:<12}skipped: {r['skipped']}")
+            continue
+        lines.append(
+            f"{kind:<12}{r['compile_s']:>10.1f}{r['step_ms']:>10.1f}{r['steps_per_s']:>9.2f}"
+            f"{r['samples_per_s']:>11.0f}{r['model_flops'] / 1e9:>10.2f}"
+            f"{r['xla_flops'] / 1e9:>9.2f}{r['jaxpr_flops'] / 1e9:>10.2f}"
+            f"{r['model_flops_per_s'] / 1e9:>11.1f}{100 * r['model_flops_per_s'] / ref:>8.0f}%"
+        )
+    pl = result.get("pipeline")
+    if pl:
+        lines.append(
+            f"pipeline (batches/s, paired {pl['batch']['paired']} + 2D-only "
+            f"{pl['batch']['two_d_only']}): gather {pl['gather_batches_per_s']:.0f}, "
+            f"gather+place {pl['gather_place_batches_per_s']:.0f}, prefetch "
+            f"{pl['prefetch_batches_per_s']:.0f}"
+            + (
+                f"; ratio to end_to_end step: {pl['gather_place_ratio_to_step']:.0f}x "
+                f"(prefetch {pl['prefetch_ratio_to_step']:.0f}x)"
+                if "gather_place_ratio_to_step" in pl
+                else ""
+            )
+        )
+    fed = result.get("fed")
+    if fed:
+        lines.append(
+            f"end_to_end fed by the pipeline (steps/s): pre-placed "
+            f"{fed['preplaced_steps_per_s']:.2f}, synchronous "
+            f"{fed['synchronous_steps_per_s']:.2f}, prefetch thread "
+            f"{fed['prefetch_steps_per_s']:.2f}"
+        )
+    bd = result.get("breakdown")
+    if bd and "skipped" not in bd:
+        lines.append(
+            "end_to_end variants (ms/step): "
+            + ", ".join(f"{k} {v['step_ms']:.0f}" for k, v in bd.items())
+        )
+    lines.append(f"peak host memory (ru_maxrss): {result['peak_rss_mib']:.0f} MiB")
+    la, lb = meta.get("load_average_at_start"), meta.get("load_average_at_end")
+    if la and lb:
+        lines.append(
+            f"host load average (1 min) at start {la[0]:.1f}, at end {lb[0]:.1f} "
+            f"on {meta['host_cpus']} CPUs (other processes make every timing slower)"
+        )
+    return "\n".join(lines)
+
+
+def run(
+    config,
+    *,
+    config_name: str = "",
+    devices: int | None = None,
+    steps_per_call: int = 1,
+    repeats: int = 5,
+    min_time: float = 0.5,
+    square: int = 2048,
+    kinds=KINDS,
+    pipeline_timing: bool = True,
+    fed: bool = True,
+    breakdown: bool = False,
+    verbose: bool = True,
+    compiler_options: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Run the benchmark for `config`; returns the JSON-able result dict."""
+    if steps_per_call < 1:
+        raise ValueError(f"steps_per_call must be >= 1, got {steps_per_call}")
+    t_start = time.perf_counter()
+    load_before = os.getloadavg()
+    bench = Bench(
+        config,
+        devices=devices,
+        steps_per_call=steps_per_call,
+        verbose=verbose,
+        compiler_options=compiler_options,
+    )
+    dev = bench.mesh.devices.flat[0]
+    result: dict[str, Any] = {
+        "meta": {
+            "config": config_name or config.name,
+            "batch_size": bench.b,
+            "two_d_only_batch_size": bench.bw,
+            "devices": int(bench.mesh.devices.size),
+            "device_kind": getattr(dev, "device_kind", dev.platform),
+            "platform": dev.platform,
+            "host_cpus": os.cpu_count(),
+            "steps_per_call": steps_per_call,
+            "repeats": repeats,
+            "min_time_s": min_time,
+            "jax": jax.__version__,
+            "python": platform.python_version(),
+            "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+            "data_load_s": bench.data_seconds,
+            "kernel_sizes": bench.kernels,
+            "compiler_options": bench.compiler_options,
+            "load_average_at_start": load_before,
+        }
+    }
+    bench.log("[benchmark] matmul rate")
+    result["matmul"] = matmul_rates(
+        bench.mesh,
+        batch=bench.b,
+        width=config.model.lifter.features,
+        square=square,
+        repeats=repeats,
+        min_time=min_time,
+    )
+    result["steps"] = bench_kinds(bench, kinds, repeats=repeats, min_time=min_time)
+    e2e = result["steps"].get("end_to_end", {})
+    stage = _find_stage(config, "end_to_end")
+    wild = stage is not None and _step_options(config, stage, bench.modules)["use_2d_only"]
+    if pipeline_timing:
+        bench.log("[benchmark] input pipeline")
+        result["pipeline"] = bench_pipeline(
+            bench, wild=wild, repeats=repeats, min_time=min_time, step_record=e2e
+        )
+    if fed and stage is not None and steps_per_call == 1:
+        bench.log("[benchmark] end_to_end fed by the pipeline")
+        result["fed"] = bench_fed(bench, stage, wild=wild, repeats=repeats, min_time=min_time)
+    if breakdown:
+        result["breakdown"] = bench_breakdown(bench, repeats=repeats, min_time=min_time)
+    result["peak_rss_mib"] = peak_rss_mib()
+    result["meta"]["load_average_at_end"] = os.getloadavg()
+    result["total_s"] = time.perf_counter() - t_start
+    return result
+
+
+def _parse(argv: list[str]) -> tuple[argparse.Namespace, dict[str, str]]:
+    parser = argparse.ArgumentParser(
+        prog="python -m experiments.benchmark",
+        description="Train-step, input-pipeline and matmul benchmark (see the module docstring).",
+    )
+    parser.add_argument("--config", default="experiments/joint.py", help="file[:variants]")
+    parser.add_argument("--batch-size", type=int, default=None, help="global batch (both kinds)")
+    parser.add_argument("--devices", type=int, default=None, help="mesh over the first N devices")
+    parser.add_argument("--steps-per-call", type=int, default=1, help="steps fused by lax.scan")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--min-time", type=float, default=0.5, help="seconds per repetition")
+    parser.add_argument("--square", type=int, default=2048, help="big square matmul size")
+    parser.add_argument("--kinds", default=",".join(KINDS), help="comma-separated step kinds")
+    parser.add_argument("--no-pipeline", action="store_true", help="skip the pipeline timings")
+    parser.add_argument("--breakdown", action="store_true", help="end-to-end variants")
+    parser.add_argument(
+        "--compile-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="XLA compiler option for every compile, e.g. xla_backend_optimization_level=0 "
+        "(faster compiles, for tests); repeatable",
+    )
+    parser.add_argument("--json", default=None, help="write the result here")
+    parser.add_argument("--quiet", action="store_true")
+    args, rest = parser.parse_known_args(argv)
+    overrides = {}
+    for item in rest:
+        if not item.startswith("--config.") or "=" not in item:
+            parser.error(f"unrecognized argument {item!r} (overrides: --config.KEY=VALUE)")
+        key, value = item[len("--config.") :].split("=", 1)
+        overrides[key] = value
+    return args, overrides
+
+
+def _literal_pair(item: str) -> tuple[str, Any]:
+    key, sep, text = item.partition("=")
+    if not sep:
+        raise SystemExit(f"--compile-option needs KEY=VALUE, got {item!r}")
+    try:
+        return key, ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return key, text
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    args, overrides = _parse(sys.argv[1:] if argv is None else argv)
+    if args.batch_size is not None:
+        overrides.setdefault("train.batch_size", str(args.batch_size))
+        overrides.setdefault("train.two_d_only_batch_size", str(args.batch_size))
+    config = load_config(args.config, overrides)
+    kinds = tuple(k.strip() for k in args.kinds.split(",") if k.strip())
+    bad = [k for k in kinds if k not in KINDS]
+    if bad:
+        raise SystemExit(f"unknown step kinds {bad}; known: {', '.join(KINDS)}")
+    result = run(
+        config,
+        config_name=args.config,
+        devices=args.devices,
+        steps_per_call=args.steps_per_call,
+        repeats=args.repeats,
+        min_time=args.min_time,
+        square=args.square,
+        kinds=kinds,
+        pipeline_timing=not args.no_pipeline,
+        fed=not args.no_pipeline,
+        breakdown=args.breakdown,
+        verbose=not args.quiet,
+        compiler_options=dict(_literal_pair(x) for x in args.compile_option),
+    )
+    result["meta"]["command"] = " ".join(
+        ["python -m experiments.benchmark", *(argv or sys.argv[1:])]
+    )
+    result["meta"]["overrides"] = overrides
+    print(format_table(result))
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(result, indent=1, default=float))
+    return result
+
+
+if __name__ == "__main__":
+    main()
