@@ -64,9 +64,9 @@ def get_config(arg: str | None = None):
     for net in ("generator", "disc_3d", "disc_2d"):
         config.optim[net].lr_scale = 0.2
     # Synthetic-world default (see the docstring): paper schedule shape, scaled.
-    config.stages.epoch_scale = 0.08
-    config.train.batch_size = 256
-    config.train.two_d_only_batch_size = 256
+    config.stages.epoch_scale = 0.04
+    config.train.batch_size = 128
+    config.train.two_d_only_batch_size = 128
     config.train.checkpoint_every = 200
     config.stages.warmup.validate = False
     config.eval.val_max_samples = 4096

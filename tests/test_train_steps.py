@@ -94,7 +94,7 @@ def test_sharded_step_equals_single_device(setup, stage):
 
 def test_batchnorm_statistics_are_global(setup):
     """BatchNorm in a sharded train step averages over the GLOBAL batch, not per device."""
-    config, data, modules = setup
+    _, data, modules = setup
     lifter = modules["lifter"]
     x = jnp.asarray(data.paired["keypoints_2d"][:32])
     variables = lifter.init(jax.random.key(0), x, train=False)
@@ -170,6 +170,7 @@ def test_pool_fills_then_swaps():
     outs = []
     for i, f in enumerate(fakes):
         pool, out3, out2 = pool_query(pool, f, f[..., :2], jax.random.key(i))
+        np.testing.assert_array_equal(np.asarray(out3)[..., :2], np.asarray(out2))
         outs.append(np.asarray(out3))
     # Filling: the first two batches pass through and are stored in order.
     np.testing.assert_array_equal(outs[0], fakes[0])
