@@ -48,8 +48,12 @@ def _max_diff(a, b) -> float:
     return max(jax.tree_util.tree_leaves(diffs) or [0.0])
 
 
+# Unoptimised XLA code: compiles in about half the time, same arithmetic.
+FAST_COMPILE = {"xla_backend_optimization_level": 0}
+
+
 def _run(step, state, batches, mesh):
-    fn = steps.jit_step(step, mesh)
+    fn = steps.jit_step(step, mesh, compiler_options=FAST_COMPILE)
     state = parallel.replicate(jax.device_get(state), mesh)  # fresh buffers: the step donates
     key = jax.random.key(7)
     for batch in batches:
@@ -144,24 +148,6 @@ def test_update_of_one_network_leaves_the_others_untouched(setup):
     # Each network has its own optimizer state object (no sharing between networks).
     ids = {id(jax.tree_util.tree_leaves(n.opt_state)[0]) for n in state.nets.values()}
     assert len(ids) == len(state.nets)
-
-
-def test_gan_iteration_updates_each_network_with_its_own_optimizer(setup):
-    """Zero learning rate for all but the 2D discriminator: only it (and its optax state)
-    changes, although the iteration computes every network's loss."""
-    config, data, modules = setup
-    names = build.network_names(config)
-    txs = {n: optim.make_optimizer(optax.constant_schedule(0.0)) for n in names}
-    txs["disc_2d"] = optim.make_optimizer(optax.constant_schedule(1e-2))
-    state = build.init_state(config, modules, txs)
-    step = jax.jit(build.build_step(config, "end_to_end", modules, txs, stage_steps=1))
-    new, _ = step(state, _batch(data, config, 0), jax.random.key(0))
-    assert _max_diff(state.nets["disc_2d"].params, new.nets["disc_2d"].params) > 1e-4
-    for name in names:
-        if name == "disc_2d":
-            continue
-        assert _max_diff(state.nets[name].params, new.nets[name].params) == 0.0, name
-        # Adam moments and counts do change with lr 0; the point is the PARAMS stay put.
 
 
 def test_pool_fills_then_swaps():

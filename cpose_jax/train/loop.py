@@ -182,10 +182,11 @@ def run_stages(state: TrainState, stages: Sequence[Stage], options: LoopOptions)
                     val = options.validate_fn(state)
                     writer.write(done, val)
                     value = float(val[options.select_metric])
-                    bar.write(
-                        f"[{stage.name}] epoch {epoch + 1}/{stage.epochs} step {done}: "
-                        + ", ".join(f"{k} {v:.2f}" for k, v in val.items())
-                    )
+                    if writer.enabled:
+                        bar.write(
+                            f"[{stage.name}] epoch {epoch + 1}/{stage.epochs} step {done}: "
+                            + ", ".join(f"{k} {v:.2f}" for k, v in val.items())
+                        )
                     if value < best:
                         best, best_step = value, done
                         ckpt.save_best(

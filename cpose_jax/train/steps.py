@@ -519,14 +519,17 @@ def make_gan_step(
             )
             ok = ok & jnp.all(jnp.isfinite(x_rt), axis=(-2, -1))
             aug = {
-                "keypoints_2d": jnp.where(ok[:, None, None], x_rt, 0.0),
+                "keypoints_2d": x_rt,
                 "confidence": jnp.ones_like(paired["confidence"]),
-                "keypoints_2d_gt": jnp.where(ok[:, None, None], x_rt, 0.0),
+                "keypoints_2d_gt": x_rt,
                 "valid": jnp.ones_like(paired["valid"]),
                 "pose_3d": aug_rel,
                 "translation": gen_out.rt[:, 0, :],
                 "intrinsics": intr,
             }
+            # An unusable fake (out of view, behind the camera) is replaced by its real source
+            # pair with weight 0: the row still feeds BatchNorm realistic statistics.
+            aug = {k: jnp.where(_sample_mask(ok, v.ndim), v, data[k]) for k, v in aug.items()}
             data = _concat(data, aug)
             mask = jnp.concatenate([mask, ok.astype(jnp.float32)])
             metrics["train/generator/usable_fraction"] = jnp.mean(ok.astype(jnp.float32))
@@ -626,11 +629,12 @@ def _update(nets, names, loss_fn, txs):
 # --------------------------------------------------------------------------------- compile
 
 
-def jit_step(step, mesh: jax.sharding.Mesh | None = None):
+def jit_step(step, mesh: jax.sharding.Mesh | None = None, *, compiler_options=None):
     """Compile `step(state, batch, seed_key)` once: state donated and replicated, batch
-    sharded over 'data' (no mesh: plain jit on the default device)."""
+    sharded over 'data' (no mesh: plain jit on the default device). compiler_options go to
+    XLA (e.g. `{'xla_backend_optimization_level': 0}` halves CPU compile time in tests)."""
     if mesh is None:
-        return jax.jit(step, donate_argnums=(0,))
+        return jax.jit(step, donate_argnums=(0,), compiler_options=compiler_options)
     from cpose_jax.train.parallel import data_sharding, replicated
 
     rep, dat = replicated(mesh), data_sharding(mesh)
@@ -639,4 +643,5 @@ def jit_step(step, mesh: jax.sharding.Mesh | None = None):
         in_shardings=(rep, dat, rep),
         out_shardings=(rep, rep),
         donate_argnums=(0,),
+        compiler_options=compiler_options,
     )
