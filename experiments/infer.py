@@ -1,0 +1,305 @@
+"""3D poses and cameras from anyone's 2D keypoints, with a trained checkpoint.
+
+    python -m experiments.infer --workdir=runs/joint --input=detections.json --output=out.json \\
+        [--figures=figs/] [--images=coco_val_annotations.json | --image-size W H] [--flip]
+
+Input (`--input`, read by `cpose_jax.io_keypoints`; see its docstring for every detail):
+
+* COCO-style JSON, a detector's output: a list of `{"image_id", "keypoints": [x, y, score] * 17,
+  "score"?}` (or a COCO annotation file, `"annotations"`). Image sizes, per image: an `"images"`
+  list `{id, width, height}` in the same file (as in COCO), or `--images=ANN.json` (a COCO file
+  with that list), or per-entry `"image_size": [w, h]`, or `--image-size W H` for all.
+* `.npy` `(N, K, 3)` [x, y, score] / `(N, K, 2)` pixels with `--image-size W H`; `.npz` with
+  `keypoints (N, K, 2|3)` [+ `confidence (N, K)`], `image_size (N, 2) | (2,)`, optional `layout`,
+  `image_id`; or a prepared dataset `.npz` (the data schema).
+* `--layout` (default coco17; h36m17, mpii16, openpose18, ...): the source joint order, mapped to
+  Human3.6M-17 by `cpose_jax.data.joint_maps` (the one mapping table). Missing keypoints
+  (score / visibility 0) get confidence 0; people with no keypoint are skipped (counted).
+
+Output (`--output PATH`: `PATH.json` and `PATH.npz`, the suffix of PATH ignored), per person, in
+the Human3.6M-17 order (`joint_names` in the JSON):
+
+* `pose_3d` `(17, 3)` metres, root-relative (pelvis = 0), camera frame (x right, y down,
+  z forward);
+* `camera`: `fx, fy, cx, cy` pixels and `t` `(3,)` metres (the pelvis in the camera frame), so
+  `x = fx * X / Z + cx`, `y = fy * Y / Z + cy` for `(X, Y, Z) = pose_3d + t`;
+* `reprojection_2d` `(17, 2)` pixels (that projection) and `reprojection_error_px` (mean distance
+  to the input over joints with confidence > 0);
+* the input it used: `keypoints_2d` `(17, 2)` px, `confidence` `(17,)`, `image_size`, `image_id`,
+  `source_index` (entry in the input file); `keypoints_2d_refined` when the model has a refiner
+  (which is then applied). A model without a camera branch gives no camera / reprojection.
+The `.npz` holds the same arrays stacked over people.
+
+`--figures DIR`: PNG grids (input 2D | 3D front | 3D side | reprojection over the input) of the
+first `--max-figures` people, `--figure-rows` per page.
+
+Inference is jitted and batched (`--batch-size`, padded to a few fixed sizes so nothing
+recompiles); the time per pose is printed. Exit status 0, or 2 with a one-line
+`error: ...` for unreadable input, missing checkpoint or bad options.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cpose_jax.io_keypoints import KeypointInputError, Keypoints, load_keypoints
+from experiments.evaluate import EvaluateError, LoadedModel, batched, bucket_sizes, load_model
+from experiments.evaluate import make_apply as _make_apply
+
+
+def make_pixel_predict(model: LoadedModel, *, flip: bool = False):
+    """Jitted `fn(keypoints_2d (B,J,2) px, confidence (B,J), image_size (B,2) px) -> outputs`
+    in pixels / metres: `pose_3d`, and with a camera branch `intrinsics` (px), `translation`,
+    `reprojection` (px); with a refiner `keypoints_2d_refined` (px)."""
+    import jax
+
+    from cpose_jax import geometry
+
+    apply = _make_apply(model, flip=flip)
+
+    @jax.jit
+    def fn(variables, keypoints_2d, confidence, image_size):
+        out = apply(variables, geometry.normalize_screen(keypoints_2d, image_size), confidence)
+        res = {"pose_3d": out["pose_3d"]}
+        if "intrinsics" in out:
+            res["intrinsics"] = geometry.denormalize_intrinsics(out["intrinsics"], image_size)
+            res["translation"] = out["translation"]
+            res["reprojection"] = geometry.denormalize_screen(out["reprojection"], image_size)
+        if "keypoints_2d_refined" in out:
+            res["keypoints_2d_refined"] = geometry.denormalize_screen(
+                out["keypoints_2d_refined"], image_size
+            )
+        return res
+
+    return fn
+
+
+def infer(
+    model: LoadedModel,
+    keypoints: Keypoints,
+    *,
+    batch_size: int = 4096,
+    flip: bool = False,
+    fn=None,
+) -> dict[str, np.ndarray]:
+    """Predictions for every person (numpy, leading axis N); see the module docstring.
+
+    fn: a `make_pixel_predict` function to reuse (keeps its compiled programs across calls).
+    """
+    n = len(keypoints)
+    fn = fn or make_pixel_predict(model, flip=flip)
+    arrays = {
+        "keypoints_2d": keypoints.keypoints_2d.astype(np.float32),
+        "confidence": keypoints.confidence.astype(np.float32),
+        "image_size": keypoints.image_size.astype(np.float32),
+    }
+    out: dict[str, np.ndarray] = {}
+    if n:
+        out = batched(
+            lambda **b: fn(model.variables, **b),
+            arrays,
+            batch_size=batch_size,
+            buckets=bucket_sizes(batch_size),
+        )
+    else:  # zero people: empty arrays of the right trailing shapes
+        j = model.skeleton.num_joints
+        out = {"pose_3d": np.zeros((0, j, 3), np.float32)}
+        if "camera" in model.modules:
+            out |= {
+                "intrinsics": np.zeros((0, 4), np.float32),
+                "translation": np.zeros((0, 3), np.float32),
+                "reprojection": np.zeros((0, j, 2), np.float32),
+            }
+    out = dict(out, **arrays)
+    if "reprojection" in out:
+        d = np.linalg.norm(out["reprojection"] - out["keypoints_2d"], axis=-1)
+        w = (out["confidence"] > 0).astype(np.float32)
+        out["reprojection_error_px"] = (d * w).sum(-1) / np.maximum(w.sum(-1), 1.0)
+    out["image_id"] = keypoints.image_id
+    out["source_index"] = keypoints.source_index
+    return out
+
+
+def _r(x, nd: int = 4):
+    return np.round(np.asarray(x, np.float64), nd).tolist()
+
+
+def to_json(model: LoadedModel, keypoints: Keypoints, out: dict[str, np.ndarray]) -> dict:
+    """The JSON document: model info, joint names, units and one record per person."""
+    people = []
+    for i in range(len(keypoints)):
+        p: dict[str, Any] = {
+            "index": i,
+            "image_id": str(out["image_id"][i]),
+            "source_index": int(out["source_index"][i]),
+            "image_size": _r(out["image_size"][i], 1),
+            "pose_3d": _r(out["pose_3d"][i], 5),
+        }
+        if "intrinsics" in out:
+            fx, fy, cx, cy = (float(v) for v in out["intrinsics"][i])
+            p["camera"] = {
+                "fx": round(fx, 3),
+                "fy": round(fy, 3),
+                "cx": round(cx, 3),
+                "cy": round(cy, 3),
+                "t": _r(out["translation"][i], 5),
+            }
+            p["reprojection_2d"] = _r(out["reprojection"][i], 3)
+            p["reprojection_error_px"] = round(float(out["reprojection_error_px"][i]), 3)
+        p["keypoints_2d"] = _r(out["keypoints_2d"][i], 3)
+        p["confidence"] = _r(out["confidence"][i], 4)
+        if "keypoints_2d_refined" in out:
+            p["keypoints_2d_refined"] = _r(out["keypoints_2d_refined"][i], 3)
+        people.append(p)
+    return {
+        "skeleton": model.skeleton.name,
+        "joint_names": list(model.skeleton.joint_names),
+        "units": {
+            "pose_3d": "metres, root-relative (joint 0 = pelvis at 0), camera frame x right, "
+            "y down, z forward",
+            "camera": "fx, fy, cx, cy pixels; t metres (pelvis in the camera frame)",
+            "2d": "pixels, x right, y down",
+        },
+        "model": {
+            "workdir": str(model.workdir),
+            "config": model.config.name,
+            "checkpoint": model.description,
+            "networks": list(model.networks),
+            "refiner_applied": "refiner" in model.modules,
+        },
+        "input": {"path": keypoints.path, "layout": keypoints.layout, "skipped": keypoints.skipped},
+        "num_people": len(keypoints),
+        "people": people,
+    }
+
+
+def write_outputs(path: str | Path, model, keypoints, out) -> tuple[Path, Path]:
+    base = Path(path)
+    if base.suffix.lower() in (".json", ".npz"):
+        base = base.with_suffix("")
+    base.parent.mkdir(parents=True, exist_ok=True)
+    jpath, npath = base.with_suffix(".json"), base.with_suffix(".npz")
+    jpath.write_text(json.dumps(to_json(model, keypoints, out), indent=1))
+    arrays = {k: np.asarray(v) for k, v in out.items()}
+    arrays["joint_names"] = np.asarray(model.skeleton.joint_names)
+    np.savez(npath, **arrays)
+    return jpath, npath
+
+
+def write_figures(
+    folder: str | Path,
+    out: dict[str, np.ndarray],
+    *,
+    skeleton,
+    max_people: int = 12,
+    rows: int = 4,
+    title: str | None = None,
+) -> list[Path]:
+    """PNG grids of the first `max_people` people, `rows` per page (`people_000.png`, ...)."""
+    from cpose_jax import viz
+
+    n = min(len(out["pose_3d"]), max_people)
+    paths = []
+    for page, lo in enumerate(range(0, n, rows)):
+        people = []
+        for i in range(lo, min(n, lo + rows)):
+            person = {
+                "keypoints_2d": out["keypoints_2d"][i],
+                "confidence": out["confidence"][i],
+                "pose_3d": out["pose_3d"][i],
+                "image_size": out["image_size"][i],
+                "label": f"#{i} image {out['image_id'][i]}",
+            }
+            if "reprojection" in out:
+                person["reprojection"] = out["reprojection"][i]
+                person["reprojection_error_px"] = float(out["reprojection_error_px"][i])
+            people.append(person)
+        fig = viz.grid_figure(people, skeleton=skeleton, title=title)
+        paths.append(viz.save_figure(fig, Path(folder) / f"people_{page:03d}.png"))
+    return paths
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m experiments.infer",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--workdir", required=True, help="training work directory")
+    p.add_argument("--input", required=True, help="keypoints: .json (COCO-style), .npy, .npz")
+    p.add_argument("--output", required=True, help="output path (writes PATH.json and PATH.npz)")
+    p.add_argument("--figures", default=None, help="folder for PNG figures")
+    p.add_argument("--max-figures", type=int, default=12, help="people drawn (default 12)")
+    p.add_argument("--figure-rows", type=int, default=4, help="people per figure page")
+    p.add_argument("--layout", default=None, help="source joint layout (default coco17)")
+    p.add_argument("--images", default=None, help="COCO annotation JSON with image sizes")
+    p.add_argument("--image-size", type=float, nargs=2, metavar=("W", "H"), default=None)
+    p.add_argument("--min-keypoints", type=int, default=1, help="skip people with fewer")
+    p.add_argument("--min-score", type=float, default=0.0, help="skip people scored below")
+    p.add_argument("--checkpoint", default="best", help="best | latest | STEP")
+    p.add_argument("--flip", action="store_true", help="test-time flip augmentation")
+    p.add_argument("--batch-size", type=int, default=4096)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.batch_size < 1 or args.max_figures < 0 or args.figure_rows < 1:
+            raise EvaluateError("--batch-size and --figure-rows must be >= 1, --max-figures >= 0")
+        keypoints = load_keypoints(
+            args.input,
+            layout=args.layout,
+            images=args.images,
+            image_size=tuple(args.image_size) if args.image_size else None,
+            min_keypoints=args.min_keypoints,
+            min_score=args.min_score,
+        )
+        model = load_model(args.workdir, checkpoint=args.checkpoint)
+    except (KeypointInputError, EvaluateError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    skipped = ", ".join(f"{k} {v}" for k, v in keypoints.skipped.items()) or "none"
+    print(
+        f"{len(keypoints)} people from {args.input} (layout {keypoints.layout}; skipped: "
+        f"{skipped}); model {model.config.name}, {model.description}, networks "
+        f"{', '.join(model.networks)}"
+    )
+    fn = make_pixel_predict(model, flip=args.flip)
+    t0 = time.perf_counter()
+    out = infer(model, keypoints, batch_size=args.batch_size, flip=args.flip, fn=fn)
+    t1 = time.perf_counter()
+    if len(keypoints):
+        # Second pass: the programs are compiled now, so this is the steady-state rate.
+        infer(model, keypoints, batch_size=args.batch_size, flip=args.flip, fn=fn)
+        t2 = time.perf_counter()
+        print(
+            f"inference: {len(keypoints)} poses in {t1 - t0:.3f} s with compilation, "
+            f"{t2 - t1:.3f} s compiled ({len(keypoints) / max(t2 - t1, 1e-9):,.0f} poses/s)"
+        )
+    jpath, npath = write_outputs(args.output, model, keypoints, out)
+    print(f"written {jpath} and {npath}")
+    if "reprojection_error_px" in out and len(keypoints):
+        print(f"mean reprojection error: {float(np.mean(out['reprojection_error_px'])):.2f} px")
+    if args.figures and len(keypoints) and args.max_figures:
+        paths = write_figures(
+            args.figures,
+            out,
+            skeleton=model.skeleton,
+            max_people=args.max_figures,
+            rows=args.figure_rows,
+        )
+        print(f"figures: {', '.join(str(p) for p in paths)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
