@@ -238,8 +238,25 @@ def _paired_losses(
     return total, terms
 
 
-def _named(net: str, terms: Mapping[str, jax.Array]) -> dict[str, jax.Array]:
-    return {f"train/{net}/{k}": v for k, v in terms.items()}
+# Which network a pose-loss term is reported under (`train/<net>/<loss>`): the 3D term is the
+# lifter's, the camera and reprojection terms the camera branch's, Eq. 4 the refiner's; the
+# weighted sums (Eq. 16 / 17) go under the lifter.
+_TERM_NET = {
+    "pose_3d": "lifter",
+    "camera": "camera",
+    "reprojection": "camera",
+    "refine": "refiner",
+    "total": "lifter",
+    "reprojection_2d_only": "camera",
+    "adversarial_2d_only": "lifter",
+    "refine_2d_only": "refiner",
+    "total_2d_only": "lifter",
+}
+
+
+def _named(net: str | None, terms: Mapping[str, jax.Array]) -> dict[str, jax.Array]:
+    """`train/<net>/<term>`; net None: each pose term under its network (_TERM_NET)."""
+    return {f"train/{net or _TERM_NET[k]}/{k}": v for k, v in terms.items()}
 
 
 # --------------------------------------------------------------------------------- factories
@@ -318,7 +335,7 @@ def make_supervised_step(
                 new_stats=new_stats,
             )
             loss, terms = _paired_losses(out, paired, ones, weights, use_refiner_loss=train_refiner)
-            return loss, (new_stats, _named("lifter", terms) | {"train/lifter/total": loss})
+            return loss, (new_stats, _named(None, terms | {"total": loss}))
 
         nets, metrics = update_networks(state.nets, names, loss_fn, txs)
         return state.replace(step=state.step + 1, nets=nets), metrics
@@ -550,7 +567,7 @@ def make_gan_step(
             return loss, {"batch_stats": new_stats, "metrics": terms}
 
         nets, p_metrics, _ = _update(nets, pose_names, pose_loss, txs)
-        metrics |= _named("lifter", p_metrics)
+        metrics |= _named(None, p_metrics)
 
         # 4. 2D-only batch, Eq. 17 + the 2D discriminator's judgement of the reprojection.
         if use_2d_only and wild_names:
@@ -583,7 +600,7 @@ def make_gan_step(
                 )
                 adv = losses.masked_mean(losses.lsgan_generator_loss(d2))
                 total = weights.reprojection_2d_only * l2d + weights.adversarial_2d_only * adv
-                terms = {"reprojection": l2d, "adversarial": adv}
+                terms = {"reprojection_2d_only": l2d, "adversarial_2d_only": adv}
                 if train_refiner and "refiner" in wild_names:
                     lref = losses.masked_mean(
                         losses.refinement_loss(
@@ -592,12 +609,12 @@ def make_gan_step(
                         wild["valid"],
                     )
                     total = total + weights.refine_2d_only * lref
-                    terms["refine"] = lref
-                terms["total"] = total
+                    terms["refine_2d_only"] = lref
+                terms["total_2d_only"] = total
                 return total, {"batch_stats": new_stats, "metrics": terms}
 
             nets, w_metrics, _ = _update(nets, wild_names, wild_loss, txs)
-            metrics |= {f"train/lifter_2d_only/{k}": v for k, v in w_metrics.items()}
+            metrics |= _named(None, w_metrics)
 
         return state.replace(step=state.step + 1, nets=nets, pool=pool), metrics
 
