@@ -68,7 +68,8 @@ class Keypoints:
     keypoints_2d: ``(N, 17, 2)`` pixels (missing joints 0); confidence: ``(N, 17)`` in [0, 1];
     image_size: ``(N, 2)`` width, height in pixels; image_id: ``(N,)`` ids (str); source_index:
     ``(N,)`` index of the person's entry in the input; skipped: counts of dropped entries by
-    reason; layout: the source joint layout.
+    reason; layout: the source joint layout; file_name: ``(N,)`` image file names when the
+    input's ``images`` list gives them ('' otherwise), else None.
     """
 
     keypoints_2d: np.ndarray
@@ -79,6 +80,7 @@ class Keypoints:
     skipped: dict[str, int]
     layout: str
     path: str = ""
+    file_name: np.ndarray | None = None  # (N,) image file names from a COCO 'images' list
 
     def __len__(self) -> int:
         return int(self.keypoints_2d.shape[0])
@@ -118,20 +120,24 @@ def _read_json(path: Path) -> Any:
         raise _fail(path, f"not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})") from None
 
 
-def _image_table(images: Any, path, where: str) -> dict[str, tuple[float, float]]:
+def _image_table(images: Any, path, where: str) -> dict[str, tuple[float, float, str]]:
+    """{image id: (width, height, file_name)} of a COCO 'images' list."""
     if not isinstance(images, list):
         raise _fail(path, f"{where}: 'images' must be a list of {{id, width, height}}")
     table = {}
     for i, im in enumerate(images):
         if not isinstance(im, Mapping) or "id" not in im:
             raise _fail(path, f"{where}: images[{i}] needs 'id', 'width', 'height'")
-        table[str(im["id"])] = _size_pair(
+        w, h = _size_pair(
             (im.get("width"), im.get("height")), path, f"{where}: images[{i}] (id {im['id']})"
         )
+        table[str(im["id"])] = (w, h, str(im.get("file_name", "")))
     return table
 
 
-def _finish(kp, conf, sizes, ids, index, skipped, jmap, path, min_keypoints) -> Keypoints:
+def _finish(
+    kp, conf, sizes, ids, index, skipped, jmap, path, min_keypoints, names=None
+) -> Keypoints:
     """Source-layout pixels (N, K, 2) + confidences -> H36M-17 Keypoints."""
     k = jmap.num_source
     kp = np.asarray(kp, np.float64).reshape(-1, k, 2)
@@ -157,6 +163,7 @@ def _finish(kp, conf, sizes, ids, index, skipped, jmap, path, min_keypoints) -> 
         skipped=skipped,
         layout=jmap.name,
         path=str(path),
+        file_name=None if names is None else np.asarray(names, dtype=str).reshape(-1)[keep],
     )
 
 
@@ -201,7 +208,7 @@ def read_coco_json(
     k = jmap.num_source
     triplets = np.zeros((len(entries), k, 3))
     sizes = np.zeros((len(entries), 2))
-    ids, keep = [], np.ones(len(entries), bool)
+    ids, names, keep = [], [""] * len(entries), np.ones(len(entries), bool)
     skipped = {"low_score": 0, "other_category": 0, "zero_area_box": 0}
     for i, det in enumerate(entries):
         where = f"entry {i}"
@@ -235,7 +242,7 @@ def read_coco_json(
         if isinstance(box, list | tuple) and len(box) == 4 and float(box[2]) * float(box[3]) <= 0:
             skipped["zero_area_box"] += 1  # counted only; kept when it has keypoints
         if table is not None and str(iid) in table:
-            sizes[i] = table[str(iid)]
+            *sizes[i], names[i] = table[str(iid)]
         elif "image_size" in det:
             sizes[i] = _size_pair(det["image_size"], path, where)
         elif "width" in det and "height" in det:
@@ -274,6 +281,7 @@ def read_coco_json(
         jmap,
         path,
         min_keypoints,
+        names=None if table is None else np.asarray(names, dtype=str)[keep],
     )
 
 

@@ -95,8 +95,12 @@ def draw_3d(
     for par, c in skeleton.bone_pairs:
         ax.plot(*p[[par, c]].T, color=cols[c], lw=2.2, solid_capstyle="round")
     ax.scatter(*p.T, s=6, c="k", depthshade=False)
-    r = radius or max(0.5, 1.1 * float(np.abs(p).max()))
-    ax.set(xlim=(-r, r), ylim=(-r, r), zlim=(-r, r))
+    # A cube around the pose's bounding box (the pose fills the panel at any size).
+    lo, hi = p.min(0), p.max(0)
+    ctr = 0.5 * (lo + hi)
+    r = radius or max(0.3, 0.55 * float((hi - lo).max()))
+    ax.set(xlim=(ctr[0] - r, ctr[0] + r), ylim=(ctr[1] - r, ctr[1] + r))
+    ax.set(zlim=(ctr[2] - r, ctr[2] + r))
     ax.set(xticklabels=[], yticklabels=[], zticklabels=[])
     ax.set_xlabel("x", labelpad=-12, fontsize=7)
     ax.set_ylabel("depth", labelpad=-12, fontsize=7)
@@ -104,7 +108,7 @@ def draw_3d(
     ax.view_init(elev=elev, azim=azim)
     # A faint floor square at the lowest joint helps reading the pose.
     z0 = p[:, 2].min()
-    sq = np.array([[-r, -r], [r, -r], [r, r], [-r, r], [-r, -r]]) * 0.6
+    sq = np.array([[-r, -r], [r, -r], [r, r], [-r, r], [-r, -r]]) * 0.6 + ctr[:2]
     ax.plot(sq[:, 0], sq[:, 1], np.full(5, z0), color="0.75", lw=0.8)
     if title:
         ax.set_title(title, fontsize=9)
@@ -153,7 +157,8 @@ def _panels(fig, axes_row, person: dict, skeleton: Skeleton, *, crop: bool, titl
         if err is not None:
             ax_rep.text(
                 0.03, 0.03, f"mean error {err:.1f} px", transform=ax_rep.transAxes, fontsize=7,
-                color="0.2", va="bottom",
+                color="0.1", va="bottom",
+                bbox=dict(boxstyle="round,pad=0.2", fc="white", ec="none", alpha=0.8),
             )  # fmt: skip
     _frame_2d(ax_rep, [kp[np.asarray(conf) > 0] if conf is not None else kp], size, crop=crop)
     if titles:

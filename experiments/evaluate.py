@@ -337,8 +337,6 @@ def evaluate_set(
 
 def default_test_sets(config) -> tuple[dict[str, str], tuple[str, ...]]:
     """The test sets a run's config evaluates on ({name: path}) and its PCK (3DHP-like) sets."""
-    from cpose_jax.data import synthetic
-
     pck = tuple(s.strip() for s in config.data.pck_sets.split(",") if s.strip())
     d = config.data
     if d.tests:
@@ -349,13 +347,21 @@ def default_test_sets(config) -> tuple[dict[str, str], tuple[str, ...]]:
         return tests, pck
     if d.source != "synthetic":
         raise EvaluateError("the run's config has no test sets (data.tests): pass --dataset")
-    s = d.synthetic
-    # Same world as experiments.build.load_data (the cache makes this instant after training).
+    world = synthetic_world(config)
+    return {k: str(world[k]) for k in ("lab_val", "rig2_test", "wild_test")}, pck
+
+
+def synthetic_world(config) -> dict[str, Path]:
+    """{split: path} of the synthetic world a run's config trains on (the same call as
+    `experiments.build.load_data`; cached on disk, so instant after training)."""
+    from cpose_jax.data import synthetic
+
+    s = config.data.synthetic
     sizes = {k: max(1, round(v * s.scale)) for k, v in synthetic.DEFAULT_SIZES.items()}
     world = synthetic.make_world(
         s.seed, sizes=sizes, cache_dir=s.cache_dir or None, wild_rare_fraction=s.rare_fraction
     )
-    return {k: str(world[k]) for k in ("lab_val", "rig2_test", "wild_test")}, pck
+    return {k: Path(v) for k, v in world.items()}
 
 
 def load_test_set(path: str | Path, *, max_samples: int = 0) -> dict[str, Any]:

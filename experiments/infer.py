@@ -30,8 +30,21 @@ the Human3.6M-17 order (`joint_names` in the JSON):
   (which is then applied). A model without a camera branch gives no camera / reprojection.
 The `.npz` holds the same arrays stacked over people.
 
-`--figures DIR`: PNG grids (input 2D | 3D front | 3D side | reprojection over the input) of the
-first `--max-figures` people, `--figure-rows` per page.
+Figures: `--figures DIR` writes PNG grids (input 2D | 3D front | 3D side | reprojection over
+the input, like the paper's Fig. 8) of the first `--max-figures` people, `--figure-rows` per
+page (`DIR/people_000.png`, ...); `--figures FILE.png` (or .pdf/.svg) one figure;
+`--figure-people 3,17,42` picks the people drawn; `--image-dir DIR` draws the input images (the
+COCO `images` list's `file_name`) under the 2D panels.
+
+The README's example figure (docs/figures/infer_example.png), from the default synthetic run::
+
+    python -m experiments.run --config=experiments/joint.py --workdir=runs/joint
+    python -m experiments.infer --workdir=runs/joint --input=synthetic:wild_test \\
+        --output=runs/joint/infer/wild_test --figures=docs/figures/infer_example.png \\
+        --figure-people=0,1,2,3
+
+(`--input=synthetic:SPLIT` reads a split of the synthetic world the run was trained with, here
+its simulated detections of the in-the-wild test people.)
 
 Inference is jitted and batched (`--batch-size`, padded to a few fixed sizes so nothing
 recompiles); the time per pose is printed. Exit status 0, or 2 with a one-line
@@ -51,7 +64,14 @@ from typing import Any
 import numpy as np
 
 from cpose_jax.io_keypoints import KeypointInputError, Keypoints, load_keypoints
-from experiments.evaluate import EvaluateError, LoadedModel, batched, bucket_sizes, load_model
+from experiments.evaluate import (
+    EvaluateError,
+    LoadedModel,
+    batched,
+    bucket_sizes,
+    load_model,
+    synthetic_world,
+)
 from experiments.evaluate import make_apply as _make_apply
 
 
@@ -125,6 +145,8 @@ def infer(
         out["reprojection_error_px"] = (d * w).sum(-1) / np.maximum(w.sum(-1), 1.0)
     out["image_id"] = keypoints.image_id
     out["source_index"] = keypoints.source_index
+    if keypoints.file_name is not None:
+        out["file_name"] = keypoints.file_name
     return out
 
 
@@ -140,6 +162,7 @@ def to_json(model: LoadedModel, keypoints: Keypoints, out: dict[str, np.ndarray]
             "index": i,
             "image_id": str(out["image_id"][i]),
             "source_index": int(out["source_index"][i]),
+            **({"file_name": str(out["file_name"][i])} if "file_name" in out else {}),
             "image_size": _r(out["image_size"][i], 1),
             "pose_3d": _r(out["pose_3d"][i], 5),
         }
@@ -195,36 +218,68 @@ def write_outputs(path: str | Path, model, keypoints, out) -> tuple[Path, Path]:
 
 
 def write_figures(
-    folder: str | Path,
+    target: str | Path,
     out: dict[str, np.ndarray],
     *,
     skeleton,
+    people: Sequence[int] | None = None,
     max_people: int = 12,
     rows: int = 4,
     title: str | None = None,
+    image_dir: str | Path | None = None,
 ) -> list[Path]:
-    """PNG grids of the first `max_people` people, `rows` per page (`people_000.png`, ...)."""
+    """Figures of `people` (indices; default the first `max_people`).
+
+    target: a folder -> pages of `rows` people (`people_000.png`, ...); a file name ending in
+    .png / .pdf / .svg -> one figure with every selected person.
+    image_dir: where the input's image files (`file_name`) are; found images are drawn under
+    the 2D panels.
+    """
     from cpose_jax import viz
 
-    n = min(len(out["pose_3d"]), max_people)
+    n = len(out["pose_3d"])
+    people = list(range(min(n, max_people))) if people is None else list(people)
+    bad = [i for i in people if not 0 <= i < n]
+    if bad:
+        raise EvaluateError(f"--figure-people {bad} out of range: {n} people")
+    target = Path(target)
+    single = target.suffix.lower() in (".png", ".pdf", ".svg")
+    pages = [people] if single else [people[i : i + rows] for i in range(0, len(people), rows)]
     paths = []
-    for page, lo in enumerate(range(0, n, rows)):
-        people = []
-        for i in range(lo, min(n, lo + rows)):
+    for page, chunk in enumerate(pages):
+        drawn = []
+        for i in chunk:
             person = {
                 "keypoints_2d": out["keypoints_2d"][i],
                 "confidence": out["confidence"][i],
                 "pose_3d": out["pose_3d"][i],
                 "image_size": out["image_size"][i],
-                "label": f"#{i} image {out['image_id'][i]}",
+                "label": f"#{i} (image {out['image_id'][i]})",
             }
             if "reprojection" in out:
                 person["reprojection"] = out["reprojection"][i]
                 person["reprojection_error_px"] = float(out["reprojection_error_px"][i])
-            people.append(person)
-        fig = viz.grid_figure(people, skeleton=skeleton, title=title)
-        paths.append(viz.save_figure(fig, Path(folder) / f"people_{page:03d}.png"))
+            if image_dir is not None and "file_name" in out and out["file_name"][i]:
+                image_path = Path(image_dir) / str(out["file_name"][i])
+                if image_path.is_file():
+                    from matplotlib.image import imread
+
+                    person["image"] = imread(image_path)
+            drawn.append(person)
+        fig = viz.grid_figure(drawn, skeleton=skeleton, title=title)
+        path = target if single else target / f"people_{page:03d}.png"
+        paths.append(viz.save_figure(fig, path))
     return paths
+
+
+def synthetic_split(model: LoadedModel, spec: str) -> Path:
+    """`synthetic:SPLIT` -> the path of that split of the run's synthetic world."""
+    from cpose_jax.data import synthetic
+
+    split = spec.split(":", 1)[1]
+    if split not in synthetic.SPLITS:
+        raise EvaluateError(f"unknown synthetic split {split!r}; known: {synthetic.SPLITS}")
+    return synthetic_world(model.config)[split]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -234,10 +289,14 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--workdir", required=True, help="training work directory")
-    p.add_argument("--input", required=True, help="keypoints: .json (COCO-style), .npy, .npz")
+    p.add_argument(
+        "--input", required=True, help="keypoints: .json (COCO-style), .npy, .npz, synthetic:SPLIT"
+    )
     p.add_argument("--output", required=True, help="output path (writes PATH.json and PATH.npz)")
-    p.add_argument("--figures", default=None, help="folder for PNG figures")
+    p.add_argument("--figures", default=None, help="folder for PNG pages, or one .png/.pdf file")
     p.add_argument("--max-figures", type=int, default=12, help="people drawn (default 12)")
+    p.add_argument("--figure-people", default=None, help="comma-separated person indices to draw")
+    p.add_argument("--image-dir", default=None, help="draw the input images (COCO file_name)")
     p.add_argument("--figure-rows", type=int, default=4, help="people per figure page")
     p.add_argument("--layout", default=None, help="source joint layout (default coco17)")
     p.add_argument("--images", default=None, help="COCO annotation JSON with image sizes")
@@ -252,18 +311,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    synth = args.input.startswith("synthetic:")
     try:
         if args.batch_size < 1 or args.max_figures < 0 or args.figure_rows < 1:
             raise EvaluateError("--batch-size and --figure-rows must be >= 1, --max-figures >= 0")
+        model = load_model(args.workdir, checkpoint=args.checkpoint) if synth else None
         keypoints = load_keypoints(
-            args.input,
+            synthetic_split(model, args.input) if synth else args.input,
             layout=args.layout,
             images=args.images,
             image_size=tuple(args.image_size) if args.image_size else None,
             min_keypoints=args.min_keypoints,
             min_score=args.min_score,
         )
-        model = load_model(args.workdir, checkpoint=args.checkpoint)
+        model = model or load_model(args.workdir, checkpoint=args.checkpoint)
     except (KeypointInputError, EvaluateError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -290,13 +351,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     if "reprojection_error_px" in out and len(keypoints):
         print(f"mean reprojection error: {float(np.mean(out['reprojection_error_px'])):.2f} px")
     if args.figures and len(keypoints) and args.max_figures:
-        paths = write_figures(
-            args.figures,
-            out,
-            skeleton=model.skeleton,
-            max_people=args.max_figures,
-            rows=args.figure_rows,
-        )
+        try:
+            people = None
+            if args.figure_people:
+                people = [int(i) for i in args.figure_people.split(",") if i.strip()]
+            paths = write_figures(
+                args.figures,
+                out,
+                skeleton=model.skeleton,
+                people=people,
+                max_people=args.max_figures,
+                rows=args.figure_rows,
+                title=f"{model.config.name}: {Path(args.input).name}",
+                image_dir=args.image_dir,
+            )
+        except (EvaluateError, ValueError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
         print(f"figures: {', '.join(str(p) for p in paths)}")
     return 0
 

@@ -8,6 +8,7 @@ import json
 
 import numpy as np
 import pytest
+from matplotlib.image import imsave
 from test_evaluate import trained_workdir
 
 from cpose_jax.io_keypoints import KeypointInputError, Keypoints, load_keypoints
@@ -132,7 +133,7 @@ def test_coco_inputs(trained, tmp_path, capsys):
     vis_missing[[0, 1, 2, 9, 15]] = 0  # nose, an eye, a wrist, an ankle not labelled
     coco = {
         "images": [
-            {"id": 1, "width": 640, "height": 480},
+            {"id": 1, "width": 640, "height": 480, "file_name": "one.png"},
             {"id": 2, "width": 1920, "height": 1080},
         ],
         "annotations": [
@@ -158,11 +159,14 @@ def test_coco_inputs(trained, tmp_path, capsys):
     assert kp.confidence[1, 13] == 0 and kp.confidence[1, 6] == 0 and kp.confidence[1, 16] == 1
     np.testing.assert_allclose(kp.keypoints_2d[0, 0], _coco17((320, 260))[[11, 12]].mean(0))
 
-    rc = infer.main(
-        [f"--workdir={trained['workdir']}", f"--input={path}", f"--output={tmp_path / 'o'}"]
-    )
+    assert list(kp.file_name) == ["one.png", "one.png", ""]
+    imsave(tmp_path / "one.png", np.random.default_rng(0).uniform(size=(480, 640, 3)))
+    argv = [f"--workdir={trained['workdir']}", f"--input={path}", f"--output={tmp_path / 'o'}"]
+    rc = infer.main([*argv, f"--figures={tmp_path / 'f.png'}", f"--image-dir={tmp_path}"])
     assert rc == 0
+    assert (tmp_path / "f.png").stat().st_size > 50_000  # 3 rows, the noise image under row 1-2
     doc = json.loads((tmp_path / "o.json").read_text())
+    assert doc["people"][1]["file_name"] == "one.png"
     assert [p["image_size"] for p in doc["people"]] == [[640, 480], [640, 480], [1920, 1080]]
     for p in doc["people"]:
         assert np.all(np.isfinite(p["pose_3d"])) and np.all(np.isfinite(p["reprojection_2d"]))
