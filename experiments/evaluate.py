@@ -83,10 +83,10 @@ def _step_dir(workdir: Path, checkpoint: str) -> tuple[Path, str]:
     def steps(folder: Path) -> list[int]:
         if not folder.is_dir():
             return []
+        # orbax writes into '<step>.orbax-checkpoint-tmp-*' and renames when complete, so a
+        # purely numeric folder is a finished checkpoint.
         return sorted(
-            int(p.name)
-            for p in folder.iterdir()
-            if p.name.isdigit() and (p / "state").is_dir() and (p / "commit_success.txt").exists()
+            int(p.name) for p in folder.iterdir() if p.name.isdigit() and (p / "state").is_dir()
         )
 
     best, latest = steps(workdir / "best"), steps(workdir / "checkpoints")
@@ -526,6 +526,10 @@ def markdown_report(result: Mapping[str, Any]) -> str:
         "",
         "## Table 5 layout (effect of the refinement network; MPJPE mm)",
         "",
+        "'w/o refiner' bypasses the refiner of the same checkpoint; the paper's row is a model "
+        "trained without one (e.g. `experiments/joint.py:detected,no_refiner`): pass its workdir "
+        "as another `--workdir`.",
+        "",
         table5(result),
         "",
     ]
@@ -584,8 +588,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         models = {}
         for label, path in workdirs.items():
             model = load_model(path, checkpoint=args.checkpoint)
-            if label.startswith("#"):
-                label = model.config.name if model.config.name not in models else f"{label}"
+            if label.startswith("#"):  # unlabelled: the config name (made unique)
+                name = model.config.name
+                label = name if name not in models else f"{name}_{label[1:]}"
             models[label] = model
         first = next(iter(models.values()))
         if args.dataset:
