@@ -143,6 +143,7 @@ def build_txs(config, stage_name: str, steps_per_epoch: int) -> dict[str, Any]:
             st.lr * o.lr_scale,
             boundaries=[int(e) * steps_per_epoch for e in st.decay_epochs],
             factor=st.decay_factor,
+            warmup_steps=round(st.warmup_epochs * steps_per_epoch),
         )
         txs[name] = optim.make_optimizer(
             schedule, clip_norm=o.clip_norm, b1=o.b1, b2=o.b2, weight_decay=o.weight_decay

@@ -31,7 +31,11 @@ Key reference (what the training code reads):
 - `loss_weights.*`: λ of paper Eq. 16/17 (+ the 2D-only adversarial weight).
 - `gan.*`: PoseAug generator-loss weights/ranges, pool size.
 - `stages.order` (str): comma-separated stage names run in order; `stages.<name>.*`: kind
-  ('refiner' | 'supervised' | 'gan'), epochs, lr, decay_epochs, decay_factor, options.
+  ('refiner' | 'supervised' | 'gan'), epochs, lr, decay_epochs, decay_factor (x lr at each
+  decay epoch), warmup_epochs (linear lr ramp at the stage start; 3 for end_to_end: at the
+  paper's 5e-4 with fresh Adam moments the start of that stage otherwise blows up on the
+  synthetic world), and the GAN options train_on_fakes, use_2d_only, feedback,
+  train_refiner, train_camera, validate.
 - `stages.epoch_scale` (float): an "epoch" is `epoch_scale` passes over the 2D-3D training
   set (epochs, decay epochs and validation all count in these units). 1.0 = the paper.
 - `train.*`: batch sizes, host sync / checkpoint / log intervals, devices, compile cache.
@@ -52,6 +56,7 @@ def stage(
     lr: float,
     decay_epochs: tuple[int, ...] = (),
     decay_factor: float = 0.1,
+    warmup_epochs: float = 0.0,
     train_on_fakes: bool = True,
     use_2d_only: bool = False,
     feedback: bool = True,
@@ -66,6 +71,7 @@ def stage(
     # Tuples are overridable: --config.stages.end_to_end.decay_epochs="(30,60)".
     c.decay_epochs = tuple(decay_epochs)
     c.decay_factor = decay_factor
+    c.warmup_epochs = warmup_epochs  # linear lr ramp at the stage start (not in the paper)
     c.train_on_fakes = train_on_fakes
     c.use_2d_only = use_2d_only
     c.feedback = feedback
@@ -189,6 +195,7 @@ def base_config() -> ml_collections.ConfigDict:
         epochs=75,
         lr=5e-4,
         decay_epochs=(30, 60),
+        warmup_epochs=3.0,
         train_on_fakes=True,
         use_2d_only=True,
         feedback=True,

@@ -29,7 +29,9 @@ The paper's settings (§4.3), all kept in every variant:
   decay factor 0.1; λref,ϕ = λref,ϕ' = 1.0; 2D-only adversarial weight 0.01; generator and
   discriminator lr 1e-4 in the end-to-end stage as PoseAug (optim.<gan net>.lr_scale 0.2 of
   the stage lr; the same scale gives them 2e-5 in the 1e-4 warm-up); Adam, gradient clipping
-  at norm 1 for every network; every stage starts its networks' optimizer states afresh; the
+  at norm 1 for every network; every stage starts its networks' optimizer states afresh (and
+  the end-to-end stage ramps its lr up linearly over its first 3 epochs: not in the paper,
+  without it the jump to 5e-4 destabilised the synthetic runs); the
   networks of DESIGN §2 (Martinez lifter 1024 x 2 blocks, refiner 512, camera 512 x 2,
   PoseAug generator 256, part-KCS discriminators); the lifter's last layer starts at zero
   (model.lifter.output_init_scale, see configs_common).

@@ -178,6 +178,8 @@ def test_step_decay_schedule_and_clipping():
     assert float(sched(9)) == pytest.approx(1.0)
     assert float(sched(10)) == pytest.approx(0.1)
     assert float(sched(25)) == pytest.approx(0.01)
+    ramp = optim.step_decay_schedule(1.0, boundaries=[10], factor=0.1, warmup_steps=4)
+    assert [float(ramp(i)) for i in (0, 1, 3, 9, 10)] == pytest.approx([0.25, 0.5, 1, 1, 0.1])
     tx = optim.make_optimizer(optax.constant_schedule(1.0), clip_norm=1.0, flatten=False)
     params = {"w": jnp.zeros(3)}
     state = tx.init(params)

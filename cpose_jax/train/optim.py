@@ -13,23 +13,34 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import optax
 
 from cpose_jax.train.state import NetState
 
 
 def step_decay_schedule(
-    base_lr: float, *, boundaries: Sequence[int], factor: float
+    base_lr: float, *, boundaries: Sequence[int], factor: float, warmup_steps: int = 0
 ) -> optax.Schedule:
     """lr = base_lr * factor ** (number of boundaries <= count); boundaries in optimizer steps.
 
     The paper (§4.3) decays the learning rate at given epochs without naming the factor;
-    callers convert epochs to steps (`epoch * steps_per_epoch`).
+    callers convert epochs to steps (`epoch * steps_per_epoch`). warmup_steps > 0 ramps the
+    lr linearly from base_lr / warmup_steps up to the schedule over the first steps (fresh Adam
+    moments at a high lr move every parameter by ~lr at once).
     """
     if base_lr < 0 or factor <= 0:
         raise ValueError(f"need base_lr >= 0 and factor > 0, got {base_lr}, {factor}")
     bounds = sorted(int(b) for b in boundaries if int(b) > 0)
-    return optax.piecewise_constant_schedule(base_lr, {b: factor for b in bounds})
+    decay = optax.piecewise_constant_schedule(base_lr, {b: factor for b in bounds})
+    if warmup_steps <= 0:
+        return decay
+    warm = float(warmup_steps)
+
+    def schedule(count):
+        return decay(count) * jnp.minimum(1.0, (count + 1) / warm)
+
+    return schedule
 
 
 def make_optimizer(
