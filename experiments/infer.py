@@ -110,7 +110,7 @@ def infer(
     model: LoadedModel,
     keypoints: Keypoints,
     *,
-    batch_size: int = 4096,
+    batch_size: int = 1024,
     flip: bool = False,
     fn=None,
 ) -> dict[str, np.ndarray]:
@@ -309,7 +309,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-score", type=float, default=0.0, help="skip people scored below")
     p.add_argument("--checkpoint", default="best", help="best | latest | STEP")
     p.add_argument("--flip", action="store_true", help="test-time flip augmentation")
-    p.add_argument("--batch-size", type=int, default=4096)
+    p.add_argument("--batch-size", type=int, default=1024)
     return p
 
 
