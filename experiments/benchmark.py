@@ -33,12 +33,19 @@ What it measures, in one process (so every number shares the machine's state):
   and by the prefetch thread, against pre-placed batches.
 * Peak host memory (`ru_maxrss`) of this process.
 * `--breakdown`: variants of the end-to-end step (no dropout, no feedback loss, no 2D-only
-  batch, no augmented pairs, the G/D part, the pose-network part, batch 1024, other PRNGs) to
-  see where its time goes.
+  batch, no augmented pairs, the pose-network part, other PRNG implementations), timed in
+  rounds with the unchanged step, to see where its time goes.
+* `--profile DIR`: a `jax.profiler` trace of 3 calls of each kind, summarised as CPU time per
+  HLO category (matmul, element-wise, reductions, PRNG, copies, data movement), matmul time
+  by output shape, and the top ops.
+* `--compile-option KEY=VALUE`: XLA options for every compile (the test uses
+  `xla_backend_optimization_level=0` for speed).
 
-Timing: each kind is compiled ahead of time, run twice to warm up, then `--repeats` timed
-repetitions of n calls each (n chosen so a repetition lasts about `--min-time` seconds); the
-reported time is the median repetition's time per step. The host syncs every 8 calls as
+Timing: each kind is compiled ahead of time, run twice to warm up, then timed in `--repeats`
+interleaved rounds (matmuls and every kind in turn, so drifts in the machine's load hit all of
+them alike) of n calls each (n chosen so a call group lasts about `--min-time` seconds); the
+reported time is the median round's time per step, and "% of matmul" compares against the
+matmul timed in the same rounds. The host syncs every 8 calls as
 `cpose_jax.train.loop` does (jax 0.10.2 CPU collectives deadlock with many queued steps).
 `--steps-per-call K` fuses K steps in one `lax.scan` over K stacked batches.
 No numbers are asserted anywhere: tests only check that the JSON is complete and consistent.
@@ -55,6 +62,7 @@ import json
 import math
 import os
 import platform
+import re
 import resource
 import statistics
 import sys
@@ -284,39 +292,44 @@ def time_calls(call: Callable[[], Any], *, repeats: int, min_time: float) -> dic
 # ------------------------------------------------------------------------------------ matmul
 
 
-def matmul_rates(
-    mesh: jax.sharding.Mesh,
-    *,
-    batch: int,
-    width: int,
-    square: int,
-    repeats: int,
-    min_time: float,
-) -> dict[str, Any]:
-    """Float32 matmul FLOP/s, rows sharded over the mesh's 'data' axis."""
+def matmul_rates(bench: Bench, *, width: int, square: int) -> dict[str, Any]:
+    """Prepare float32 matmuls (rows sharded over the mesh's 'data' axis) as timed calls named
+    `matmul_<name>`; `time_interleaved` times them in the same rounds as the steps."""
+    mesh = bench.mesh
     n_dev = mesh.devices.size
     shapes = {
         "layer": (1024, width, width),
-        "layer@B": (batch, width, width),
+        "layer@B": (bench.b, width, width),
         "square": (square, square, square),
     }
     out = {}
-    for name, (m, k, n) in shapes.items():
+    for i, (name, (m, k, n)) in enumerate(shapes.items()):
         m = max(n_dev, m - m % n_dev)
-        ka, kb = jax.random.split(jax.random.key(len(out)))
+        ka, kb = jax.random.split(jax.random.key(100 + i))
         a = jax.device_put(jax.random.normal(ka, (m, k), jnp.float32), parallel.data_sharding(mesh))
         b = jax.device_put(jax.random.normal(kb, (k, n), jnp.float32), parallel.replicated(mesh))
         fn = jax.jit(jnp.matmul).lower(a, b).compile()
-        t = time_calls(lambda fn=fn, a=a, b=b: fn(a, b), repeats=repeats, min_time=min_time)
+        bench.calls[f"matmul_{name}"] = lambda fn=fn, a=a, b=b: fn(a, b)
         flops = 2.0 * m * k * n
-        out[name] = {
-            "shape": [m, k, n],
-            "flops": flops,
-            "seconds": t["seconds"],
-            "flops_per_s": flops / t["seconds"],
-        }
+        out[name] = {"shape": [m, k, n], "flops": flops}
     out["reference"] = "layer"
     return out
+
+
+def matmul_timing_recs(matmul: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    return {
+        f"matmul_{k}": {"steps_per_call": 1, "model_flops": v["flops"], "xla_flops": v["flops"]}
+        for k, v in matmul.items()
+        if isinstance(v, dict)
+    }
+
+
+def fill_matmul(matmul: dict[str, Any], recs: Mapping[str, Mapping[str, Any]]) -> None:
+    for k, v in matmul.items():
+        if isinstance(v, dict) and f"matmul_{k}" in recs:
+            r = recs[f"matmul_{k}"]
+            v.update(seconds=r["step_ms"] / 1e3, flops_per_s=r["model_flops_per_s"])
+            v["repeat_flops_per_s"] = [v["flops"] / (t / 1e3) for t in r["repeat_ms"]]
 
 
 # ---------------------------------------------------------------------------------- building
@@ -426,6 +439,9 @@ class Bench:
             )
         self.seed_key = parallel.replicate(jax.random.key(0), self.mesh)
         self.compiled: dict[str, Any] = {}  # name -> AOT-compiled executable
+        self.calls: dict[str, Callable[[], Any]] = {}  # name -> one timed call
+        self.results: dict[str, Any] = {}
+        self.matmul: dict[str, Any] = {}
 
     def log(self, msg: str) -> None:
         if self.verbose:
@@ -478,12 +494,12 @@ def _measure(
     donate: bool,
     wild: bool,
     passes: list[Pass] | None,
-    repeats: int,
-    min_time: float,
     used_outputs: Callable[[Any], list[bool]] | None = None,
     host_state=None,
 ) -> dict[str, Any]:
-    """Compile `jitted` AOT, count FLOPs, time it. fn: the un-jitted function (for the jaxpr)."""
+    """Compile `jitted` AOT, count FLOPs and register one call for `time_interleaved`.
+
+    fn: the un-jitted function (unused; the jaxpr comes from `jitted.trace`)."""
     k = bench.k if donate else 1
     state = bench.fresh_state(host_state)
     batches = (
@@ -509,13 +525,12 @@ def _measure(
     xf = xla_flops(compiled)
 
     holder = {"state": state, "i": 0}
+    key = bench.seed_key
 
     if donate:
 
         def call():
-            holder["state"], metrics = compiled(
-                holder["state"], batches[holder["i"] % 2], bench.seed_key
-            )
+            holder["state"], metrics = compiled(holder["state"], batches[holder["i"] % 2], key)
             holder["i"] += 1
             return metrics
 
@@ -523,32 +538,65 @@ def _measure(
 
         def call():
             holder["i"] += 1
-            return compiled(state, batches[holder["i"] % 2], bench.seed_key)
+            return compiled(state, batches[holder["i"] % 2], key)
 
     bench.compiled[name] = compiled
-    bench.log(f"[benchmark] {name}: compiled in {t2 - t1:.1f} s; timing")
-    t = time_calls(call, repeats=repeats, min_time=min_time)
-    step_s = t["seconds"] / k
+    bench.calls[name] = call
+    bench.log(f"[benchmark] {name}: compiled in {t2 - t1:.1f} s")
     mf = model_flops(passes, bench.kernels) if passes is not None else float("nan")
     rec = {
         "lower_s": t1 - t0,
         "compile_s": t2 - t1,
-        "step_ms": 1e3 * step_s,
-        "steps_per_s": 1.0 / step_s,
-        "samples_per_s": bench.b / step_s,
         "steps_per_call": k,
-        "calls_per_repeat": t["calls_per_repeat"],
-        "repeat_ms": [1e3 * s / k for s in t["all"]],
         "model_flops": mf,
         "jaxpr_flops": jx / k,
         "xla_flops": xf / k,
-        "model_flops_per_s": mf / step_s,
-        "xla_flops_per_s": xf / k / step_s,
         "donation_warnings": donation_warnings,
     }
     if passes is not None:
         rec["passes"] = [dataclasses.asdict(p) for p in passes]
     return rec
+
+
+def time_interleaved(
+    bench: Bench, recs: Mapping[str, dict[str, Any]], *, repeats: int, min_time: float
+) -> None:
+    """Time every prepared call in rounds (A B C A B C ...), so slow drifts of the machine's
+    load hit all of them alike; fills the timing fields of `recs` (median over rounds)."""
+    names = [n for n in recs if n in bench.calls]
+    n_calls, times = {}, {n: [] for n in names}
+    for name in names:
+        call = bench.calls[name]
+        for _ in range(2):
+            block(call())
+        t0 = time.perf_counter()
+        block(call())
+        first = time.perf_counter() - t0
+        n_calls[name] = int(min(100, max(1, math.ceil(min_time / max(first, 1e-6)))))
+    for _ in range(max(1, repeats)):
+        for name in names:
+            call, n = bench.calls[name], n_calls[name]
+            t0 = time.perf_counter()
+            out = None
+            for i in range(n):
+                out = call()
+                if (i + 1) % SYNC_EVERY == 0:
+                    block(out)
+            block(out)
+            times[name].append((time.perf_counter() - t0) / n)
+    for name in names:
+        rec = recs[name]
+        k = rec["steps_per_call"]
+        step_s = statistics.median(times[name]) / k
+        rec.update(
+            step_ms=1e3 * step_s,
+            steps_per_s=1.0 / step_s,
+            samples_per_s=bench.b / step_s,
+            calls_per_repeat=n_calls[name],
+            repeat_ms=[1e3 * t / k for t in times[name]],
+            model_flops_per_s=rec["model_flops"] / step_s,
+            xla_flops_per_s=rec["xla_flops"] / step_s,
+        )
 
 
 def bench_kinds(bench: Bench, kinds, *, repeats: int, min_time: float) -> dict[str, Any]:
@@ -578,8 +626,6 @@ def bench_kinds(bench: Bench, kinds, *, repeats: int, min_time: float) -> dict[s
                 donate=False,
                 wild=wild,
                 passes=passes,
-                repeats=repeats,
-                min_time=min_time,
                 used_outputs=_used_prefix(gan_out_leaves(bench, gan)),
             )
         else:
@@ -595,8 +641,6 @@ def bench_kinds(bench: Bench, kinds, *, repeats: int, min_time: float) -> dict[s
                 donate=True,
                 wild=wild,
                 passes=passes,
-                repeats=repeats,
-                min_time=min_time,
             )
             rec["recompiles"] = 0  # AOT-compiled: the timed calls cannot recompile
         rec["stage"] = stage
@@ -724,7 +768,6 @@ def bench_breakdown(bench: Bench, *, repeats: int, min_time: float) -> dict[str,
     stage = _find_stage(config, "end_to_end")
     if stage is None:
         return {"skipped": "no end-to-end stage"}
-    out: dict[str, Any] = {}
 
     def variant(name: str, overrides: dict[str, str]):
         cfg = config.copy_and_resolve_references()
@@ -743,11 +786,17 @@ def bench_breakdown(bench: Bench, *, repeats: int, min_time: float) -> dict[str,
             donate=True,
             wild=wild,
             passes=_passes("end_to_end", opts, bench.b, bench.bw),
-            repeats=repeats,
-            min_time=min_time,
         )
-        out[name] = _short(rec)
+        recs[name] = rec
 
+    recs: dict[str, dict[str, Any]] = {}
+    if "end_to_end" in bench.calls:
+        bench.calls["baseline"] = bench.calls["end_to_end"]
+        recs["baseline"] = {
+            k: v
+            for k, v in bench.results["end_to_end"].items()
+            if k in ("steps_per_call", "model_flops", "jaxpr_flops", "xla_flops", "compile_s")
+        }
     variant("no_dropout", {k: "0.0" for k in _DROPOUT_KEYS})
     variant("no_feedback", {f"stages.{stage}.feedback": "False"})
     variant("no_2d_only", {f"stages.{stage}.use_2d_only": "False"})
@@ -767,11 +816,9 @@ def bench_breakdown(bench: Bench, *, repeats: int, min_time: float) -> dict[str,
         donate=False,
         wild=_step_options(config, stage, bench.modules)["use_2d_only"],
         passes=None,
-        repeats=repeats,
-        min_time=min_time,
         used_outputs=_used_prefix(n_used),
     )
-    out["pose_only"] = _short(rec)
+    recs["pose_only"] = rec
 
     # Other PRNG implementations for the same step (dropout masks, generator noise, pool).
     for impl in ("rbg", "unsafe_rbg"):
@@ -787,18 +834,171 @@ def bench_breakdown(bench: Bench, *, repeats: int, min_time: float) -> dict[str,
                 donate=True,
                 wild=_step_options(config, stage, bench.modules)["use_2d_only"],
                 passes=None,
-                repeats=repeats,
-                min_time=min_time,
             )
-            out[f"prng_{impl}"] = _short(rec)
+            recs[f"prng_{impl}"] = rec
         finally:
             bench.seed_key = saved
+    recs["matmul_layer"] = matmul_timing_recs(bench.matmul)["matmul_layer"]
+    bench.log("[benchmark] timing the end-to-end variants (interleaved rounds)")
+    time_interleaved(bench, recs, repeats=repeats, min_time=min_time)
+    ref = recs["matmul_layer"]["model_flops_per_s"]
+    out = {name: _short(rec) for name, rec in recs.items()}
+    for rec in out.values():
+        if math.isfinite(rec.get("model_flops", float("nan"))):
+            rec["fraction_of_matmul"] = rec["model_flops"] / (rec["step_ms"] / 1e3) / ref
     return out
 
 
 def _short(rec: Mapping[str, Any]) -> dict[str, Any]:
-    keys = ("compile_s", "step_ms", "steps_per_s", "model_flops", "xla_flops", "jaxpr_flops")
+    keys = (
+        "compile_s",
+        "step_ms",
+        "steps_per_s",
+        "model_flops",
+        "xla_flops",
+        "jaxpr_flops",
+        "repeat_ms",
+    )
     return {k: rec[k] for k in keys if k in rec}
+
+
+# ---------------------------------------------------------------------------------- profile
+
+_HLO_INSTR = re.compile(r"^\s*(?:ROOT\s+)?%?([\w.\-]+)\s*=\s*(.+?)\s+([a-z][\w\-]*)\((.*)$")
+_HLO_COMP = re.compile(r"^\s*(?:ENTRY\s+)?%?([\w.\-]+)\s.*\{\s*$")
+_CALLS = re.compile(r"calls=%?([\w.\-]+)")
+
+
+def hlo_categories(hlo_text: str) -> dict[str, tuple[str, str]]:
+    """Instruction name -> (category, output type) for an optimized HLO module's text.
+
+    Categories: 'matmul' (dot, or a fusion containing one), 'prng' (threefry bit mixing:
+    xor + shifts), 'reduce' (reductions: BatchNorm statistics, losses, norms), 'copy'
+    (copy/transpose), 'elementwise' (other fusions and arithmetic), 'data' (slices,
+    concatenates, scatters/gathers, dynamic updates), 'control' (while/conditional/call:
+    their bodies are listed separately), 'other'.
+    """
+    comps: dict[str, list[tuple[str, str, str, str]]] = {}
+    current = None
+    for line in hlo_text.splitlines():
+        m = _HLO_INSTR.match(line)
+        if m and current is not None:
+            comps[current].append(m.groups())
+            continue
+        c = _HLO_COMP.match(line)
+        if c and "=" not in line.split("{")[0]:
+            current = c.group(1)
+            comps[current] = []
+
+    def ops_of(comp: str, seen=()) -> set[str]:
+        out = set()
+        for _, _, op, rest in comps.get(comp, []):
+            out.add(op)
+            for callee in _CALLS.findall(rest):
+                if callee not in seen:
+                    out |= ops_of(callee, (*seen, callee))
+        return out
+
+    def category(op: str, rest: str) -> str:
+        ops = {op}
+        if op == "fusion":
+            for callee in _CALLS.findall(rest):
+                ops |= ops_of(callee)
+        if ops & {"dot", "convolution"}:
+            return "matmul"
+        if "xor" in ops and ("shift-right-logical" in ops or "shift-left" in ops):
+            return "prng"
+        if ops & {"rng-bit-generator", "rng"}:
+            return "prng"
+        if ops & {"reduce", "reduce-window"}:
+            return "reduce"
+        if op in ("copy", "transpose") or ops <= {"copy", "transpose", "bitcast", "parameter"}:
+            return "copy"
+        if ops & {
+            "slice",
+            "dynamic-slice",
+            "dynamic-update-slice",
+            "concatenate",
+            "gather",
+            "scatter",
+            "pad",
+        } and not ops & {"add", "multiply", "subtract", "divide", "maximum", "exponential"}:
+            return "data"
+        if op == "fusion" or ops & {"add", "multiply", "subtract", "divide", "maximum", "select"}:
+            return "elementwise"
+        return "other"
+
+    out = {}
+    for instrs in comps.values():
+        for name, typ, op, rest in instrs:
+            # Control flow: its body's ops are profiled (and categorised) on their own.
+            cat = "control" if op in ("while", "conditional", "call") else category(op, rest)
+            out[name] = (cat, typ)
+    return out
+
+
+def profile_compiled(
+    compiled: Any, call: Callable[[], Any], *, calls: int, logdir: str, top: int = 15
+) -> dict[str, Any]:
+    """Trace `calls` calls with jax.profiler; CPU time per HLO category and the top ops.
+
+    Times are summed over all XLA threads (so they add up to CPU time, not wall time) and
+    divided by `calls`.
+    """
+    import glob
+
+    block(call())
+    jax.profiler.start_trace(logdir)
+    try:
+        out = None
+        for _ in range(calls):
+            out = call()
+        block(out)
+    finally:
+        jax.profiler.stop_trace()
+    files = sorted(glob.glob(os.path.join(logdir, "**", "*.xplane.pb"), recursive=True))
+    data = jax.profiler.ProfileData.from_file(files[-1])
+    cats = hlo_categories(compiled.as_text())
+    per_op: dict[str, float] = {}
+    for plane in data.planes:
+        for line in plane.lines:
+            if line.name == "python":
+                continue
+            for ev in line.events:
+                name = ev.name
+                if name in cats and cats[name][0] != "control":
+                    per_op[name] = per_op.get(name, 0.0) + ev.duration_ns
+    by_cat: dict[str, float] = {}
+    for name, ns in per_op.items():
+        by_cat[cats[name][0]] = by_cat.get(cats[name][0], 0.0) + ns
+    total = sum(by_cat.values())
+    ranked = sorted(per_op.items(), key=lambda kv: -kv[1])[:top]
+    by_type: dict[str, float] = {}  # matmul CPU time by output type (which layers)
+    for name, ns in per_op.items():
+        if cats[name][0] == "matmul":
+            typ = cats[name][1].split("{")[0]
+            by_type[typ] = by_type.get(typ, 0.0) + ns
+    return {
+        "cpu_ms_per_call": total / 1e6 / calls,
+        "by_category_ms": {
+            k: v / 1e6 / calls for k, v in sorted(by_cat.items(), key=lambda x: -x[1])
+        },
+        "matmul_by_output_ms": {
+            k: v / 1e6 / calls for k, v in sorted(by_type.items(), key=lambda x: -x[1])[:top]
+        },
+        "top_ops_by_category": {
+            c: [
+                {"op": n, "type": cats[n][1].split("{")[0][:60], "ms": ns / 1e6 / calls}
+                for n, ns in sorted(per_op.items(), key=lambda kv: -kv[1])
+                if cats[n][0] == c
+            ][:5]
+            for c in by_cat
+        },
+        "top_ops": [
+            {"op": n, "category": cats[n][0], "type": cats[n][1][:60], "ms": ns / 1e6 / calls}
+            for n, ns in ranked
+        ],
+    }
 
 
 # ------------------------------------------------------------------------------------ report
@@ -868,8 +1068,15 @@ def format_table(result: Mapping[str, Any]) -> str:
     if bd and "skipped" not in bd:
         lines.append(
             "end_to_end variants (ms/step): "
-            + ", ".join(f"{k} {v['step_ms']:.0f}" for k, v in bd.items())
+            + ", ".join(
+                f"{k} {v['step_ms']:.0f}"
+                + (f" ({100 * v['fraction_of_matmul']:.0f}%)" if "fraction_of_matmul" in v else "")
+                for k, v in bd.items()
+            )
         )
+    for name, prof in result.get("profile", {}).items():
+        cats = ", ".join(f"{k} {v:.0f}" for k, v in prof["by_category_ms"].items())
+        lines.append(f"profile {name}: CPU ms per step {prof['cpu_ms_per_call']:.0f} = {cats}")
     lines.append(f"peak host memory (ru_maxrss): {result['peak_rss_mib']:.0f} MiB")
     la, lb = meta.get("load_average_at_start"), meta.get("load_average_at_end")
     if la and lb:
@@ -895,6 +1102,7 @@ def run(
     breakdown: bool = False,
     verbose: bool = True,
     compiler_options: Mapping[str, Any] | None = None,
+    profile_dir: str | None = None,
 ) -> dict[str, Any]:
     """Run the benchmark for `config`; returns the JSON-able result dict."""
     if steps_per_call < 1:
@@ -930,16 +1138,19 @@ def run(
             "load_average_at_start": load_before,
         }
     }
-    bench.log("[benchmark] matmul rate")
-    result["matmul"] = matmul_rates(
-        bench.mesh,
-        batch=bench.b,
-        width=config.model.lifter.features,
-        square=square,
-        repeats=repeats,
-        min_time=min_time,
-    )
+    result["matmul"] = matmul_rates(bench, width=config.model.lifter.features, square=square)
     result["steps"] = bench_kinds(bench, kinds, repeats=repeats, min_time=min_time)
+    bench.results = result["steps"]
+    bench.matmul = result["matmul"]
+    bench.log("[benchmark] timing matmuls and steps (interleaved rounds)")
+    recs = matmul_timing_recs(result["matmul"])
+    recs.update({k: v for k, v in result["steps"].items() if "skipped" not in v})
+    time_interleaved(bench, recs, repeats=repeats, min_time=min_time)
+    fill_matmul(result["matmul"], recs)
+    ref = result["matmul"]["layer"]["flops_per_s"]
+    for rec in result["steps"].values():
+        if "model_flops_per_s" in rec:
+            rec["fraction_of_matmul"] = rec["model_flops_per_s"] / ref
     e2e = result["steps"].get("end_to_end", {})
     stage = _find_stage(config, "end_to_end")
     wild = stage is not None and _step_options(config, stage, bench.modules)["use_2d_only"]
@@ -953,6 +1164,17 @@ def run(
         result["fed"] = bench_fed(bench, stage, wild=wild, repeats=repeats, min_time=min_time)
     if breakdown:
         result["breakdown"] = bench_breakdown(bench, repeats=repeats, min_time=min_time)
+    if profile_dir:
+        result["profile"] = {}
+        for name in kinds:
+            if name in bench.compiled:
+                bench.log(f"[benchmark] profiling {name}")
+                result["profile"][name] = profile_compiled(
+                    bench.compiled[name],
+                    bench.calls[name],
+                    calls=3,
+                    logdir=os.path.join(profile_dir, name),
+                )
     result["peak_rss_mib"] = peak_rss_mib()
     result["meta"]["load_average_at_end"] = os.getloadavg()
     result["total_s"] = time.perf_counter() - t_start
@@ -981,6 +1203,9 @@ def _parse(argv: list[str]) -> tuple[argparse.Namespace, dict[str, str]]:
         metavar="KEY=VALUE",
         help="XLA compiler option for every compile, e.g. xla_backend_optimization_level=0 "
         "(faster compiles, for tests); repeatable",
+    )
+    parser.add_argument(
+        "--profile", default=None, metavar="DIR", help="jax.profiler traces + per-op summary"
     )
     parser.add_argument("--json", default=None, help="write the result here")
     parser.add_argument("--quiet", action="store_true")
@@ -1028,6 +1253,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         breakdown=args.breakdown,
         verbose=not args.quiet,
         compiler_options=dict(_literal_pair(x) for x in args.compile_option),
+        profile_dir=args.profile,
     )
     result["meta"]["command"] = " ".join(
         ["python -m experiments.benchmark", *(argv or sys.argv[1:])]

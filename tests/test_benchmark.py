@@ -96,7 +96,13 @@ def test_benchmark_tiny_run_reports_every_kind(tmp_path, capsys):
         assert "skipped" not in rec, (kind, rec)
         for key in ("compile_s", "step_ms", "steps_per_s", "samples_per_s", "model_flops"):
             assert positive(rec[key]), (kind, key, rec[key])
-        for key in ("xla_flops", "jaxpr_flops", "model_flops_per_s", "xla_flops_per_s"):
+        for key in (
+            "xla_flops",
+            "jaxpr_flops",
+            "model_flops_per_s",
+            "xla_flops_per_s",
+            "fraction_of_matmul",
+        ):
             assert positive(rec[key]), (kind, key, rec[key])
         assert rec["samples_per_s"] == pytest.approx(8 * rec["steps_per_s"])
         # The analytic Dense count is the matmul part of what JAX traced (which also has the
@@ -117,3 +123,19 @@ def test_benchmark_tiny_run_reports_every_kind(tmp_path, capsys):
     for key in ("synchronous", "prefetch", "preplaced"):
         assert positive(result["fed"][f"{key}_steps_per_s"])
     assert positive(result["peak_rss_mib"])
+
+
+def test_hlo_categories_of_a_compiled_layer(tmp_path):
+    def f(x, w, key):
+        h = jnp.maximum(x @ w, 0.0)
+        mask = jax.random.bernoulli(key, 0.5, h.shape)  # threefry bit mixing
+        return jnp.sum(jnp.where(mask, h, 0.0), axis=0)
+
+    args = (jnp.ones((8, 4)), jnp.ones((4, 16)), jax.random.key(0))
+    compiled = jax.jit(f).lower(*args).compile()
+    cats = {c for c, _ in benchmark.hlo_categories(compiled.as_text()).values()}
+    assert {"matmul", "prng", "reduce"} <= cats, cats
+    prof = benchmark.profile_compiled(
+        compiled, lambda: compiled(*args), calls=2, logdir=str(tmp_path)
+    )
+    assert prof["cpu_ms_per_call"] > 0 and "matmul" in prof["by_category_ms"]
