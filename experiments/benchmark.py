@@ -550,7 +550,9 @@ def _measure(
         "steps_per_call": k,
         "model_flops": mf,
         "jaxpr_flops": jx / k,
-        "xla_flops": xf / k,
+        # XLA's cost analysis counts a while (scan) body once, so a fused call's count is
+        # already per step.
+        "xla_flops": xf,
         "donation_warnings": donation_warnings,
     }
     if passes is not None:
@@ -712,7 +714,8 @@ def bench_pipeline(
 def bench_fed(
     bench: Bench, stage: str, *, wild: bool, repeats: int, min_time: float
 ) -> dict[str, Any]:
-    """The step fed per call by the synchronous pipeline (as loop.py) and by prefetch.
+    """The step fed per call by the synchronous pipeline (as loop.py), by the prefetch thread,
+    and with pre-placed batches, timed in interleaved rounds.
 
     Reuses the end-to-end executable compiled by `bench_kinds` when there is one."""
     step = bench.compiled.get("end_to_end") if bench.k == 1 else None
@@ -728,30 +731,35 @@ def bench_fed(
         holder["i"] += 1
         return run(bench.place(bench.host_batch(holder["i"], wild=wild)))
 
-    out = {}
-    t = time_calls(sync_call, repeats=repeats, min_time=min_time)
-    out["synchronous_steps_per_s"] = 1.0 / t["seconds"]
-
     def endless():
         i = 0
         while True:
             i += 1
             yield bench.host_batch(i, wild=wild)
 
-    pf = pipeline.prefetch(endless(), size=2, transform=bench.place)
-    try:
-        t = time_calls(lambda: run(next(pf)), repeats=repeats, min_time=min_time)
-    finally:
-        pf.close()
-    out["prefetch_steps_per_s"] = 1.0 / t["seconds"]
     placed = [bench.place(bench.host_batch(i, wild=wild)) for i in range(2)]
 
     def preplaced_call():
         holder["i"] += 1
         return run(placed[holder["i"] % 2])
 
-    t = time_calls(preplaced_call, repeats=repeats, min_time=min_time)
-    out["preplaced_steps_per_s"] = 1.0 / t["seconds"]
+    pf = pipeline.prefetch(endless(), size=2, transform=bench.place)
+    bench.calls["fed_synchronous"] = sync_call
+    bench.calls["fed_prefetch"] = lambda: run(next(pf))
+    bench.calls["fed_preplaced"] = preplaced_call
+    recs = {
+        n: {"steps_per_call": 1, "model_flops": float("nan"), "xla_flops": float("nan")}
+        for n in ("fed_synchronous", "fed_prefetch", "fed_preplaced")
+    }
+    try:
+        time_interleaved(bench, recs, repeats=repeats, min_time=min_time)
+    finally:
+        pf.close()
+    out = {
+        "synchronous_steps_per_s": recs["fed_synchronous"]["steps_per_s"],
+        "prefetch_steps_per_s": recs["fed_prefetch"]["steps_per_s"],
+        "preplaced_steps_per_s": recs["fed_preplaced"]["steps_per_s"],
+    }
     if hasattr(step, "_cache_size"):
         out["recompiles"] = max(0, step._cache_size() - 1)
     return out
