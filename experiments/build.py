@@ -7,7 +7,6 @@ keyword arguments.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -287,42 +286,7 @@ def needs_two_d_only(config) -> bool:
     )
 
 
-class _LocalDevicesJax:
-    """`jax` with `devices(backend)` answering this process's devices (see `_local_host`)."""
-
-    def __getattr__(self, name):
-        return getattr(jax, name)
-
-    @staticmethod
-    def devices(backend=None):
-        return jax.local_devices(backend=backend)
-
-
-@contextlib.contextmanager
-def _local_host():
-    """WORKAROUND (reported to the lead): `cpose_jax.data._host.host_x64` pins data work to
-    `jax.devices('cpu')[0]`, which in a multi-process run is process 0's device, so every
-    other process fails to read the results back. Until it uses `jax.local_devices`, data
-    loading in a multi-process run sees only local devices there."""
-    from cpose_jax.data import _host
-
-    if jax.process_count() == 1:
-        yield
-        return
-    original = _host.jax
-    _host.jax = _LocalDevicesJax()
-    try:
-        yield
-    finally:
-        _host.jax = original
-
-
 def load_data(config, *, verbose: bool = False) -> Data:
-    with _local_host():
-        return _load_data(config, verbose=verbose)
-
-
-def _load_data(config, *, verbose: bool = False) -> Data:
     d = config.data
     if d.source not in ("synthetic", "files"):
         raise ConfigError(f"data.source must be synthetic|files, got {d.source!r}")

@@ -13,7 +13,9 @@ def host_x64():
     available; with e.g. ``JAX_PLATFORMS=cuda`` the default device is kept). Data work then
     never occupies an accelerator and keeps float64 even on TPU hosts."""
     try:
-        cpu = jax.devices("cpu")[0]
+        # This process's own CPU device: in a multi-process run jax.devices("cpu")[0] is
+        # process 0's, whose results other processes cannot read back.
+        cpu = jax.local_devices(backend="cpu")[0]
     except RuntimeError:
         cpu = None
     with jax.enable_x64(True):
