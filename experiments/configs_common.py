@@ -222,7 +222,8 @@ def base_config() -> ml_collections.ConfigDict:
 
 
 def apply_variants(config: ml_collections.ConfigDict, arg: str | None, handlers: dict) -> None:
-    """Apply comma-separated variant tokens (`smoke,detected`) with `handlers[token](config)`."""
+    """Apply comma-separated variant tokens (`smoke,detected`) with `handlers[token](config)`
+    and suffix `config.name` with them (`joint_smoke_detected`: the default workdir)."""
     tokens = [t.strip() for t in (arg or "").split(",") if t.strip()]
     for token in tokens:
         if token not in handlers:
@@ -230,6 +231,8 @@ def apply_variants(config: ml_collections.ConfigDict, arg: str | None, handlers:
                 f"unknown config variant {token!r}; known: {', '.join(sorted(handlers))}"
             )
         handlers[token](config)
+    if tokens:
+        config.name = "_".join([config.name, *tokens])
 
 
 def smoke(config: ml_collections.ConfigDict) -> None:

@@ -91,7 +91,4 @@ def get_config(arg: str | None = None):
             "no_refiner": common.no_refiner,
         },
     )
-    tokens = [t for t in (arg or "").split(",") if t.strip()]
-    if tokens:
-        config.name = "joint_" + "_".join(t.strip() for t in tokens)
     return config

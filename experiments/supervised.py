@@ -50,7 +50,4 @@ def get_config(arg: str | None = None):
             "refiner": common.with_refiner,
         },
     )
-    tokens = [t.strip() for t in (arg or "").split(",") if t.strip()]
-    if tokens:
-        config.name = "supervised_" + "_".join(tokens)
     return config
