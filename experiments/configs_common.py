@@ -209,7 +209,9 @@ def base_config() -> ml_collections.ConfigDict:
     t.checkpoint_every = 1000  # steps; also at every stage end
     t.keep_checkpoints = 2
     t.num_devices = 0  # 0 = all devices of all processes
-    t.compilation_cache = ""  # a directory for JAX's persistent compile cache ('' = off)
+    # JAX's persistent compile cache: 'default' = $CPOSE_CACHE_DIR/xla or ~/.cache/cpose_jax/xla
+    # (a resume or a second run skips most of the ~65 s of compilation), a directory, or '' (off).
+    t.compilation_cache = "default"
     t.progress = True
     t.tensorboard = True
     t.kill_at_step = 0  # testing aid: SIGKILL this process after that global step (0 = off)

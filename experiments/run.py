@@ -114,7 +114,11 @@ def main(argv):
         print("error: --config is required", file=sys.stderr)
         sys.exit(2)
     if config.train.compilation_cache:
-        jax.config.update("jax_compilation_cache_dir", config.train.compilation_cache)
+        cache = config.train.compilation_cache
+        if cache == "default":
+            root = os.environ.get("CPOSE_CACHE_DIR") or os.path.expanduser("~/.cache/cpose_jax")
+            cache = os.path.join(root, "xla")
+        jax.config.update("jax_compilation_cache_dir", cache)
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
 
     from cpose_jax import evaluation
