@@ -286,6 +286,21 @@ def needs_two_d_only(config) -> bool:
     )
 
 
+def synthetic_world(config, *, verbose: bool = False) -> dict[str, Path]:
+    """{split: path} of the synthetic world `config.data.synthetic` describes (generated once,
+    then read from the cache; training, evaluation and inference all call this)."""
+    s = config.data.synthetic
+    sizes = {k: max(1, round(v * s.scale)) for k, v in synthetic.DEFAULT_SIZES.items()}
+    world = synthetic.make_world(
+        s.seed,
+        sizes=sizes,
+        cache_dir=s.cache_dir or None,
+        wild_rare_fraction=s.rare_fraction,
+        verbose=verbose,
+    )
+    return {k: Path(v) for k, v in world.items()}
+
+
 def load_data(config, *, verbose: bool = False) -> Data:
     d = config.data
     if d.source not in ("synthetic", "files"):
@@ -295,15 +310,7 @@ def load_data(config, *, verbose: bool = False) -> Data:
     paths: dict[str, str] = {}
     tests: dict[str, str] = {}
     if d.source == "synthetic":
-        scale = d.synthetic.scale
-        sizes = {k: max(1, round(v * scale)) for k, v in synthetic.DEFAULT_SIZES.items()}
-        world = synthetic.make_world(
-            d.synthetic.seed,
-            sizes=sizes,
-            cache_dir=d.synthetic.cache_dir or None,
-            wild_rare_fraction=d.synthetic.rare_fraction,
-            verbose=verbose,
-        )
+        world = synthetic_world(config, verbose=verbose)
         paths = {
             "paired": str(world["lab_train"]),
             "two_d_only": str(world["wild_2d"]),

@@ -347,21 +347,10 @@ def default_test_sets(config) -> tuple[dict[str, str], tuple[str, ...]]:
         return tests, pck
     if d.source != "synthetic":
         raise EvaluateError("the run's config has no test sets (data.tests): pass --dataset")
-    world = synthetic_world(config)
+    from experiments import build
+
+    world = build.synthetic_world(config)
     return {k: str(world[k]) for k in ("lab_val", "rig2_test", "wild_test")}, pck
-
-
-def synthetic_world(config) -> dict[str, Path]:
-    """{split: path} of the synthetic world a run's config trains on (the same call as
-    `experiments.build.load_data`; cached on disk, so instant after training)."""
-    from cpose_jax.data import synthetic
-
-    s = config.data.synthetic
-    sizes = {k: max(1, round(v * s.scale)) for k, v in synthetic.DEFAULT_SIZES.items()}
-    world = synthetic.make_world(
-        s.seed, sizes=sizes, cache_dir=s.cache_dir or None, wild_rare_fraction=s.rare_fraction
-    )
-    return {k: Path(v) for k, v in world.items()}
 
 
 def load_test_set(path: str | Path, *, max_samples: int = 0) -> dict[str, Any]:

@@ -74,7 +74,6 @@ from experiments.evaluate import (
     batched,
     bucket_sizes,
     load_model,
-    synthetic_world,
 )
 from experiments.evaluate import make_apply as _make_apply
 
@@ -283,7 +282,9 @@ def synthetic_split(model: LoadedModel, spec: str) -> Path:
     split = spec.split(":", 1)[1]
     if split not in synthetic.SPLITS:
         raise EvaluateError(f"unknown synthetic split {split!r}; known: {synthetic.SPLITS}")
-    return synthetic_world(model.config)[split]
+    from experiments import build
+
+    return build.synthetic_world(model.config)[split]
 
 
 def build_parser() -> argparse.ArgumentParser:
