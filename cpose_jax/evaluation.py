@@ -1,6 +1,8 @@
 """Metrics over whole datasets and the paper's results tables (Table 4 / Table 5 layout).
 
-Every pose set is scored with MPJPE (Protocol #1) and PA-MPJPE (Protocol #2) in millimetres;
+Every pose set is scored with MPJPE (Protocol #1), N-MPJPE (scale-aligned) and PA-MPJPE
+(Protocol #2) in millimetres, plus two scale diagnostics (`log_scale`, `log_scale_sq`: the mean
+of log s and of (log s)² for the per-pose optimal scale s of `metrics.optimal_scale`);
 3DHP-like sets (`pck=True`) also get 3D PCK@150mm and AUC (0..150 mm) in percent, on the joint
 subset given (the 14-joint 3DHP protocol: `metrics.joint_preset('3dhp14', skeleton)`).
 """
@@ -13,13 +15,15 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from cpose_jax import metrics
 
-METRICS = ("mpjpe", "pa_mpjpe", "pck", "auc")
+METRICS = ("mpjpe", "n_mpjpe", "pa_mpjpe", "pck", "auc")
 _HEADERS = {
     "mpjpe": "MPJPE (mm)",
+    "n_mpjpe": "N-MPJPE (mm)",
     "pa_mpjpe": "PA-MPJPE (mm)",
     "pck": "PCK@150 (%)",
     "auc": "AUC (%)",
@@ -34,9 +38,13 @@ def per_sample_metrics(
     pck: bool = False,
 ) -> dict[str, jax.Array]:
     """Per-pose metrics `(B,)` of root-relative poses `(B, J, 3)` in metres (mm / %)."""
+    log_scale = jnp.log(jnp.clip(metrics.optimal_scale(pred_3d, target_3d, joints=joints), 1e-3))
     out = {
         "mpjpe": metrics.mpjpe(pred_3d, target_3d, joints=joints),
+        "n_mpjpe": metrics.n_mpjpe(pred_3d, target_3d, joints=joints),
         "pa_mpjpe": metrics.pa_mpjpe(pred_3d, target_3d, joints=joints),
+        "log_scale": log_scale,
+        "log_scale_sq": jnp.square(log_scale),
     }
     if pck:
         out["pck"] = metrics.pck(pred_3d, target_3d, joints=joints)
@@ -76,7 +84,8 @@ def evaluate_arrays(
     place_fn: puts a host batch on devices (default: `jax.device_put`); a data-parallel run
       passes its sharded placement (and its per-process row selection).
     fetch_fn: device -> host numpy (default `jax.device_get`; multi-process: an allgather).
-    Returns: {'mpjpe', 'pa_mpjpe'[, 'pck', 'auc'], 'num_samples'}.
+    Returns: {'mpjpe', 'n_mpjpe', 'pa_mpjpe', 'log_scale', 'log_scale_sq'[, 'pck', 'auc'],
+      'num_samples'} (dataset means).
     """
     for key in ("keypoints_2d", "confidence", "pose_3d"):
         if key not in arrays:

@@ -28,6 +28,7 @@ __all__ = [
     "joint_preset",
     "mpjpe",
     "n_mpjpe",
+    "optimal_scale",
     "pa_mpjpe",
     "pck",
     "per_joint_error",
@@ -93,17 +94,28 @@ def pa_mpjpe(pred: jax.Array, target: jax.Array, *, joints: Sequence[int] | None
     return mpjpe(geometry.procrustes_align(pred, target), target)
 
 
+def optimal_scale(pred: jax.Array, target: jax.Array, *, joints: Sequence[int] | None = None):
+    """Least-squares scale ``s = Σ <x̂_j, x_j> / Σ |x̂_j|²`` that best maps ``pred`` onto
+    ``target`` about the origin (poses are root-relative), ``(...,)``; 1 for a zero prediction.
+
+    ``s > 1``: the prediction is too small. Its spread over a dataset measures how much of the
+    MPJPE is a global size/depth error (the scale ambiguity of monocular lifting).
+    """
+    pred, target = _select(pred, target, joints)
+    num = jnp.sum(pred * target, axis=(-2, -1))
+    den = jnp.sum(jnp.square(pred), axis=(-2, -1))
+    ok = den > 0
+    return jnp.where(ok, num / jnp.where(ok, den, 1.0), 1.0)
+
+
 def n_mpjpe(pred: jax.Array, target: jax.Array, *, joints: Sequence[int] | None = None):
     """MPJPE after scale-only alignment (VideoPose3D ``n_mpjpe``), mm, ``(...,)``.
 
-    ``s = Σ <x̂_j, x_j> / Σ |x̂_j|²`` (least-squares scale about the origin, no centring: poses are
-    root-relative), then MPJPE of ``s x̂``. A zero prediction keeps scale 1.
+    The prediction is multiplied by :func:`optimal_scale` (no centring: poses are
+    root-relative), then scored with MPJPE.
     """
     pred, target = _select(pred, target, joints)
-    num = jnp.sum(pred * target, axis=(-2, -1), keepdims=True)
-    den = jnp.sum(jnp.square(pred), axis=(-2, -1), keepdims=True)
-    ok = den > 0
-    scale = jnp.where(ok, num / jnp.where(ok, den, 1.0), 1.0)
+    scale = optimal_scale(pred, target)[..., None, None]
     return mpjpe(scale * pred, target)
 
 

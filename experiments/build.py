@@ -488,9 +488,22 @@ def build_run(config, *, verbose: bool = False) -> Run:
         if config.eval.val_max_samples:
             val = {k: v[: config.eval.val_max_samples] for k, v in val.items()}
 
+        # Optionally the test sets too (first N samples each), so a report can compare the
+        # model selected on validation with the best epoch per test set (an oracle).
+        n_test = config.eval.test_samples_each_epoch
+        tracked = {"val": (val, False)}
+        if n_test:
+            for name, arrays in data.tests.items():
+                sub = {k: v[:n_test] for k, v in arrays.items()}
+                tracked[f"test/{name}"] = (sub, name in data.pck_sets)
+        keys = ("mpjpe", "n_mpjpe", "pa_mpjpe", "log_scale", "pck", "auc")
+
         def validate_fn(state):
-            res = evaluate_set(state, val, False)
-            return {"val/mpjpe": res["mpjpe"], "val/pa_mpjpe": res["pa_mpjpe"]}
+            out = {}
+            for prefix, (arrays, pck) in tracked.items():
+                res = evaluate_set(state, arrays, pck)
+                out.update({f"{prefix}/{k}": res[k] for k in keys if k in res})
+            return out
 
     def evaluate_fn(state):
         return {

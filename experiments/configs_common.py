@@ -39,7 +39,8 @@ Key reference (what the training code reads):
 - `stages.epoch_scale` (float): an "epoch" is `epoch_scale` passes over the 2D-3D training
   set (epochs, decay epochs and validation all count in these units). 1.0 = the paper.
 - `train.*`: batch sizes, host sync / checkpoint / log intervals, devices, compile cache.
-- `eval.*`: flip test-time augmentation, batch size, validation each epoch.
+- `eval.*`: flip test-time augmentation, batch size, validation each epoch (`val_max_samples`),
+  test-set tracking at each validation (`test_samples_each_epoch`, for reports only).
 """
 
 from __future__ import annotations
@@ -220,6 +221,9 @@ def base_config() -> ml_collections.ConfigDict:
     e.flip = False  # test-time flip augmentation
     e.batch_size = 2048
     e.val_max_samples = 0  # 0 = whole validation set at every validation
+    # >0: also score the first N samples of every test set at each validation (logged as
+    # test/<set>/<metric>; never used for model selection). For reports (experiments/report.py).
+    e.test_samples_each_epoch = 0
     return c
 
 

@@ -16,6 +16,9 @@ decay is not reproduced (constant lr), its bone-length template swap is not used
 poses are the discriminators' real samples), and model selection is on the validation split,
 not on the test sets as in the released code.
 
+The synthetic default uses the same epoch scale and batch as `joint.py` (an epoch = 0.06
+passes over the 2D-3D set, batch 256), so the three methods compare at equal budget.
+
 Variants: paper, smoke, tiny, detected (detected 2D, Table 5), refiner (add the refinement
 network: Table 5's "Gong et al. w/ Refinement Network").
 """
@@ -45,9 +48,9 @@ def get_config(arg: str | None = None):
     st.end_to_end.decay_epochs = ()
     st.end_to_end.use_2d_only = False
     st.end_to_end.train_refiner = False
-    st.epoch_scale = 0.04
-    config.train.batch_size = 128
-    config.train.two_d_only_batch_size = 128
+    st.epoch_scale = 0.06
+    config.train.batch_size = 256
+    config.train.two_d_only_batch_size = 256
     config.train.checkpoint_every = 200
     config.eval.val_max_samples = 4096
     common.apply_variants(

@@ -12,7 +12,7 @@ Runbook
 Settings: PoseAug's baseline recipe for the Martinez lifter (research/poseaug.md §1.1: lr 1e-3,
 batch 1024, 50 epochs, gradient clipping at norm 1; its exponential decay 0.96 per 100k steps is
 replaced by one x0.1 step at epoch 40). The synthetic default uses the same epoch scale and
-batch as `joint.py` (an epoch = 0.04 passes over the 2D-3D set, batch 128).
+batch as `joint.py` (an epoch = 0.06 passes over the 2D-3D set, batch 256).
 
 Variants: paper, smoke, tiny (tests), detected (detected 2D input), refiner (add the
 refinement network: its own stage first, then frozen in front of the lifter).
@@ -34,9 +34,9 @@ def get_config(arg: str | None = None):
     config.stages.pretrain.lr = 1e-3
     config.stages.pretrain.decay_epochs = (40,)
     config.stages.pretrain.train_camera = False
-    config.stages.epoch_scale = 0.04
-    config.train.batch_size = 128
-    config.train.two_d_only_batch_size = 128
+    config.stages.epoch_scale = 0.06
+    config.train.batch_size = 256
+    config.train.two_d_only_batch_size = 256
     config.train.checkpoint_every = 200
     config.eval.val_max_samples = 4096
     common.apply_variants(

@@ -111,6 +111,19 @@ class TestNMPJPE:
         np.testing.assert_allclose(MC.n_mpjpe(p, t), ref, rtol=1e-5)
         assert np.all(np.isfinite(MC.n_mpjpe(np.zeros((17, 3)), t[0])))
 
+    def test_optimal_scale(self):
+        t = _poses(11, 3)
+        # A prediction at 40% of the size needs s = 2.5; at the true size s = 1.
+        np.testing.assert_allclose(MC.optimal_scale(0.4 * t, t), 2.5, rtol=1e-5)
+        np.testing.assert_allclose(MC.optimal_scale(t, t), 1.0, rtol=1e-6)
+        np.testing.assert_allclose(MC.optimal_scale(np.zeros_like(t), t), 1.0)
+        # On a joint subset only those joints count: scaling the other joints changes nothing.
+        joints = H36M17.subset(JOINTS_3DHP14)
+        others = np.setdiff1d(np.arange(17), joints)
+        p = 0.5 * t.copy()
+        p[:, others] *= 7.0
+        np.testing.assert_allclose(MC.optimal_scale(p, t, joints=joints), 2.0, rtol=1e-5)
+
 
 class TestPCKAUC:
     def _one_joint_errors(self, errors_mm):

@@ -185,7 +185,9 @@ def run_stages(state: TrainState, stages: Sequence[Stage], options: LoopOptions)
                     if writer.enabled:
                         bar.write(
                             f"[{stage.name}] epoch {epoch + 1}/{stage.epochs} step {done}: "
-                            + ", ".join(f"{k} {v:.2f}" for k, v in val.items())
+                            + ", ".join(
+                                f"{k} {v:.2f}" for k, v in val.items() if k.startswith("val/")
+                            )
                         )
                     if value < best:
                         best, best_step = value, done

@@ -1,0 +1,100 @@
+"""experiments.report: aggregation over seeds, claim statistics, selection gap (fake run dirs)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from experiments import report
+
+
+def _res(mpjpe, pa, scale=1.0, pck=None):
+    out = {
+        "mpjpe": mpjpe,
+        "n_mpjpe": 0.5 * (mpjpe + pa),
+        "pa_mpjpe": pa,
+        "log_scale": math.log(scale),
+        "log_scale_sq": math.log(scale) ** 2,
+        "num_samples": 8,
+    }
+    if pck is not None:
+        out.update(pck=pck, auc=pck / 2)
+    return out
+
+
+def _write_run(root, name, seed, wild, lab=50.0, curve=None, best_step=20):
+    d = root / name / f"seed{seed}"
+    d.mkdir(parents=True)
+    results = {
+        "lab_val": _res(lab, 40.0),
+        "rig2_test": _res(120.0, 80.0, pck=70.0),
+        "wild_test": _res(wild, 100.0, scale=1.1),
+    }
+    model = f"best by val/mpjpe = {lab:.2f} mm (step {best_step}, stage end_to_end, epoch 2)"
+    (d / "results.json").write_text(
+        json.dumps({"config": name, "model": model, "results": results, "train_seconds": 60})
+    )
+    (d / "config.json").write_text(json.dumps({"train": {"batch_size": 256}}))
+    (d / "wall.json").write_text(json.dumps({"wall_seconds": 120.0 + seed}))
+    (d / "report.log").write_text("config x: stages warmup:2x10, end_to_end:3x10, train pairs 99\n")
+    rows = [{"step": 5, "train/lifter/loss": 1.0}] + (curve or [])
+    (d / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+
+
+def test_aggregate_tables_claims_and_selection(tmp_path):
+    runs = tmp_path / "runs"
+    wild = {"poseaug": (200.0, 210.0), "joint": (190.0, 206.0)}
+    for name, values in wild.items():
+        for seed, w in enumerate(values):
+            curve = [
+                {"step": 10, "val/mpjpe": 60.0, "test/wild_test/mpjpe": w - 5},
+                {"step": 20, "val/mpjpe": 50.0, "test/wild_test/mpjpe": w},
+                {"step": 30, "val/mpjpe": 55.0, "test/wild_test/mpjpe": w + 3},
+            ]
+            _write_run(runs, name, seed, w, curve=curve)
+    out = tmp_path / "doc" / "RESULTS.md"
+    summary = report.aggregate(runs, [0, 1], out, 0.03)
+    md = out.read_text()
+
+    # mean ± sample std over the two seeds, worked out by hand: poseaug wild 205.0 ± 7.1.
+    assert f"205.0 ± {np.std([200, 210], ddof=1):.1f}" in md
+    assert "198.0 ± 11.3" in md  # joint wild: (190 + 206) / 2, std 11.31
+    # Paired differences joint - poseaug: -10 and -4 -> -7.0 ± 4.2, lower on 2/2 seeds.
+    assert "-7.0 ± 4.2 mm (lower on 2/2 seeds)" in md
+    # Selection: val is best at step 20, the wild oracle is step 10 (5 mm lower).
+    sel = summary["joint"][0]["selection"]["wild_test"]
+    assert sel == {"selected": 190.0, "oracle": 185.0}
+    assert "5.0 ± 0.0" in md
+    # Scale bias of a 1.1 optimal scale: +10 %, no spread.
+    assert "10.0 ± 0.0" in md
+    # Budget: 2*10 + 3*10 steps of 256 pairs; wall 2.0 min mean over seeds (120 s, 121 s).
+    assert "| 50 | 13k | 2.0 ± 0.0 |" in md
+    assert "**Missing runs**" in md and "supervised/seed0" in md
+    for fig in ("curves.png", "curves_detected.png", "error_decomposition.png"):
+        assert (out.parent / "results" / fig).stat().st_size > 1000
+    assert (
+        json.loads((out.parent / "results" / "summary.json").read_text())["poseaug"][1]["seed"] == 1
+    )
+
+
+def test_dry_run_lists_every_command(capsys):
+    assert report.main(["--dry-run", "--seeds", "0,1"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 2 * len(report.SETTINGS)
+    assert all("--config.stages.epoch_scale=0.03" in line for line in lines)
+    assert sum("use_2d_only=False" in line for line in lines) == 2
+
+
+def test_unknown_setting_is_an_error(capsys):
+    assert report.main(["--dry-run", "--settings", "joint,nope"]) == 2
+    assert "nope" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("values", [[1.0], [1.0, 3.0]])
+def test_mean_std(values):
+    m, s = report.mean_std(values)
+    assert m == pytest.approx(np.mean(values))
+    assert s == pytest.approx(np.std(values, ddof=1) if len(values) > 1 else 0.0)
