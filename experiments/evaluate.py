@@ -127,7 +127,7 @@ def load_model(workdir: str | Path, *, checkpoint: str = "best") -> LoadedModel:
     from experiments import build
 
     absl_logging.set_verbosity(absl_logging.ERROR)  # orbax is chatty at INFO/WARNING
-    workdir = Path(workdir)
+    workdir = Path(workdir).resolve()  # orbax reads metadata wrongly from relative paths
     step_dir, kind = _step_dir(workdir, str(checkpoint))
     meta_file = step_dir / "meta" / "metadata"
     try:

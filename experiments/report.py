@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import math
 import re
@@ -50,6 +51,11 @@ class Setting:
     group: str  # 'table4' | 'table5' | 'ablation'
     overrides: tuple[str, ...] = ()
 
+    @property
+    def full_label(self) -> str:
+        """The label outside its own table (Table 5 rows share names with Table 4's)."""
+        return self.label + (", detected 2D" if self.group == "table5" else "")
+
 
 SETTINGS: tuple[Setting, ...] = (
     Setting("supervised", "supervised (lifter only)", "experiments/supervised.py", "table4"),
@@ -61,6 +67,13 @@ SETTINGS: tuple[Setting, ...] = (
         "experiments/joint.py",
         "ablation",
         ("--config.stages.end_to_end.use_2d_only=False",),
+    ),
+    Setting(
+        "joint_pretrain",
+        "CameraPose with PoseAug's supervised pretraining",
+        "experiments/joint.py",
+        "ablation",
+        ("--config.stages.order=refiner,pretrain,warmup,end_to_end",),
     ),
     Setting("poseaug_det", "PoseAug", "experiments/poseaug.py:detected", "table5"),
     Setting(
@@ -245,7 +258,7 @@ def decomposition_table(runs: dict, names: Sequence[str]) -> str:
             spread = [scale_stats(x)[1] for x in res]
             rows.append(
                 [
-                    BY_NAME[name].label,
+                    BY_NAME[name].full_label,
                     s,
                     fmt([x["mpjpe"] for x in res]),
                     fmt([x["n_mpjpe"] for x in res]),
@@ -264,7 +277,7 @@ def selection_table(runs: dict, names: Sequence[str]) -> str:
     rows = []
     for name in names:
         gaps = [selection_gap(r) for r in runs.get(name, [])]
-        cells = [BY_NAME[name].label]
+        cells = [BY_NAME[name].full_label]
         for s in SETS:
             sel = [g[s]["selected"] for g in gaps if s in g]
             ora = [g[s]["oracle"] for g in gaps if s in g]
@@ -289,7 +302,7 @@ def budget_table(runs: dict, settings: Sequence[Setting]) -> str:
         walls = [r["wall_s"] / 60 for r in group if r["wall_s"]]
         rows.append(
             [
-                st.label + (" (detected 2D)" if st.group == "table5" else ""),
+                st.full_label,
                 f"`{stages}`",
                 str(steps),
                 f"{steps * group[0]['batch'] / 1e3:.0f}k",
@@ -322,7 +335,7 @@ def plot_curves(runs: dict, names: Sequence[str], path: Path) -> None:
             pts = [(r["step"], r[key]) for r in curve if key in r]
             if pts:
                 x, y = zip(*pts)
-                ax.plot(x, y, label=BY_NAME[name].label, lw=1.2)
+                ax.plot(x, y, label=BY_NAME[name].full_label, lw=1.2)
     for ax, (_, title) in zip(axes, panels):
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("global step")
@@ -349,7 +362,7 @@ def plot_decomposition(runs: dict, names: Sequence[str], path: Path) -> None:
             res = [r["results"][s] for r in runs.get(name, [])]
             if not res:
                 continue
-            labels.append(BY_NAME[name].label.replace(" (", "\n("))
+            labels.append(BY_NAME[name].full_label.replace(" (", "\n("))
             m = mean_std([x["mpjpe"] for x in res])[0]
             n = mean_std([x["n_mpjpe"] for x in res])[0]
             p = mean_std([x["pa_mpjpe"] for x in res])[0]
@@ -369,7 +382,132 @@ def plot_decomposition(runs: dict, names: Sequence[str], path: Path) -> None:
     fig.savefig(path)
 
 
-def aggregate(runs_dir: Path, seeds: Sequence[int], out_md: Path, epoch_scale: float) -> dict:
+DIAGNOSED = ("poseaug", "joint_no2d", "joint")
+SMALL, LARGE = 0.2, 0.5  # 2D extent (normalized screen units) of a "far" / "near" person
+
+
+def scale_diagnostic(runs_dir: Path, path: Path) -> dict:
+    """Why the 2D-only data shrinks the predictions: per-pose optimal scale vs the person's 2D
+    size, and the camera branch's focal/depth ratio vs the truth, on seed 0's selected models.
+
+    Returns {setting: {set: {'small', 'large', 'all'}: median log s}} plus the data facts, and
+    saves a three-panel figure.
+    """
+    import jax
+    from matplotlib.figure import Figure
+
+    from cpose_jax import metrics
+    from experiments import evaluate
+
+    loaded = {}
+    for name in DIAGNOSED:
+        workdir = runs_dir / name / "seed0"
+        if (workdir / "results.json").exists():
+            loaded[name] = evaluate.load_model(workdir)
+    if not loaded:
+        return {}
+    first = next(iter(loaded.values()))
+    paths, _ = evaluate.default_test_sets(first.config)
+    sets = {s: evaluate.load_test_set(paths[s])["gt"] for s in ("lab_val", "wild_test")}
+
+    def extent(arrays):
+        kp = arrays["keypoints_2d"]
+        return (kp.max(1) - kp.min(1)).max(-1)
+
+    def f_over_d(intrinsics, translation):
+        return intrinsics[:, 0] / translation[:, 2]
+
+    out: dict = {"data": {}}
+    fig = Figure(figsize=(15, 4.4), dpi=110)
+    ax_scale, ax_cam, ax_data = fig.subplots(1, 3)
+    bins = np.quantile(extent(sets["wild_test"]), np.linspace(0, 1, 11))
+    for name, model in loaded.items():
+        apply = jax.jit(evaluate.make_apply(model))
+        out[name] = {}
+        for set_name, arrays in sets.items():
+            pred = evaluate.batched(
+                functools.partial(apply, model.variables),
+                {k: arrays[k] for k in ("keypoints_2d", "confidence")},
+                batch_size=2048,
+            )
+            log_s = np.log(
+                np.clip(
+                    np.asarray(metrics.optimal_scale(pred["pose_3d"], arrays["pose_3d"])),
+                    1e-3,
+                    None,
+                )
+            )
+            ext = extent(arrays)
+            out[name][set_name] = {
+                "all": float(np.median(log_s)),
+                "small": float(np.median(log_s[ext < SMALL])) if np.any(ext < SMALL) else None,
+                "large": float(np.median(log_s[ext > LARGE])) if np.any(ext > LARGE) else None,
+            }
+            if set_name == "wild_test":
+                idx = np.digitize(ext, bins[1:-1])
+                centers = [np.median(ext[idx == i]) for i in range(len(bins) - 1)]
+                meds = [np.median(log_s[idx == i]) for i in range(len(bins) - 1)]
+                ax_scale.plot(centers, meds, "o-", label=BY_NAME[name].full_label)
+                if "intrinsics" in pred:
+                    true = f_over_d(arrays["intrinsics"], arrays["translation"])
+                    est = f_over_d(pred["intrinsics"], pred["translation"])
+                    ax_cam.scatter(true, est, s=2, alpha=0.3, label=f"{BY_NAME[name].full_label}")
+                    out[name]["camera_f_over_d_wild_median"] = float(np.median(est))
+    ax_scale.axhline(0.0, color="k", lw=0.8)
+    ax_scale.set_xscale("log")
+    ax_scale.set_xlabel("person's 2D extent (normalized screen units; lab median 0.68)")
+    ax_scale.set_ylabel("median log optimal scale (> 0: prediction too small)")
+    ax_scale.set_title("wild_test: scale error vs apparent size", fontsize=10)
+    ax_scale.legend(fontsize=8)
+    lim = [0.0, 0.9]
+    ax_cam.plot(lim, lim, "k--", lw=0.8, label="truth")
+    ax_cam.set_xlabel("true focal / depth (normalized focal / m)")
+    ax_cam.set_ylabel("camera branch's focal / depth")
+    ax_cam.set_title("wild_test: camera branch vs truth", fontsize=10)
+    ax_cam.legend(fontsize=8, markerscale=4)
+    for set_name, arrays in sets.items():
+        ratio = f_over_d(arrays["intrinsics"], arrays["translation"])
+        out["data"][set_name] = {
+            "f_over_d_median": float(np.median(ratio)),
+            "extent_median": float(np.median(extent(arrays))),
+        }
+        ax_data.hist(ratio, bins=60, range=(0, 1), alpha=0.5, density=True, label=set_name)
+    cam = first.config.model.camera
+    prior = cam.focal_prior / cam.depth_prior
+    out["data"]["prior_f_over_d"] = prior
+    ax_data.axvline(prior, color="k", lw=1.2, label=f"camera prior {prior:.3f}")
+    ax_data.set_xlabel("true focal / depth")
+    ax_data.set_title("what sets a person's 2D size", fontsize=10)
+    ax_data.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    return out
+
+
+def diagnostic_table(diag: dict) -> str:
+    rows = []
+    for name in DIAGNOSED:
+        if name not in diag:
+            continue
+        cells = [BY_NAME[name].full_label]
+        for set_name in ("lab_val", "wild_test"):
+            d = diag[name][set_name]
+            for key in ("all", "small", "large"):
+                v = d[key]
+                cells.append("-" if v is None else f"{100 * (math.exp(v) - 1):+.1f} %")
+        cam = diag[name].get("camera_f_over_d_wild_median")
+        cells.append("-" if cam is None else f"{cam:.3f}")
+        rows.append(cells)
+    headers = ["model (seed 0)"]
+    for set_name in ("lab_val", "wild_test"):
+        headers += [f"{set_name} all", f"{set_name} far (<{SMALL})", f"{set_name} near (>{LARGE})"]
+    headers.append("camera f/d on wild (median)")
+    return table(rows, headers)
+
+
+def aggregate(
+    runs_dir: Path, seeds: Sequence[int], out_md: Path, epoch_scale: float, diagnose: bool = True
+) -> dict:
     runs: dict[str, list[dict]] = {}
     missing = []
     for st in SETTINGS:
@@ -388,6 +526,7 @@ def aggregate(runs_dir: Path, seeds: Sequence[int], out_md: Path, epoch_scale: f
     plot_curves(runs, t4 + abl, out_dir / "curves.png")
     plot_curves(runs, t5, out_dir / "curves_detected.png")
     plot_decomposition(runs, t4 + abl + t5, out_dir / "error_decomposition.png")
+    diag = scale_diagnostic(runs_dir, out_dir / "scale_diagnostic.png") if diagnose else {}
     summary = {
         name: [
             {
@@ -401,11 +540,13 @@ def aggregate(runs_dir: Path, seeds: Sequence[int], out_md: Path, epoch_scale: f
         ]
         for name, group in runs.items()
     }
+    summary["scale_diagnostic"] = diag
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=1))
 
     analysis_path = REPO / "experiments" / "report_analysis.md"
     analysis = analysis_path.read_text() if analysis_path.exists() else "(no analysis yet)\n"
     seeds_txt = ", ".join(str(s) for s in seeds)
+    diag_data = diag.get("data", {})
     missing_note = f"\n**Missing runs** (not finished): {', '.join(missing)}\n" if missing else ""
     commands = "\n".join(
         " ".join(["python", *command(st, 0, runs_dir, epoch_scale)[1:]]) for st in SETTINGS
@@ -425,8 +566,11 @@ S9/S11 do in the paper), `rig2` the 3DHP-like second rig (14-joint protocol), `w
 
 {results_table(runs, t4 + abl)}
 
-The last row is an ablation, not a paper row: CameraPose with the 2D-only batches switched off
-in the end-to-end stage (`--config.stages.end_to_end.use_2d_only=False`), everything else equal.
+The last two rows are ablations, not paper rows, everything else equal: CameraPose with the
+2D-only batches switched off in the end-to-end stage
+(`--config.stages.end_to_end.use_2d_only=False`), and CameraPose whose lifter first gets the
+same supervised pretraining as PoseAug's (50 epochs at lr 1e-3, the `pretrain` stage) before
+its warm-up (`--config.stages.order=refiner,pretrain,warmup,end_to_end`).
 
 ## Table 5: detected 2D input (synthetic detector with confidences)
 
@@ -440,7 +584,9 @@ in the end-to-end stage (`--config.stages.end_to_end.use_2d_only=False`), everyt
    lab MPJPE {paired_diff(runs, "poseaug", "joint", "lab_val")}.
    The 2D-only data alone (CameraPose minus its ablation without it): wild MPJPE
    {paired_diff(runs, "joint_no2d", "joint", "wild_test")}; lab MPJPE
-   {paired_diff(runs, "joint_no2d", "joint", "lab_val")}.
+   {paired_diff(runs, "joint_no2d", "joint", "lab_val")}. With PoseAug's pretraining, CameraPose
+   vs PoseAug: wild MPJPE {paired_diff(runs, "poseaug", "joint_pretrain", "wild_test")}; lab MPJPE
+   {paired_diff(runs, "poseaug", "joint_pretrain", "lab_val")}.
 2. The refiner with detected 2D: PoseAug + refiner vs PoseAug: wild MPJPE
    {paired_diff(runs, "poseaug_det", "poseaug_det_ref", "wild_test")}, lab MPJPE
    {paired_diff(runs, "poseaug_det", "poseaug_det_ref", "lab_val")}; CameraPose vs CameraPose
@@ -462,6 +608,18 @@ translation). Scale bias = exp(mean log s) - 1 for the per-pose optimal scale s
 {decomposition_table(runs, t4 + abl + t5)}
 
 ![error decomposition](results/error_decomposition.png)
+
+Scale error by the person's apparent size (seed 0's selected models; median over poses of
+s - 1 for the optimal scale s; "far": 2D extent < {SMALL}, "near": > {LARGE} in normalized
+screen units), and the camera branch's focal/depth ratio on wild_test. Data: median true
+focal/depth {diag_data.get("lab_val", {}).get("f_over_d_median", float("nan")):.3f} on
+lab_val, {diag_data.get("wild_test", {}).get("f_over_d_median", float("nan")):.3f} on
+wild_test; the camera prior (focal_prior / depth_prior) is
+{diag_data.get("prior_f_over_d", float("nan")):.3f}.
+
+{diagnostic_table(diag) if diag else "(diagnostic not run)"}
+
+![scale diagnostic](results/scale_diagnostic.png)
 
 ## Training curves (seed 0)
 

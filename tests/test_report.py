@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 
+import jax
 import numpy as np
 import pytest
 
@@ -56,7 +57,7 @@ def test_aggregate_tables_claims_and_selection(tmp_path):
             ]
             _write_run(runs, name, seed, w, curve=curve)
     out = tmp_path / "doc" / "RESULTS.md"
-    summary = report.aggregate(runs, [0, 1], out, 0.03)
+    summary = report.aggregate(runs, [0, 1], out, 0.03, diagnose=False)
     md = out.read_text()
 
     # mean ± sample std over the two seeds, worked out by hand: poseaug wild 205.0 ± 7.1.
@@ -86,6 +87,7 @@ def test_dry_run_lists_every_command(capsys):
     assert len(lines) == 2 * len(report.SETTINGS)
     assert all("--config.stages.epoch_scale=0.03" in line for line in lines)
     assert sum("use_2d_only=False" in line for line in lines) == 2
+    assert sum("order=refiner,pretrain" in line for line in lines) == 2
 
 
 def test_unknown_setting_is_an_error(capsys):
@@ -98,3 +100,44 @@ def test_mean_std(values):
     m, s = report.mean_std(values)
     assert m == pytest.approx(np.mean(values))
     assert s == pytest.approx(np.std(values, ddof=1) if len(values) > 1 else 0.0)
+
+
+def test_scale_diagnostic_on_a_trained_run(tmp_path, tmp_path_factory):
+    """The diagnostic loads the selected model, and its numbers match a direct computation."""
+    from test_evaluate import trained_workdir
+
+    from cpose_jax.data import pipeline, schema
+    from experiments import evaluate
+
+    trained = trained_workdir(tmp_path_factory)
+    runs = tmp_path / "runs"
+    (runs / "joint").mkdir(parents=True)
+    (runs / "joint" / "seed0").symlink_to(trained["workdir"], target_is_directory=True)
+    stub = trained["workdir"] / "results.json"
+    stub.write_text("{}")
+    try:
+        diag = report.scale_diagnostic(runs, tmp_path / "diag.png")
+    finally:
+        stub.unlink()
+    assert set(diag) == {"data", "joint"} and (tmp_path / "diag.png").stat().st_size > 1000
+
+    wild_path = trained["world"] / "wild_test.npz"
+    ds = schema.load_dataset(wild_path)
+    arrays = pipeline.to_model_space(ds, input_2d="gt")
+    model = evaluate.load_model(trained["workdir"])
+    pred = np.asarray(
+        jax.jit(evaluate.make_apply(model))(
+            model.variables, arrays["keypoints_2d"], arrays["confidence"]
+        )["pose_3d"]
+    )
+    gt = arrays["pose_3d"]
+    s = (pred * gt).sum((1, 2)) / (pred * pred).sum((1, 2))
+    # A poorly trained model can point some poses the wrong way (s <= 0): clipped at 1e-3.
+    log_s = np.log(np.clip(s, 1e-3, None))
+    np.testing.assert_allclose(diag["joint"]["wild_test"]["all"], np.median(log_s), rtol=1e-3)
+    # Data fact from the raw file: focal in half-widths over the root depth.
+    raw_f = np.asarray(ds["intrinsics"])[:, 0] / (np.asarray(ds["image_size"])[:, 0] / 2)
+    ratio = raw_f / np.asarray(ds["pose_3d"])[:, 0, 2]
+    np.testing.assert_allclose(
+        diag["data"]["wild_test"]["f_over_d_median"], np.median(ratio), rtol=1e-4
+    )
