@@ -10,6 +10,7 @@ config's `tiny,detected` variant reduced to the supervised lifter + camera stage
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import jax
 import numpy as np
@@ -194,3 +195,14 @@ def test_clean_errors(trained, tmp_path, capsys):
         assert evaluate.main([*argv, f"--output={tmp_path / 'o'}"]) == 2
         err = capsys.readouterr().err.strip()
         assert err.startswith("error:") and message in err and "\n" not in err, err
+
+
+def test_relative_workdir(trained, monkeypatch):
+    """`--workdir=runs/joint` (relative, as documented) restores the same networks."""
+    from experiments import evaluate
+
+    workdir = Path(trained["workdir"])
+    monkeypatch.chdir(workdir.parent)
+    model = evaluate.load_model(workdir.name, checkpoint="latest")
+    assert set(model.networks) == {"refiner", "lifter", "camera"}
+    assert model.step == trained["steps"]
