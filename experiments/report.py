@@ -89,6 +89,13 @@ SETTINGS: tuple[Setting, ...] = (
         "table5",
     ),
     Setting("joint_det", "CameraPose", "experiments/joint.py:detected", "table5"),
+    Setting(
+        "joint_det_frozen_ref",
+        "CameraPose, refiner frozen after its own stage",
+        "experiments/joint.py:detected",
+        "table5",
+        ("--config.stages.end_to_end.train_refiner=False",),
+    ),
 )
 BY_NAME = {s.name: s for s in SETTINGS}
 
@@ -484,6 +491,67 @@ def scale_diagnostic(runs_dir: Path, path: Path) -> dict:
     return out
 
 
+REFINED = ("poseaug_det_ref", "joint_det", "joint_det_frozen_ref")
+
+
+def refiner_diagnostic(runs_dir: Path) -> dict:
+    """Does the refiner bring detected 2D closer to the truth? Mean 2D joint error in pixels of
+    the detections and of the refined keypoints the lifter sees, per set and confidence band,
+    for seed 0's selected models with a refiner."""
+    import jax
+
+    from cpose_jax.data import pipeline, schema
+    from experiments import evaluate
+
+    out: dict = {}
+    for name in REFINED:
+        workdir = runs_dir / name / "seed0"
+        if not (workdir / "results.json").exists():
+            continue
+        model = evaluate.load_model(workdir)
+        apply = jax.jit(evaluate.make_apply(model))
+        paths, _ = evaluate.default_test_sets(model.config)
+        out[name] = {}
+        for set_name in ("lab_val", "wild_test"):
+            ds = schema.load_dataset(paths[set_name])
+            arrays = pipeline.to_model_space(ds, input_2d="detections")
+            pred = evaluate.batched(
+                functools.partial(apply, model.variables),
+                {k: arrays[k] for k in ("keypoints_2d", "confidence")},
+                batch_size=2048,
+            )
+            half_width = np.asarray(ds["image_size"], np.float64)[:, 0, None, None] / 2  # px/unit
+            gt = arrays["keypoints_2d_gt"]
+            err_in = np.linalg.norm((arrays["keypoints_2d"] - gt) * half_width, axis=-1)
+            err_out = np.linalg.norm((pred["keypoints_2d_refined"] - gt) * half_width, axis=-1)
+            conf = arrays["confidence"]
+            bands = {"all": conf >= 0, "conf < 0.5": conf < 0.5, "conf >= 0.5": conf >= 0.5}
+            out[name][set_name] = {
+                band: {"detected": float(err_in[m].mean()), "refined": float(err_out[m].mean())}
+                for band, m in bands.items()
+                if m.any()
+            }
+    return out
+
+
+def refiner_table(diag: dict) -> str:
+    rows = []
+    for name, sets in diag.items():
+        for set_name, bands in sets.items():
+            for band, v in bands.items():
+                rows.append(
+                    [
+                        BY_NAME[name].full_label,
+                        set_name,
+                        band,
+                        f"{v['detected']:.1f}",
+                        f"{v['refined']:.1f}",
+                        f"{v['refined'] - v['detected']:+.1f}",
+                    ]
+                )
+    return table(rows, ["model (seed 0)", "set", "joints", "detected px", "refined px", "change"])
+
+
 def diagnostic_table(diag: dict) -> str:
     rows = []
     for name in DIAGNOSED:
@@ -527,6 +595,7 @@ def aggregate(
     plot_curves(runs, t5, out_dir / "curves_detected.png")
     plot_decomposition(runs, t4 + abl + t5, out_dir / "error_decomposition.png")
     diag = scale_diagnostic(runs_dir, out_dir / "scale_diagnostic.png") if diagnose else {}
+    ref_diag = refiner_diagnostic(runs_dir) if diagnose else {}
     summary = {
         name: [
             {
@@ -541,6 +610,7 @@ def aggregate(
         for name, group in runs.items()
     }
     summary["scale_diagnostic"] = diag
+    summary["refiner_diagnostic"] = ref_diag
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=1))
 
     analysis_path = REPO / "experiments" / "report_analysis.md"
@@ -576,6 +646,10 @@ its warm-up (`--config.stages.order=refiner,pretrain,warmup,end_to_end`).
 
 {results_table(runs, t5)}
 
+The last row is an ablation, not a paper row: CameraPose whose refiner is trained in its own
+stage (Eq. 4) and then frozen, instead of being trained end to end with the lifter
+(`--config.stages.end_to_end.train_refiner=False`).
+
 ## The paper's claims, as paired per-seed differences (same seed, row minus baseline)
 
 1. 2D-only wild data through the camera branch vs PoseAug, GT 2D:
@@ -591,7 +665,10 @@ its warm-up (`--config.stages.order=refiner,pretrain,warmup,end_to_end`).
    {paired_diff(runs, "poseaug_det", "poseaug_det_ref", "wild_test")}, lab MPJPE
    {paired_diff(runs, "poseaug_det", "poseaug_det_ref", "lab_val")}; CameraPose vs CameraPose
    without refiner: wild MPJPE {paired_diff(runs, "joint_det_noref", "joint_det", "wild_test")},
-   lab MPJPE {paired_diff(runs, "joint_det_noref", "joint_det", "lab_val")}.
+   lab MPJPE {paired_diff(runs, "joint_det_noref", "joint_det", "lab_val")}; the refiner frozen
+   after its own stage vs no refiner: wild MPJPE
+   {paired_diff(runs, "joint_det_noref", "joint_det_frozen_ref", "wild_test")}, lab MPJPE
+   {paired_diff(runs, "joint_det_noref", "joint_det_frozen_ref", "lab_val")}.
 3. One model selected on lab validation vs the best epoch per test set (an oracle that looks
    at the test set). MPJPE on the first {TEST_SAMPLES_EACH_EPOCH} poses of each test set,
    scored at every validation; gap = selected - oracle (≥ 0; the oracle's minimum over ~75
@@ -620,6 +697,14 @@ wild_test; the camera prior (focal_prior / depth_prior) is
 {diagnostic_table(diag) if diag else "(diagnostic not run)"}
 
 ![scale diagnostic](results/scale_diagnostic.png)
+
+## What the refiner does to detected 2D
+
+Mean 2D joint error (pixels) against the ground-truth 2D, of the synthetic detections the
+model receives and of the refined keypoints its lifter sees, split by the detector's
+confidence (seed 0's selected models):
+
+{refiner_table(ref_diag) if ref_diag else "(diagnostic not run)"}
 
 ## Training curves (seed 0)
 
