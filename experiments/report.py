@@ -48,13 +48,13 @@ class Setting:
     name: str  # run directory and row key
     label: str  # row label in the tables
     config: str  # experiments/<file>.py[:variants]
-    group: str  # 'table4' | 'table5' | 'ablation'
+    group: str  # 'table4' | 'table5' | 'ablation' (Table 4) | 'ablation5' (Table 5)
     overrides: tuple[str, ...] = ()
 
     @property
     def full_label(self) -> str:
         """The label outside its own table (Table 5 rows share names with Table 4's)."""
-        return self.label + (", detected 2D" if self.group == "table5" else "")
+        return self.label + (", detected 2D" if self.group in ("table5", "ablation5") else "")
 
 
 SETTINGS: tuple[Setting, ...] = (
@@ -93,7 +93,7 @@ SETTINGS: tuple[Setting, ...] = (
         "joint_det_frozen_ref",
         "CameraPose, refiner frozen after its own stage",
         "experiments/joint.py:detected",
-        "table5",
+        "ablation5",
         ("--config.stages.end_to_end.train_refiner=False",),
     ),
 )
@@ -132,7 +132,10 @@ def command(setting: Setting, seed: int, runs_dir: Path, epoch_scale: float) -> 
 
 
 def train_all(settings, seeds, runs_dir: Path, epoch_scale: float, dry_run: bool) -> None:
-    todo = [(s, k) for k in seeds for s in settings]  # seed-major: whole seeds first
+    # The paper's rows first, seed-major (whole seeds of Tables 4-5 first), then the ablations.
+    main = [s for s in settings if not s.group.startswith("ablation")]
+    extra = [s for s in settings if s.group.startswith("ablation")]
+    todo = [(s, k) for k in seeds for s in main] + [(s, k) for k in seeds for s in extra]
     for i, (setting, seed) in enumerate(todo):
         workdir = runs_dir / setting.name / f"seed{seed}"
         cmd = command(setting, seed, runs_dir, epoch_scale)
@@ -345,7 +348,7 @@ def plot_curves(runs: dict, names: Sequence[str], path: Path) -> None:
                 ax.plot(x, y, label=BY_NAME[name].full_label, lw=1.2)
     for ax, (_, title) in zip(axes, panels):
         ax.set_title(title, fontsize=10)
-        ax.set_xlabel("global step")
+        ax.set_xlabel("global step (validation runs in the last stage only)")
         ax.grid(alpha=0.3)
     axes[0].set_ylim(top=min(axes[0].get_ylim()[1], 250))
     axes[1].set_ylim(top=min(axes[1].get_ylim()[1], 400))
@@ -591,6 +594,7 @@ def aggregate(
     t4 = [s.name for s in SETTINGS if s.group == "table4"]
     t5 = [s.name for s in SETTINGS if s.group == "table5"]
     abl = [s.name for s in SETTINGS if s.group == "ablation"]
+    t5 += [s.name for s in SETTINGS if s.group == "ablation5"]
     plot_curves(runs, t4 + abl, out_dir / "curves.png")
     plot_curves(runs, t5, out_dir / "curves_detected.png")
     plot_decomposition(runs, t4 + abl + t5, out_dir / "error_decomposition.png")
