@@ -360,35 +360,30 @@ def plot_curves(runs: dict, names: Sequence[str], path: Path) -> None:
 
 
 def plot_decomposition(runs: dict, names: Sequence[str], path: Path) -> None:
-    """Stacked bars per method and set: PA-MPJPE (pose), N-MPJPE - PA (rotation/translation of
-    the pose about its root), MPJPE - N-MPJPE (global scale)."""
+    """Stacked horizontal bars per method and set: PA-MPJPE (pose shape), N-MPJPE - PA (mostly
+    the pose's rotation about its root), MPJPE - N-MPJPE (global scale); means over seeds."""
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(12, 4.2), dpi=110)
+    names = [n for n in names if runs.get(n)]
+    fig = Figure(figsize=(14, 1.2 + 0.45 * len(names)), dpi=110)
     axes = fig.subplots(1, len(SETS), sharey=True)
+    y = np.arange(len(names))[::-1]
     for ax, s in zip(axes, SETS):
-        labels, pose, rot, scale = [], [], [], []
+        parts = []
         for name in names:
-            res = [r["results"][s] for r in runs.get(name, [])]
-            if not res:
-                continue
-            labels.append(BY_NAME[name].full_label.replace(" (", "\n("))
-            m = mean_std([x["mpjpe"] for x in res])[0]
-            n = mean_std([x["n_mpjpe"] for x in res])[0]
-            p = mean_std([x["pa_mpjpe"] for x in res])[0]
-            pose.append(p)
-            rot.append(n - p)
-            scale.append(m - n)
-        x = np.arange(len(labels))
-        ax.bar(x, pose, label="PA-MPJPE (pose shape)")
-        ax.bar(x, rot, bottom=pose, label="N-MPJPE - PA (rotation)")
-        ax.bar(x, scale, bottom=np.add(pose, rot), label="MPJPE - N-MPJPE (scale)")
-        ax.set_xticks(x, labels, fontsize=7, rotation=20)
+            res = [r["results"][s] for r in runs[name]]
+            m, n, p = (mean_std([x[k] for x in res])[0] for k in ("mpjpe", "n_mpjpe", "pa_mpjpe"))
+            parts.append((p, n - p, m - n))
+        pose, rot, scale = (np.array(v) for v in zip(*parts)) if parts else ([], [], [])
+        ax.barh(y, pose, label="PA-MPJPE (pose shape)")
+        ax.barh(y, rot, left=pose, label="N-MPJPE - PA (rotation, mostly)")
+        ax.barh(y, scale, left=pose + rot, label="MPJPE - N-MPJPE (scale)")
         ax.set_title(s)
-        ax.grid(axis="y", alpha=0.3)
-    axes[0].set_ylabel("mm (mean over seeds)")
-    axes[0].legend(fontsize=8)
-    fig.tight_layout()
+        ax.set_xlabel("mm (mean over seeds)")
+        ax.grid(axis="x", alpha=0.3)
+    axes[0].set_yticks(y, [BY_NAME[n].full_label for n in names], fontsize=8)
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="upper center", ncol=3, fontsize=9)
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.5 / fig.get_figheight()))
     fig.savefig(path)
 
 
