@@ -39,6 +39,7 @@ __all__ = [
     "quaternion_rotate",
     "root_relative",
     "safe_norm",
+    "scale_normalize_2d",
     "unit_bones",
     "world_to_camera",
 ]
@@ -426,6 +427,18 @@ def root_relative(x: jax.Array, *, root: int = 0) -> jax.Array:
     if x.ndim < 2 or not -x.shape[-2] <= root < x.shape[-2]:
         raise ValueError(f"x must have shape (..., J, D) with joint {root}, got {x.shape}")
     return x - x[..., root : root + 1, :]
+
+
+def scale_normalize_2d(keypoints_2d: jax.Array, *, root: int = 0, eps: float = 1e-6) -> jax.Array:
+    """Root-centres ``(..., J, 2)`` keypoints and divides them by their RMS distance to the root.
+
+    The result is invariant to translating and uniformly scaling the input, i.e. it drops the
+    apparent size of the person (which, in one image, mixes body size with depth). ``eps``
+    keeps value and gradient finite when every joint sits on the root (the output is then 0).
+    """
+    centred = root_relative(keypoints_2d, root=root)
+    mean_sq = jnp.mean(jnp.sum(jnp.square(centred), axis=-1), axis=-1)
+    return centred / jnp.sqrt(mean_sq + eps**2)[..., None, None]
 
 
 def flip_pose(x: jax.Array, skeleton: Skeleton) -> jax.Array:

@@ -82,8 +82,18 @@ def build_modules(config) -> dict[str, Any]:
     lifter_cls = {"martinez": models.MartinezLifter, "videopose": models.VideoPose3DLifter}
     if m.lifter.kind not in lifter_cls:
         raise ConfigError(f"model.lifter.kind must be martinez|videopose, got {m.lifter.kind!r}")
+    input_norm = m.lifter.get("input_norm", "none")  # absent from checkpoints before it existed
+    if input_norm not in models.lifter.INPUT_NORMS:
+        raise ConfigError(
+            f"model.lifter.input_norm must be one of {models.lifter.INPUT_NORMS}, "
+            f"got {input_norm!r}"
+        )
     out["lifter"] = lifter_cls[m.lifter.kind](
-        j, features=m.lifter.features, num_blocks=m.lifter.num_blocks, dropout=m.lifter.dropout
+        j,
+        features=m.lifter.features,
+        num_blocks=m.lifter.num_blocks,
+        dropout=m.lifter.dropout,
+        input_norm=input_norm,
     )
     if "camera" in names:
         out["camera"] = models.CameraBranch(

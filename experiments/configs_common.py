@@ -24,6 +24,10 @@ Key reference (what the training code reads):
   init (0 = start predicting every joint at the root). The Kaiming-initialised output puts
   joints metres away (MSE ~20 m²) and their reprojection (Eq. 7) near or behind the camera,
   a loss of ~1e5 that swamps every other term for hundreds of steps; 1.0 keeps the init.
+- `model.lifter.input_norm` ('none' | 'root_scale'): 'none' is the paper (absolute normalized
+  screen coordinates); 'root_scale' is our ablation: the lifter sees its 2D root-centred and
+  divided by the 2D size (`geometry.scale_normalize_2d`), so it cannot read apparent size and
+  only the camera branch can explain depth (experiments/RESULTS.md, claim 1).
 - `model.lifter.kind` ('martinez' | 'videopose'), widths/blocks/dropout per network,
   `model.refiner.enabled`, `model.camera.enabled`, camera/generator priors.
 - `optim.<net>.{lr_scale, clip_norm, b1, b2, weight_decay}`: each network's own optimizer; its
@@ -115,7 +119,14 @@ def base_config() -> ml_collections.ConfigDict:
 
     c.model = m = ml_collections.ConfigDict()
     m.lifter = ml_collections.ConfigDict(
-        dict(kind="martinez", features=1024, num_blocks=2, dropout=0.25, output_init_scale=0.0)
+        dict(
+            kind="martinez",
+            features=1024,
+            num_blocks=2,
+            dropout=0.25,
+            output_init_scale=0.0,
+            input_norm="none",
+        )
     )
     m.refiner = ml_collections.ConfigDict(
         dict(enabled=True, features=512, num_blocks=1, dropout=0.25)

@@ -75,6 +75,26 @@ SETTINGS: tuple[Setting, ...] = (
         "ablation",
         ("--config.stages.order=refiner,pretrain,warmup,end_to_end",),
     ),
+    # The lifter blind to the person's 2D size (model.lifter.input_norm): the fix the scale
+    # diagnostic points at, for PoseAug and CameraPose, with and without 2D-only data.
+    *(
+        Setting(
+            name,
+            f"{label}, size-blind lifter",
+            "experiments/joint.py" if name.startswith("joint") else "experiments/poseaug.py",
+            "ablation",
+            ("--config.model.lifter.input_norm=root_scale", *extra),
+        )
+        for name, label, extra in (
+            ("poseaug_blind", "PoseAug", ()),
+            ("joint_blind", "CameraPose", ()),
+            (
+                "joint_no2d_blind",
+                "CameraPose without 2D-only data",
+                ("--config.stages.end_to_end.use_2d_only=False",),
+            ),
+        )
+    ),
     Setting("poseaug_det", "PoseAug", "experiments/poseaug.py:detected", "table5"),
     Setting(
         "poseaug_det_ref",
@@ -387,7 +407,7 @@ def plot_decomposition(runs: dict, names: Sequence[str], path: Path) -> None:
     fig.savefig(path)
 
 
-DIAGNOSED = ("poseaug", "joint_no2d", "joint")
+DIAGNOSED = ("poseaug", "joint_no2d", "joint", "joint_blind")
 SMALL, LARGE = 0.2, 0.5  # 2D extent (normalized screen units) of a "far" / "near" person
 
 

@@ -244,6 +244,24 @@ class TestPoseUtilities:
         np.testing.assert_allclose(rel[:, 5], x[:, 5] - x[:, 0])
         assert np.all(np.asarray(G.root_relative(x, root=8))[:, 8] == 0)
 
+    def test_scale_normalize_2d_hand_value(self):
+        # Root (1, 1); the others at distances 3 and 4 from it: RMS over 3 joints = 5/sqrt(3).
+        x = np.asarray([[1.0, 1.0], [4.0, 1.0], [1.0, -3.0]], np.float32)
+        expected = np.asarray([[0, 0], [3, 0], [0, -4]], np.float32) / (5 / np.sqrt(3))
+        np.testing.assert_allclose(G.scale_normalize_2d(x), expected, rtol=1e-6)
+
+    def test_scale_normalize_2d_drops_translation_and_scale(self):
+        x = _poses(14, (3,))[..., :2]
+        moved = 0.37 * x + np.asarray([0.5, -0.2], np.float32)
+        y = np.asarray(G.scale_normalize_2d(x))
+        np.testing.assert_allclose(G.scale_normalize_2d(moved), y, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(np.mean(np.sum(y**2, -1), -1), 1.0, rtol=1e-5)
+
+    def test_scale_normalize_2d_collapsed_pose_is_finite(self):
+        x = np.full((17, 2), 0.3, np.float32)  # every joint on the root
+        np.testing.assert_array_equal(G.scale_normalize_2d(x), 0.0)
+        _finite_grad(G.scale_normalize_2d, x)
+
     @SKELETONS
     @pytest.mark.parametrize("dim", [2, 3])
     def test_flip_twice_is_identity(self, skel, dim):

@@ -168,6 +168,21 @@ def test_videopose3d_root_is_zero_and_jit_equals_eager():
     assert np.all(np.asarray(y[:, 0]) == 0.0)
 
 
+@pytest.mark.parametrize("cls", [MartinezLifter, VideoPose3DLifter])
+def test_root_scale_input_makes_the_lifter_blind_to_2d_size_and_position(cls):
+    x = kp(17, (3,), seed=3)
+    plain = cls(17, features=32, num_blocks=1)
+    blind = cls(17, features=32, num_blocks=1, input_norm="root_scale")
+    v = numpy_init(plain, x)  # same parameter shapes: the option adds no parameters
+    moved = 0.5 * x + jnp.asarray([0.2, -0.1])
+    a = blind.apply(v, x, train=False)
+    np.testing.assert_allclose(blind.apply(v, moved, train=False), a, rtol=1e-4, atol=1e-5)
+    b = plain.apply(v, x, train=False)
+    assert float(jnp.abs(plain.apply(v, moved, train=False) - b).max()) > 1e-3
+    with pytest.raises(ValueError, match="input_norm"):
+        cls(17, input_norm="bogus").apply(v, x, train=False)
+
+
 def test_eval_is_deterministic_and_independent_of_batch(lifter):
     model, v = lifter
     x = kp(17, (4,), seed=2)

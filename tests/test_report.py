@@ -86,8 +86,9 @@ def test_dry_run_lists_every_command(capsys):
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 2 * len(report.SETTINGS)
     assert all("--config.stages.epoch_scale=0.03" in line for line in lines)
-    assert sum("use_2d_only=False" in line for line in lines) == 2
+    assert sum("use_2d_only=False" in line for line in lines) == 4  # no2d, no2d_blind
     assert sum("order=refiner,pretrain" in line for line in lines) == 2
+    assert sum("input_norm=root_scale" in line for line in lines) == 6  # three blind settings
 
 
 def test_unknown_setting_is_an_error(capsys):

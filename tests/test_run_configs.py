@@ -77,6 +77,19 @@ def test_unknown_variant_is_an_error():
         joint.get_config("smoke,nonsense")
 
 
+def test_lifter_input_norm_is_built_and_checked():
+    from experiments import joint
+
+    config = joint.get_config()
+    config.model.lifter.input_norm = "root_scale"
+    assert build.build_modules(config)["lifter"].input_norm == "root_scale"
+    del config.model.lifter["input_norm"]  # a checkpoint's config from before the option
+    assert build.build_modules(config)["lifter"].input_norm == "none"
+    config.model.lifter.input_norm = "per_joint"
+    with pytest.raises(build.ConfigError, match="input_norm"):
+        build.build_modules(config)
+
+
 def test_step_decay_boundaries_follow_epochs():
     from experiments import joint
 

@@ -5,6 +5,12 @@ PoseAug/VideoPose3D) to a root-relative 3D pose ``(..., J, 3)`` in metres, camer
 predict the ``J - 1`` non-root joints and insert an exact zero for the root (joint 0), as the
 reference code does: the root is 0 by construction, and the output layer has ``(J-1)*3`` units
 (which the reference parameter counts include).
+
+``input_norm="root_scale"`` (our ablation, not the paper's) feeds the network
+:func:`cpose_jax.geometry.scale_normalize_2d` of its input instead, root-centred and divided
+by the 2D size: the lifter cannot read the person's apparent size (which in one image mixes
+body size with depth), so only the camera branch can explain where and how large the person
+looks.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from cpose_jax.geometry import scale_normalize_2d
 from cpose_jax.models.layers import DenseBlock, ResidualBlock, flatten_prefix, kaiming_normal
 
 Array = jax.Array
@@ -24,6 +31,18 @@ def _check_input(name: str, keypoints_2d: Array, num_joints: int) -> None:
             f"{name}(num_joints={num_joints}) expects (..., {num_joints}, 2), "
             f"got {keypoints_2d.shape}"
         )
+
+
+INPUT_NORMS = ("none", "root_scale")
+
+
+def _lifter_input(name: str, keypoints_2d: Array, num_joints: int, input_norm: str) -> Array:
+    _check_input(name, keypoints_2d, num_joints)
+    if input_norm == "none":
+        return keypoints_2d
+    if input_norm == "root_scale":
+        return scale_normalize_2d(keypoints_2d)
+    raise ValueError(f"{name}: input_norm must be one of {INPUT_NORMS}, got {input_norm!r}")
 
 
 def _pad_root(h: Array, prefix: tuple[int, ...], num_joints: int) -> Array:
@@ -46,11 +65,12 @@ class MartinezLifter(nn.Module):
     features: int = 1024
     num_blocks: int = 2
     dropout: float = 0.25
+    input_norm: str = "none"
 
     @nn.compact
     def __call__(self, keypoints_2d: Array, *, train: bool) -> Array:
-        _check_input("MartinezLifter", keypoints_2d, self.num_joints)
-        h, prefix = flatten_prefix(keypoints_2d, 2)
+        x = _lifter_input("MartinezLifter", keypoints_2d, self.num_joints, self.input_norm)
+        h, prefix = flatten_prefix(x, 2)
         h = DenseBlock(self.features, dropout=self.dropout)(h, train=train)
         for _ in range(self.num_blocks):
             h = ResidualBlock(self.features, dropout=self.dropout)(h, train=train)
@@ -72,11 +92,12 @@ class VideoPose3DLifter(nn.Module):
     features: int = 1024
     num_blocks: int = 4
     dropout: float = 0.25
+    input_norm: str = "none"
 
     @nn.compact
     def __call__(self, keypoints_2d: Array, *, train: bool) -> Array:
-        _check_input("VideoPose3DLifter", keypoints_2d, self.num_joints)
-        h, prefix = flatten_prefix(keypoints_2d, 2)
+        x = _lifter_input("VideoPose3DLifter", keypoints_2d, self.num_joints, self.input_norm)
+        h, prefix = flatten_prefix(x, 2)
         h = DenseBlock(self.features, dropout=self.dropout, use_bias=False)(h, train=train)
         for _ in range(self.num_blocks):
             h = ResidualBlock(self.features, dropout=self.dropout, use_bias=False)(h, train=train)
