@@ -655,11 +655,15 @@ S9/S11 do in the paper), `rig2` the 3DHP-like second rig (14-joint protocol), `w
 
 {results_table(runs, t4 + abl)}
 
-The last two rows are ablations, not paper rows, everything else equal: CameraPose with the
-2D-only batches switched off in the end-to-end stage
-(`--config.stages.end_to_end.use_2d_only=False`), and CameraPose whose lifter first gets the
-same supervised pretraining as PoseAug's (50 epochs at lr 1e-3, the `pretrain` stage) before
-its warm-up (`--config.stages.order=refiner,pretrain,warmup,end_to_end`).
+The rows after the first three are ablations, not paper rows, everything else equal:
+CameraPose with the 2D-only batches switched off in the end-to-end stage
+(`--config.stages.end_to_end.use_2d_only=False`); CameraPose whose lifter first gets the same
+supervised pretraining as PoseAug's (50 epochs at lr 1e-3, the `pretrain` stage) before its
+warm-up (`--config.stages.order=refiner,pretrain,warmup,end_to_end`); and the "size-blind"
+rows, whose lifter sees its 2D root-centred and divided by the 2D size
+(`--config.model.lifter.input_norm=root_scale`, `cpose_jax.geometry.scale_normalize_2d`), so
+that only the camera branch can account for how large a person looks. That input is our
+change, not the paper's: it tests the explanation the scale diagnostic below points at.
 
 ## Table 5: detected 2D input (synthetic detector with confidences)
 
@@ -680,6 +684,14 @@ stage (Eq. 4) and then frozen, instead of being trained end to end with the lift
    {paired_diff(runs, "joint_no2d", "joint", "lab_val")}. With PoseAug's pretraining, CameraPose
    vs PoseAug: wild MPJPE {paired_diff(runs, "poseaug", "joint_pretrain", "wild_test")}; lab MPJPE
    {paired_diff(runs, "poseaug", "joint_pretrain", "lab_val")}.
+   With size-blind lifters, CameraPose vs PoseAug: wild MPJPE
+   {paired_diff(runs, "poseaug_blind", "joint_blind", "wild_test")}; wild PA-MPJPE
+   {paired_diff(runs, "poseaug_blind", "joint_blind", "wild_test", "pa_mpjpe")}; lab MPJPE
+   {paired_diff(runs, "poseaug_blind", "joint_blind", "lab_val")}; the 2D-only data alone:
+   wild MPJPE {paired_diff(runs, "joint_no2d_blind", "joint_blind", "wild_test")}; lab MPJPE
+   {paired_diff(runs, "joint_no2d_blind", "joint_blind", "lab_val")}. Size-blind minus plain
+   input: PoseAug wild MPJPE {paired_diff(runs, "poseaug", "poseaug_blind", "wild_test")},
+   CameraPose wild MPJPE {paired_diff(runs, "joint", "joint_blind", "wild_test")}.
 2. The refiner with detected 2D: PoseAug + refiner vs PoseAug: wild MPJPE
    {paired_diff(runs, "poseaug_det", "poseaug_det_ref", "wild_test")}, lab MPJPE
    {paired_diff(runs, "poseaug_det", "poseaug_det_ref", "lab_val")}; CameraPose vs CameraPose
