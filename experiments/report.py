@@ -446,7 +446,8 @@ def scale_diagnostic(runs_dir: Path, path: Path) -> dict:
     fig = Figure(figsize=(15, 4.4), dpi=110)
     ax_scale, ax_cam, ax_data = fig.subplots(1, 3)
     bins = np.quantile(extent(sets["wild_test"]), np.linspace(0, 1, 11))
-    for name, model in loaded.items():
+    for i, (name, model) in enumerate(loaded.items()):
+        colour = f"C{i}"  # the same model has the same colour in both panels
         apply = jax.jit(evaluate.make_apply(model))
         out[name] = {}
         for set_name, arrays in sets.items():
@@ -472,11 +473,13 @@ def scale_diagnostic(runs_dir: Path, path: Path) -> dict:
                 idx = np.digitize(ext, bins[1:-1])
                 centers = [np.median(ext[idx == i]) for i in range(len(bins) - 1)]
                 meds = [np.median(log_s[idx == i]) for i in range(len(bins) - 1)]
-                ax_scale.plot(centers, meds, "o-", label=BY_NAME[name].full_label)
+                ax_scale.plot(centers, meds, "o-", color=colour, label=BY_NAME[name].full_label)
                 if "intrinsics" in pred:
                     true = f_over_d(arrays["intrinsics"], arrays["translation"])
                     est = f_over_d(pred["intrinsics"], pred["translation"])
-                    ax_cam.scatter(true, est, s=2, alpha=0.3, label=f"{BY_NAME[name].full_label}")
+                    ax_cam.scatter(
+                        true, est, s=2, alpha=0.3, color=colour, label=BY_NAME[name].full_label
+                    )
                     out[name]["camera_f_over_d_wild_median"] = float(np.median(est))
     ax_scale.axhline(0.0, color="k", lw=0.8)
     ax_scale.set_xscale("log")
