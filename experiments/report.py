@@ -407,6 +407,14 @@ def plot_decomposition(runs: dict, names: Sequence[str], path: Path) -> None:
     fig.savefig(path)
 
 
+def _predict(model, apply, arrays: dict) -> dict:
+    """A loaded model's outputs on model-space `arrays` (`apply` = jitted `make_apply(model)`)."""
+    from experiments import evaluate
+
+    inputs = {k: arrays[k] for k in ("keypoints_2d", "confidence")}
+    return evaluate.batched(functools.partial(apply, model.variables), inputs, batch_size=2048)
+
+
 DIAGNOSED = ("poseaug", "joint_no2d", "joint", "joint_blind")
 SMALL, LARGE = 0.2, 0.5  # 2D extent (normalized screen units) of a "far" / "near" person
 
@@ -421,7 +429,7 @@ def scale_diagnostic(runs_dir: Path, path: Path) -> dict:
     import jax
     from matplotlib.figure import Figure
 
-    from cpose_jax import metrics
+    from cpose_jax import evaluation
     from experiments import evaluate
 
     loaded = {}
@@ -451,17 +459,9 @@ def scale_diagnostic(runs_dir: Path, path: Path) -> dict:
         apply = jax.jit(evaluate.make_apply(model))
         out[name] = {}
         for set_name, arrays in sets.items():
-            pred = evaluate.batched(
-                functools.partial(apply, model.variables),
-                {k: arrays[k] for k in ("keypoints_2d", "confidence")},
-                batch_size=2048,
-            )
-            log_s = np.log(
-                np.clip(
-                    np.asarray(metrics.optimal_scale(pred["pose_3d"], arrays["pose_3d"])),
-                    1e-3,
-                    None,
-                )
+            pred = _predict(model, apply, arrays)
+            log_s = np.asarray(
+                evaluation.per_sample_metrics(pred["pose_3d"], arrays["pose_3d"])["log_scale"]
             )
             ext = extent(arrays)
             out[name][set_name] = {
@@ -471,8 +471,8 @@ def scale_diagnostic(runs_dir: Path, path: Path) -> dict:
             }
             if set_name == "wild_test":
                 idx = np.digitize(ext, bins[1:-1])
-                centers = [np.median(ext[idx == i]) for i in range(len(bins) - 1)]
-                meds = [np.median(log_s[idx == i]) for i in range(len(bins) - 1)]
+                centers = [np.median(ext[idx == b]) for b in range(len(bins) - 1)]
+                meds = [np.median(log_s[idx == b]) for b in range(len(bins) - 1)]
                 ax_scale.plot(centers, meds, "o-", color=colour, label=BY_NAME[name].full_label)
                 if "intrinsics" in pred:
                     true = f_over_d(arrays["intrinsics"], arrays["translation"])
@@ -536,11 +536,7 @@ def refiner_diagnostic(runs_dir: Path) -> dict:
         for set_name in ("lab_val", "wild_test"):
             ds = schema.load_dataset(paths[set_name])
             arrays = pipeline.to_model_space(ds, input_2d="detections")
-            pred = evaluate.batched(
-                functools.partial(apply, model.variables),
-                {k: arrays[k] for k in ("keypoints_2d", "confidence")},
-                batch_size=2048,
-            )
+            pred = _predict(model, apply, arrays)
             half_width = np.asarray(ds["image_size"], np.float64)[:, 0, None, None] / 2  # px/unit
             gt = arrays["keypoints_2d_gt"]
             err_in = np.linalg.norm((arrays["keypoints_2d"] - gt) * half_width, axis=-1)
