@@ -19,6 +19,7 @@ import numpy as np
 from cpose_jax.skeleton import PART_NAMES, Skeleton
 
 __all__ = [
+    "at_least_float32",
     "axis_angle_to_matrix",
     "bone_lengths",
     "bones",
@@ -286,7 +287,12 @@ def camera_to_world(x: jax.Array, rotation: jax.Array, translation: jax.Array) -
 def _perspective_divide(x_cam: jax.Array, min_depth: float | None) -> jax.Array:
     z = x_cam[..., 2:]
     if min_depth is not None:
-        z = jnp.maximum(z, min_depth)
+        # Below min_depth the value is min_depth (large, finite projections) but the gradient
+        # with respect to Z stays that of the projection at min_depth (straight-through), so a
+        # reprojection loss pushes a point behind the camera forward instead of seeing a zero
+        # gradient. In front of the camera the value and gradient are exactly X/Z's.
+        behind = min_depth + (z - jax.lax.stop_gradient(z))
+        z = jnp.where(z >= min_depth, z, behind)
     return x_cam[..., :2] / z
 
 
@@ -301,7 +307,9 @@ def project(x_cam: jax.Array, intrinsics: jax.Array, *, min_depth: float | None 
       x_cam: points ``(..., N, 3)`` in the camera frame, metres (Z forward).
       intrinsics: ``(..., 4)`` ``fx, fy, cx, cy``, one set per pose, broadcast over ``N``.
       min_depth: depths are clamped to at least this (metres) so points at or behind the camera
-        give large but finite values and gradients; None disables the clamp.
+        give large but finite values; their gradient with respect to Z is the projection's at
+        ``min_depth`` (never 0), so a loss on the projection pushes them forward. None
+        disables the clamp.
 
     Returns:
       ``(..., N, 2)`` image coordinates.
@@ -457,6 +465,17 @@ def flip_pose(x: jax.Array, skeleton: Skeleton) -> jax.Array:
     return x[..., np.asarray(skeleton.flip_perm), :] * sign
 
 
+def at_least_float32(x: jax.Array) -> jax.Array:
+    """``x`` as an array, half-precision floats (bfloat16, float16) promoted to float32.
+
+    Metrics and Procrustes compute in at least float32 whatever precision a model ran in.
+    """
+    x = jnp.asarray(x)
+    if jnp.issubdtype(x.dtype, jnp.floating) and jnp.finfo(x.dtype).bits < 32:
+        return x.astype(jnp.float32)
+    return x
+
+
 def procrustes_align(pred: jax.Array, target: jax.Array, *, eps: float = 1e-10) -> jax.Array:
     """Similarity (Procrustes) alignment of ``pred`` onto ``target``, per pose.
 
@@ -477,9 +496,11 @@ def procrustes_align(pred: jax.Array, target: jax.Array, *, eps: float = 1e-10) 
       eps: collapse threshold on the centred sum of squares.
 
     Returns:
-      ``(..., J, 3)`` the aligned prediction ``s (pred - μ_p) R + μ_t``.
+      ``(..., J, 3)`` the aligned prediction ``s (pred - μ_p) R + μ_t``, in float32 for
+      bfloat16 / float16 input (computed in float32: the SVD has no half-precision kernel and
+      half precision would cost percent-level errors), else in the input's dtype.
     """
-    pred, target = jnp.asarray(pred), jnp.asarray(target)
+    pred, target = at_least_float32(pred), at_least_float32(target)
     if pred.shape != target.shape or pred.ndim < 2 or pred.shape[-1] != 3:
         raise ValueError(
             f"pred and target must share shape (..., J, 3), got {pred.shape} and {target.shape}"

@@ -6,6 +6,9 @@ Every metric returns ``(...,)``: average it over a dataset with ``losses.masked_
 ``jnp.mean``. Since each pose counts the same number of joints, the mean of per-pose PCK equals
 the pooled per-joint PCK used by the official 3DHP evaluation.
 
+Inputs in bfloat16 / float16 are promoted to float32 first (results are float32): half
+precision costs percent-level errors and has no SVD for Procrustes.
+
 Joint subsets: ``joints=`` takes joint indices, e.g. ``H36M17.subset(JOINTS_3DHP14)`` for the
 14-joint MPI-INF-3DHP protocol, or one of the presets via :func:`joint_preset`. Procrustes
 (PA-MPJPE) aligns on the selected joints only.
@@ -53,7 +56,7 @@ def joint_preset(name: str, skeleton: Skeleton) -> tuple[int, ...] | None:
 def _select(
     pred: jax.Array, target: jax.Array, joints: Sequence[int] | None
 ) -> tuple[jax.Array, jax.Array]:
-    pred, target = jnp.asarray(pred), jnp.asarray(target)
+    pred, target = geometry.at_least_float32(pred), geometry.at_least_float32(target)
     if pred.shape != target.shape or pred.ndim < 2 or pred.shape[-1] != 3:
         raise ValueError(
             f"pred and target must share shape (..., J, 3), got {pred.shape} and {target.shape}"

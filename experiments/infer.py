@@ -16,8 +16,14 @@ Input (`--input`, read by `cpose_jax.io_keypoints`; see its docstring for every 
   Human3.6M-17 by `cpose_jax.data.joint_maps` (the one mapping table). Missing keypoints
   (score / visibility 0) get confidence 0; people with no keypoint are skipped (counted).
 
-Output (`--output PATH`: `PATH.json` and `PATH.npz`, the suffix of PATH ignored), per person, in
-the Human3.6M-17 order (`joint_names` in the JSON):
+Output (`--output PATH`): `PATH.json` and `PATH.npz`, names taken as given (`run.2024.v2` ->
+`run.2024.v2.json`; a `.json` or `.npz` suffix stands for both); `--output DIR/` (a trailing `/`
+or an existing folder) -> `DIR/predictions.json` and `DIR/predictions.npz`. Existing files are
+refused unless `--overwrite`. Every output path is checked before any work; the JSON, the npz
+and the figures are built in memory (non-finite numbers refused) and written all or nothing
+(temporary files in the target folder, renamed into place; `cpose_jax.atomic_io`), so a failed
+run leaves nothing behind and never a half-written file. Per person, in the Human3.6M-17 order
+(`joint_names` in the JSON):
 
 * `pose_3d` `(17, 3)` metres, root-relative (pelvis = 0), camera frame (x right, y down,
   z forward);
@@ -30,11 +36,12 @@ the Human3.6M-17 order (`joint_names` in the JSON):
   (which is then applied). A model without a camera branch gives no camera / reprojection.
 The `.npz` holds the same arrays stacked over people.
 
-Figures: `--figures DIR` writes PNG grids (input 2D | 3D front | 3D side | reprojection over
-the input, like the paper's Fig. 8) of the first `--max-figures` people, `--figure-rows` per
-page (`DIR/people_000.png`, ...); `--figures FILE.png` (or .pdf/.svg) one figure;
-`--figure-people 3,17,42` picks the people drawn; `--image-dir DIR` draws the input images (the
-COCO `images` list's `file_name`) under the 2D panels.
+Figures: `--figures DIR/` (a trailing `/`, an existing folder or a name without suffix) writes
+PNG grids (input 2D | 3D front | 3D side | reprojection over the input, like the paper's Fig. 8)
+of the first `--max-figures` people, `--figure-rows` per page (`DIR/people_000.png`, ...);
+`--figures FILE.png` (or .pdf/.svg) one figure; other suffixes are refused. `--figure-people
+3,17,42` picks the people drawn; `--image-dir DIR` draws the input images (the COCO `images`
+list's `file_name`) under the 2D panels.
 
 The README's example figure (docs/figures/infer_example.png), from the default synthetic run::
 
@@ -52,13 +59,13 @@ figure came from that run's best checkpoint, step 1524 of 2220, val MPJPE 72.9 m
 
 Inference is jitted and batched (`--batch-size`, padded to a few fixed sizes so nothing
 recompiles); the time per pose is printed. Exit status 0, or 2 with a one-line
-`error: ...` for unreadable input, missing checkpoint or bad options.
+`error: ...` (nothing written) for unreadable input, missing checkpoint, bad options, an existing
+output without `--overwrite`, or non-finite outputs.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from collections.abc import Sequence
@@ -67,6 +74,7 @@ from typing import Any
 
 import numpy as np
 
+from cpose_jax import atomic_io
 from cpose_jax.io_keypoints import KeypointInputError, Keypoints, load_keypoints
 from experiments.evaluate import (
     EvaluateError,
@@ -207,20 +215,66 @@ def to_json(model: LoadedModel, keypoints: Keypoints, out: dict[str, np.ndarray]
     }
 
 
-def write_outputs(path: str | Path, model, keypoints, out) -> tuple[Path, Path]:
-    base = Path(path)
+def output_paths(output: str) -> tuple[Path, Path]:
+    """`--output` -> (JSON path, npz path); see the module docstring. Names are taken as given."""
+    if output.endswith(("/", "\\")) or Path(output).is_dir():
+        base = Path(output) / "predictions"
+        return base.with_name("predictions.json"), base.with_name("predictions.npz")
+    base = Path(output)
     if base.suffix.lower() in (".json", ".npz"):
-        base = base.with_suffix("")
-    base.parent.mkdir(parents=True, exist_ok=True)
-    jpath, npath = base.with_suffix(".json"), base.with_suffix(".npz")
-    jpath.write_text(json.dumps(to_json(model, keypoints, out), indent=1))
+        base = base.with_name(base.name[: -len(base.suffix)])
+    return base.with_name(base.name + ".json"), base.with_name(base.name + ".npz")
+
+
+_FIGURE_FORMATS = (".png", ".pdf", ".svg")
+
+
+def figure_target(figures: str) -> tuple[Path, bool]:
+    """`--figures` -> (path, single file?): a .png/.pdf/.svg name is one file; a trailing '/',
+    an existing folder or a name without suffix is a folder of pages; anything else is refused."""
+    path = Path(figures)
+    if figures.endswith(("/", "\\")) or path.is_dir() or not path.suffix:
+        return path, False
+    if path.suffix.lower() in _FIGURE_FORMATS:
+        return path, True
+    raise EvaluateError(
+        f"--figures {figures}: unsupported figure format {path.suffix!r}; use a name ending in "
+        f"{', '.join(_FIGURE_FORMATS)} (one figure) or a folder (ending in '/') for pages"
+    )
+
+
+def output_files(model, keypoints, out) -> tuple[bytes, bytes]:
+    """(JSON bytes, npz bytes) of the predictions; refuses non-finite numbers."""
+    bad = [
+        k for k, v in out.items() if np.asarray(v).dtype.kind == "f" and not np.isfinite(v).all()
+    ]
+    if bad:
+        rows = np.zeros(len(keypoints), bool)
+        for k in bad:
+            v = np.asarray(out[k])
+            rows |= ~np.isfinite(v.reshape(len(v), -1)).all(-1)
+        first = int(np.flatnonzero(rows)[0])
+        raise EvaluateError(
+            f"{keypoints.path}: non-finite outputs ({', '.join(bad)}) for {int(rows.sum())} of "
+            f"{len(keypoints)} people (first: entry {int(out['source_index'][first])}); "
+            "are the input coordinates in pixels of the declared image size?"
+        )
+    doc = atomic_io.json_bytes(to_json(model, keypoints, out), source=str(keypoints.path))
     arrays = {k: np.asarray(v) for k, v in out.items()}
     arrays["joint_names"] = np.asarray(model.skeleton.joint_names)
-    np.savez(npath, **arrays)
+    return doc, atomic_io.npz_bytes(arrays)
+
+
+def write_outputs(path: str | Path, model, keypoints, out, *, overwrite: bool = True):
+    """Writes `PATH.json` and `PATH.npz` (see `output_paths`) all or nothing."""
+    jpath, npath = output_paths(str(path))
+    atomic_io.check_targets([jpath, npath], overwrite=overwrite)
+    doc, npz = output_files(model, keypoints, out)
+    atomic_io.write_files({jpath: doc, npath: npz})
     return jpath, npath
 
 
-def write_figures(
+def figure_files(
     target: str | Path,
     out: dict[str, np.ndarray],
     *,
@@ -230,14 +284,16 @@ def write_figures(
     rows: int = 4,
     title: str | None = None,
     image_dir: str | Path | None = None,
-) -> list[Path]:
-    """Figures of `people` (indices; default the first `max_people`).
+) -> dict[Path, bytes]:
+    """Figures of `people` (indices; default the first `max_people`), rendered in memory.
 
     target: a folder -> pages of `rows` people (`people_000.png`, ...); a file name ending in
-    .png / .pdf / .svg -> one figure with every selected person.
+    .png / .pdf / .svg -> one figure with every selected person (`figure_target`).
     image_dir: where the input's image files (`file_name`) are; found images are drawn under
     the 2D panels.
     """
+    import io
+
     from cpose_jax import viz
 
     n = len(out["pose_3d"])
@@ -245,10 +301,9 @@ def write_figures(
     bad = [i for i in people if not 0 <= i < n]
     if bad:
         raise EvaluateError(f"--figure-people {bad} out of range: {n} people")
-    target = Path(target)
-    single = target.suffix.lower() in (".png", ".pdf", ".svg")
+    target, single = figure_target(str(target))
     pages = [people] if single else [people[i : i + rows] for i in range(0, len(people), rows)]
-    paths = []
+    files = {}
     for page, chunk in enumerate(pages):
         drawn = []
         for i in chunk:
@@ -271,8 +326,23 @@ def write_figures(
             drawn.append(person)
         fig = viz.grid_figure(drawn, skeleton=skeleton, title=title)
         path = target if single else target / f"people_{page:03d}.png"
-        paths.append(viz.save_figure(fig, path))
-    return paths
+        buf = io.BytesIO()
+        fig.savefig(buf, format=path.suffix[1:].lower(), dpi=110, facecolor="white")
+        files[path] = buf.getvalue()
+    return files
+
+
+def write_figures(target: str | Path, out: dict[str, np.ndarray], **kwargs) -> list[Path]:
+    """`figure_files` written all or nothing (existing files are replaced)."""
+    return atomic_io.write_files(figure_files(target, out, **kwargs))
+
+
+def figure_page_paths(figures: str, num_drawn: int, rows: int) -> list[Path]:
+    """The files `--figures` will write for `num_drawn` people (checked before any work)."""
+    target, single = figure_target(figures)
+    if single:
+        return [target]
+    return [target / f"people_{p:03d}.png" for p in range(-(-num_drawn // rows))]
 
 
 def synthetic_split(model: LoadedModel, spec: str) -> Path:
@@ -297,7 +367,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--input", required=True, help="keypoints: .json (COCO-style), .npy, .npz, synthetic:SPLIT"
     )
-    p.add_argument("--output", required=True, help="output path (writes PATH.json and PATH.npz)")
+    p.add_argument(
+        "--output",
+        required=True,
+        help="PATH -> PATH.json and PATH.npz (a .json/.npz suffix is replaced); DIR/ -> "
+        "DIR/predictions.json and .npz",
+    )
+    p.add_argument("--overwrite", action="store_true", help="replace existing output files")
     p.add_argument("--figures", default=None, help="folder for PNG pages, or one .png/.pdf file")
     p.add_argument("--max-figures", type=int, default=12, help="people drawn (default 12)")
     p.add_argument("--figure-people", default=None, help="comma-separated person indices to draw")
@@ -314,12 +390,34 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _fail(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return 2
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     synth = args.input.startswith("synthetic:")
+    # Every option and output path is checked before any work; every output is built in
+    # memory and written all or nothing at the end (cpose_jax.atomic_io).
     try:
         if args.batch_size < 1 or args.max_figures < 0 or args.figure_rows < 1:
             raise EvaluateError("--batch-size and --figure-rows must be >= 1, --max-figures >= 0")
+        people = None
+        if args.figure_people:
+            try:
+                people = [int(i) for i in args.figure_people.split(",") if i.strip()]
+            except ValueError:
+                raise EvaluateError(
+                    f"--figure-people must be comma-separated person indices, got "
+                    f"{args.figure_people!r}"
+                ) from None
+        jpath, npath = output_paths(args.output)
+        targets = [jpath, npath]
+        draw = bool(args.figures) and args.max_figures > 0
+        if draw:
+            figure_target(args.figures)  # refuses an unsupported format now
+        atomic_io.check_targets(targets, overwrite=args.overwrite)
         model = load_model(args.workdir, checkpoint=args.checkpoint) if synth else None
         keypoints = load_keypoints(
             synthetic_split(model, args.input) if synth else args.input,
@@ -329,10 +427,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             min_keypoints=args.min_keypoints,
             min_score=args.min_score,
         )
+        draw = draw and len(keypoints) > 0
+        if draw:
+            n_drawn = min(len(keypoints), args.max_figures) if people is None else len(people)
+            bad = [i for i in (people or []) if not 0 <= i < len(keypoints)]
+            if bad:
+                raise EvaluateError(
+                    f"--figure-people {bad} out of range: {len(keypoints)} people in {args.input}"
+                )
+            pages = figure_page_paths(args.figures, n_drawn, args.figure_rows)
+            atomic_io.check_targets(pages, overwrite=args.overwrite)
         model = model or load_model(args.workdir, checkpoint=args.checkpoint)
-    except (KeypointInputError, EvaluateError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    except (KeypointInputError, EvaluateError, atomic_io.OutputError) as e:
+        return _fail(str(e))
     skipped = ", ".join(f"{k} {v}" for k, v in keypoints.skipped.items()) or "none"
     print(
         f"{len(keypoints)} people from {args.input} (layout {keypoints.layout}; skipped: "
@@ -351,16 +458,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"inference: {len(keypoints)} poses in {t1 - t0:.3f} s with compilation, "
             f"{t2 - t1:.3f} s compiled ({len(keypoints) / max(t2 - t1, 1e-9):,.0f} poses/s)"
         )
-    jpath, npath = write_outputs(args.output, model, keypoints, out)
-    print(f"written {jpath} and {npath}")
-    if "reprojection_error_px" in out and len(keypoints):
-        print(f"mean reprojection error: {float(np.mean(out['reprojection_error_px'])):.2f} px")
-    if args.figures and len(keypoints) and args.max_figures:
-        try:
-            people = None
-            if args.figure_people:
-                people = [int(i) for i in args.figure_people.split(",") if i.strip()]
-            paths = write_figures(
+    try:
+        doc, npz = output_files(model, keypoints, out)
+        files = {jpath: doc, npath: npz}
+        if draw:
+            files |= figure_files(
                 args.figures,
                 out,
                 skeleton=model.skeleton,
@@ -370,10 +472,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                 title=f"{model.config.name} ({model.description}): {Path(args.input).name}",
                 image_dir=args.image_dir,
             )
-        except (EvaluateError, ValueError) as e:
-            print(f"error: {e}", file=sys.stderr)
-            return 2
-        print(f"figures: {', '.join(str(p) for p in paths)}")
+        atomic_io.write_files(files)
+    except (EvaluateError, atomic_io.OutputError) as e:
+        return _fail(str(e))
+    except OSError as e:  # e.g. a full disk: nothing was left behind
+        return _fail(f"cannot write the outputs ({type(e).__name__}: {e}); nothing was written")
+    print(f"written {jpath} and {npath}")
+    if "reprojection_error_px" in out and len(keypoints):
+        print(f"mean reprojection error: {float(np.mean(out['reprojection_error_px'])):.2f} px")
+    if draw:
+        print(f"figures: {', '.join(str(p) for p in list(files)[2:])}")
     return 0
 
 

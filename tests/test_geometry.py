@@ -200,6 +200,31 @@ class TestProjection:
         x = jnp.zeros((1, 3))
         _finite_grad(lambda v: G.project(v, self.K), x)
 
+    def test_reprojection_gradient_pushes_a_point_behind_the_camera_forward(self):
+        # A reprojection loss toward a target near the principal point: behind the camera the
+        # projection sits at the clamp (large |u|), so moving the point forward (dL/dZ < 0 for
+        # gradient descent to increase Z) is what reduces the loss; the clamp must not make
+        # the gradient 0. Values behind the camera stay those of the clamp.
+        target = jnp.asarray([[520.0, 520.0]])
+
+        def loss(z):
+            x = jnp.stack([jnp.asarray([0.3]), jnp.asarray([-0.2]), z], -1)
+            return jnp.sum(jnp.square(G.project(x, self.K) - target))
+
+        for z in (-2.0, -1e-4, 0.0, 5e-4):
+            g = jax.grad(loss)(jnp.asarray([z], jnp.float32))
+            assert np.isfinite(g).all() and float(g[0]) < 0, (z, g)
+        behind = G.project(jnp.asarray([[0.3, -0.2, -2.0]]), self.K)
+        np.testing.assert_allclose(behind, [[1145.0 * 300 + 512.5, 1143.8 * -200 + 515.4]])
+
+    def test_values_in_front_of_the_camera_are_exactly_x_over_z(self):
+        # Bit for bit the unclamped projection (the PoseAug-pinned values rely on it).
+        x = _poses(9, (4,))
+        k = np.tile(self.K, (4, 1))
+        np.testing.assert_array_equal(G.project(x, k), G.project(x, k, min_depth=None))
+        g = jax.grad(lambda v, m: jnp.sum(G.project(v, k, min_depth=m) ** 2), argnums=0)
+        np.testing.assert_array_equal(g(jnp.asarray(x), 1e-3), g(jnp.asarray(x), None))
+
     def test_bad_intrinsics_raise(self):
         with pytest.raises(ValueError, match=r"intrinsics.*\(3,\)"):
             G.project(np.ones((2, 3)), np.ones(3))

@@ -153,6 +153,24 @@ class TestPCKAUC:
         np.testing.assert_allclose(MC.auc(p, t), ref, rtol=1e-5)
 
 
+@pytest.mark.parametrize("dtype", [jnp.bfloat16, jnp.float16])
+def test_half_precision_input_is_computed_in_float32(dtype):
+    # Half-precision inputs are promoted: the results equal float32 metrics of the rounded
+    # inputs (Procrustes has no half-precision SVD; bfloat16 arithmetic costs 1-3 %).
+    p, t = _poses(15, 6), _poses(16, 6)
+    ph, th = jnp.asarray(p, dtype), jnp.asarray(t, dtype)
+    p32, t32 = np.asarray(ph, np.float32), np.asarray(th, np.float32)
+    for name in ("mpjpe", "pa_mpjpe", "n_mpjpe", "pck", "auc"):
+        got = getattr(M, name)(ph, th)
+        assert got.dtype == jnp.float32, name
+        np.testing.assert_allclose(got, getattr(M, name)(p32, t32), rtol=1e-6, err_msg=name)
+    np.testing.assert_allclose(M.pa_mpjpe(ph, th), _numpy_p_mpjpe(p32, t32), rtol=1e-4)
+    from cpose_jax import geometry
+
+    aligned = geometry.procrustes_align(ph, th)
+    assert aligned.dtype == jnp.float32 and np.isfinite(aligned).all()
+
+
 def test_jit_equals_eager():
     p, t = _poses(13, 2), _poses(14, 2)
     joints = H36M17.subset(JOINTS_3DHP14)
