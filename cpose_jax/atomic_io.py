@@ -28,6 +28,7 @@ import numpy as np
 __all__ = [
     "OutputError",
     "check_targets",
+    "finite_or_null",
     "json_bytes",
     "npz_bytes",
     "write_files",
@@ -55,8 +56,20 @@ def check_targets(paths: Iterable[str | os.PathLike], *, overwrite: bool = False
                 break
 
 
+def finite_or_null(doc: Any) -> Any:
+    """``doc`` with every non-finite float (NaN, ±Infinity) replaced by None (JSON null)."""
+    if isinstance(doc, Mapping):
+        return {k: finite_or_null(v) for k, v in doc.items()}
+    if isinstance(doc, list | tuple):
+        return [finite_or_null(v) for v in doc]
+    if isinstance(doc, float | np.floating) and not np.isfinite(doc):
+        return None
+    return doc
+
+
 def json_bytes(doc: Any, *, indent: int | None = 1, source: str = "output") -> bytes:
-    """Strict JSON (``allow_nan=False``): NaN / Infinity are refused, never written as tokens."""
+    """Strict JSON (``allow_nan=False``): NaN / Infinity are refused, never written as tokens
+    (pass ``finite_or_null(doc)`` where a missing number is meaningful)."""
     try:
         text = json.dumps(doc, indent=indent, allow_nan=False)
     except ValueError as e:

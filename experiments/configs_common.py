@@ -328,3 +328,63 @@ def with_refiner(config: ml_collections.ConfigDict) -> None:
     for name in order:
         if config.stages[name].kind == "gan" and config.stages[name].train_on_fakes:
             config.stages[name].train_refiner = True
+
+
+# ------------------------------------------------------------------------------- validation
+
+
+def check_config(config: ml_collections.ConfigDict) -> None:
+    """Refuses values no run can use, with a one-line message naming the key (ValueError).
+
+    Called by `experiments.run` before anything is written; the type of every key is already
+    checked by ml_collections. Topology checks (stage kinds, divisibility by the device count,
+    data files) follow in `experiments.build`, also before anything is written.
+    """
+
+    def need(ok: bool, key: str, value, rule: str) -> None:
+        if not ok:
+            raise ValueError(f"config: {key}={value!r}: must be {rule}")
+
+    def finite(x) -> bool:
+        return isinstance(x, int | float) and x == x and abs(x) != float("inf")
+
+    t, e = config.train, config.eval
+    for key in ("batch_size", "two_d_only_batch_size"):
+        need(t[key] >= 1, f"train.{key}", t[key], ">= 1")
+    need(e.batch_size >= 1, "eval.batch_size", e.batch_size, ">= 1")
+    for key in ("sync_every", "checkpoint_every", "keep_checkpoints"):
+        need(t[key] >= 1, f"train.{key}", t[key], ">= 1")
+    need(t.num_devices >= 0, "train.num_devices", t.num_devices, ">= 0 (0 = all devices)")
+    need(e.val_max_samples >= 0, "eval.val_max_samples", e.val_max_samples, ">= 0")
+    scale = config.stages.epoch_scale
+    need(finite(scale) and scale > 0, "stages.epoch_scale", scale, "a finite number > 0")
+    for name in (s.strip() for s in config.stages.order.split(",") if s.strip()):
+        if name not in config.stages or not isinstance(
+            config.stages[name], ml_collections.ConfigDict
+        ):
+            continue  # experiments.build names the unknown stage
+        st = config.stages[name]
+        key = f"stages.{name}"
+        need(finite(st.lr) and st.lr >= 0, f"{key}.lr", st.lr, "a finite number >= 0")
+        need(st.epochs >= 0, f"{key}.epochs", st.epochs, ">= 0")
+        need(st.warmup_epochs >= 0, f"{key}.warmup_epochs", st.warmup_epochs, ">= 0")
+        need(
+            finite(st.decay_factor) and st.decay_factor > 0,
+            f"{key}.decay_factor",
+            st.decay_factor,
+            "a finite number > 0",
+        )
+    for net, o in config.optim.items():
+        for k in ("lr_scale", "clip_norm", "weight_decay"):
+            need(finite(o[k]) and o[k] >= 0, f"optim.{net}.{k}", o[k], "a finite number >= 0")
+        for k in ("b1", "b2"):
+            need(0 <= o[k] < 1, f"optim.{net}.{k}", o[k], "in [0, 1)")
+    for k, w in config.loss_weights.items():
+        need(finite(w) and w >= 0, f"loss_weights.{k}", w, "a finite number >= 0")
+    for net, m in config.model.items():
+        if "features" in m:
+            need(m.features >= 1, f"model.{net}.features", m.features, ">= 1")
+        if "num_blocks" in m:
+            need(m.num_blocks >= 0, f"model.{net}.num_blocks", m.num_blocks, ">= 0")
+        if "dropout" in m:
+            need(0 <= m.dropout < 1, f"model.{net}.dropout", m.dropout, "in [0, 1)")

@@ -21,14 +21,17 @@ and markdown.
   with a refiner are also evaluated with the refiner bypassed ('..._no_refiner'). `--flip`:
   test-time flip augmentation for every setting.
 * Output (`--output DIR`, default `<first workdir>/eval`): `evaluation.json` (every number, per
-  set, setting and action) and `evaluation.md`:
+  set, setting and action; no NaN/Infinity tokens: a missing number is null) and
+  `evaluation.md`, both written all or nothing at the end (`cpose_jax.atomic_io`); existing files
+  are refused before any work unless `--overwrite`:
   - Table 4 layout: a row per model, MPJPE and PA-MPJPE (mm) per set (+ PCK, AUC % for
     3DHP-like sets), ground-truth 2D input, full model;
   - Table 5 layout: a row per model with and without the refiner, MPJPE per set with detected
     and with ground-truth 2D input;
   - per-action MPJPE / PA-MPJPE of every set that has `action` ids.
 
-Exit status 0, or 2 with a one-line `error: ...` (missing workdir or checkpoint, bad dataset).
+Exit status 0, or 2 with a one-line `error: ...` and nothing written (missing workdir or
+checkpoint, bad dataset, existing output without `--overwrite`).
 The shared helpers (`load_model`, `make_apply`, `batched`) also serve `experiments.infer`.
 """
 
@@ -37,7 +40,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import math
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -45,6 +47,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from cpose_jax import atomic_io
 
 POSE_NETS = ("refiner", "lifter", "camera")
 
@@ -557,6 +561,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--flip", action="store_true", help="test-time flip augmentation")
     p.add_argument("--checkpoint", default="best", help="best | latest | STEP")
     p.add_argument("--output", default=None, help="output folder (default <workdir>/eval)")
+    p.add_argument("--overwrite", action="store_true", help="replace existing output files")
     p.add_argument("--batch-size", type=int, default=1024)
     p.add_argument("--max-samples", type=int, default=0, help="first N samples of each set")
     return p
@@ -574,6 +579,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             if not sep:
                 label, path = "", item
             workdirs[label or f"#{len(workdirs)}"] = path
+        first_dir = Path(next(iter(workdirs.values())))
+        out_dir = Path(args.output) if args.output else first_dir / "eval"
+        targets = (out_dir / "evaluation.json", out_dir / "evaluation.md")
+        atomic_io.check_targets(targets, overwrite=args.overwrite)
         models = {}
         for label, path in workdirs.items():
             model = load_model(path, checkpoint=args.checkpoint)
@@ -600,30 +609,24 @@ def main(argv: Sequence[str] | None = None) -> int:
             batch_size=args.batch_size,
             max_samples=args.max_samples,
         )
-    except EvaluateError as e:
+    except (EvaluateError, atomic_io.OutputError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     result["seconds"] = round(time.time() - t0, 2)
-    out_dir = Path(args.output) if args.output else first.workdir / "eval"
-    out_dir.mkdir(parents=True, exist_ok=True)
     report = markdown_report(result)
-    (out_dir / "evaluation.json").write_text(json.dumps(_finite(result), indent=1))
-    (out_dir / "evaluation.md").write_text(report)
+    try:
+        atomic_io.write_files(
+            {
+                targets[0]: atomic_io.json_bytes(atomic_io.finite_or_null(result)),
+                targets[1]: report,
+            }
+        )
+    except OSError as e:  # e.g. a full disk: nothing was left behind
+        print(f"error: cannot write {out_dir} ({type(e).__name__}: {e})", file=sys.stderr)
+        return 2
     print(report)
-    print(f"written {out_dir / 'evaluation.json'} and {out_dir / 'evaluation.md'} "
-          f"in {result['seconds']:.1f} s")  # fmt: skip
+    print(f"written {targets[0]} and {targets[1]} in {result['seconds']:.1f} s")
     return 0
-
-
-def _finite(x):
-    """JSON has no NaN/Inf: write null."""
-    if isinstance(x, dict):
-        return {k: _finite(v) for k, v in x.items()}
-    if isinstance(x, list | tuple):
-        return [_finite(v) for v in x]
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    return x
 
 
 if __name__ == "__main__":

@@ -67,25 +67,79 @@ _DIST = flags.DEFINE_enum(
 )
 
 
+def _config_error(message: str):
+    """A config problem: one line on stderr, exit status 2 (nothing has been written)."""
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def _config_path(argv) -> str | None:
+    for i, a in enumerate(argv[1:], 1):
+        if a.startswith("--config="):
+            return a.split("=", 1)[1]
+        if a == "--config" and i + 1 < len(argv):
+            return argv[i + 1]
+    return None
+
+
 def _parse_flags(argv):
-    """absl flag parsing with clean messages (an unknown config key raises a raw traceback
-    inside ml_collections otherwise)."""
+    """absl flag parsing with one-line messages (ml_collections otherwise prints tracebacks:
+    an unknown key, a missing config file, an error inside `get_config`)."""
+    path = _config_path(argv)
+    if path is not None:
+        file = path.split(":", 1)[0]
+        if not file:
+            _config_error("--config: empty path (give experiments/<name>.py[:variants])")
+        if not Path(file).is_file():
+            _config_error(f"--config: no such config file {file!r}")
     try:
         return flags.FLAGS(argv)
     except flags.Error as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
+        # The config file's own error (e.g. an unknown variant) is the last line of the
+        # traceback ml_collections embeds in the message.
+        lines = [x.strip() for x in str(e).splitlines() if x.strip()]
+        head = lines[0].split(": Error whilst parsing config file")[0]
+        last = lines[-1].split(": ", 1)[-1] if len(lines) > 1 else ""
+        _config_error(f"{head}: {last}" if last else head)
     except (AttributeError, KeyError) as e:
         bad = [a for a in argv[1:] if a.startswith("--config.")]
-        print(
-            f"error: unknown config key {e} in {' '.join(bad) or 'the overrides'}; "
-            "every key is declared in experiments/configs_common.py",
-            file=sys.stderr,
+        _config_error(
+            f"unknown config key {e} in {' '.join(bad) or 'the overrides'}; "
+            "every key is declared in experiments/configs_common.py"
         )
-        sys.exit(2)
-    except ValueError as e:  # e.g. unknown variant token
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
+    except (ValueError, TypeError, OSError) as e:  # e.g. unknown variant token
+        _config_error(str(e).strip().splitlines()[-1])
+
+
+def _check_workdir(workdir: Path, config) -> None:
+    """Refuses a workdir whose checkpoints were trained with another architecture (its
+    `config.json` would no longer describe them and the restore would fail in orbax)."""
+    old_file = workdir / "config.json"
+    if not old_file.is_file() or not any(
+        (workdir / d).is_dir() and any((workdir / d).iterdir()) for d in ("checkpoints", "best")
+    ):
+        return
+    try:
+        old = json.loads(old_file.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        _config_error(f"{old_file}: unreadable ({type(e).__name__}); use --fresh to start over")
+    new = json.loads(config.to_json_best_effort())
+    diffs = []
+
+    def compare(a, b, key):
+        if isinstance(a, dict) and isinstance(b, dict):
+            for k in sorted(set(a) | set(b)):
+                compare(a.get(k), b.get(k), f"{key}.{k}")
+        elif a != b:
+            diffs.append(f"{key[1:]} {a!r} -> {b!r}")
+
+    for section in ("model", "skeleton"):
+        compare(old.get(section), new.get(section), f".{section}")
+    if diffs:
+        _config_error(
+            f"{workdir} holds checkpoints of another architecture ({'; '.join(diffs[:3])}"
+            f"{'; ...' if len(diffs) > 3 else ''}); use another --workdir or --fresh"
+        )
 
 
 def _init_distributed():
@@ -109,10 +163,29 @@ def main(argv):
     _init_distributed()
     import jax
 
-    config = _CONFIG.value
-    if config is None:
-        print("error: --config is required", file=sys.stderr)
-        sys.exit(2)
+    try:
+        config = _CONFIG.value
+        if config is None:
+            _config_error("--config is required")
+        name = config.name
+    except OSError as e:  # ml_collections' deferred "failed loading config file"
+        _config_error(str(e).strip().splitlines()[0])
+    from experiments import build, configs_common
+
+    # Every config problem is reported (one line, exit 2) before anything is written.
+    try:
+        configs_common.check_config(config)
+    except ValueError as e:
+        _config_error(str(e))
+    if config.train.num_devices > jax.device_count():
+        _config_error(
+            f"config: train.num_devices={config.train.num_devices} but only "
+            f"{jax.device_count()} device(s) are available"
+        )
+    workdir = Path(_WORKDIR.value or f"runs/{name}")
+    main_process = jax.process_index() == 0
+    if not _FRESH.value:
+        _check_workdir(workdir, config)
     if config.train.compilation_cache:
         cache = config.train.compilation_cache
         if cache == "default":
@@ -121,24 +194,21 @@ def main(argv):
         jax.config.update("jax_compilation_cache_dir", cache)
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
 
-    from cpose_jax import evaluation
+    from cpose_jax import atomic_io, evaluation
+    from cpose_jax.data.schema import DatasetError
     from cpose_jax.train import checkpoint, loop, parallel
-    from experiments import build
 
-    workdir = Path(_WORKDIR.value or f"runs/{config.name}")
-    main_process = jax.process_index() == 0
-    if _FRESH.value and main_process and workdir.exists():
-        shutil.rmtree(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
-    if main_process:
-        (workdir / "config.json").write_text(config.to_json_best_effort(indent=1))
-    say = print if main_process else (lambda *a, **k: None)
     t0 = time.time()
     try:
         run = build.build_run(config, verbose=main_process)
-    except build.ConfigError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
+    except (build.ConfigError, DatasetError) as e:
+        _config_error(str(e).replace("\n", " "))
+    if _FRESH.value and main_process and workdir.exists():
+        shutil.rmtree(workdir)
+    if main_process:
+        atomic_io.write_files({workdir / "config.json": config.to_json_best_effort(indent=1)})
+    workdir.mkdir(parents=True, exist_ok=True)
+    say = print if main_process else (lambda *a, **k: None)
     say(
         f"config {config.name}: devices {run.mesh.devices.size} "
         f"({jax.process_count()} process(es)), networks {', '.join(run.modules)}, "
@@ -185,17 +255,17 @@ def main(argv):
     )
     say("\n" + header + table + "\n")
     if main_process:
-        (workdir / "results.md").write_text(header + table + "\n")
-        (workdir / "results.json").write_text(
-            json.dumps(
-                {
-                    "config": config.name,
-                    "model": which,
-                    "results": evaluation.summarize_for_json(results),
-                    "train_seconds": round(t_train, 1),
-                },
-                indent=1,
-            )
+        summary = {
+            "config": config.name,
+            "model": which,
+            "results": evaluation.summarize_for_json(results),
+            "train_seconds": round(t_train, 1),
+        }
+        atomic_io.write_files(
+            {
+                workdir / "results.md": header + table + "\n",
+                workdir / "results.json": atomic_io.json_bytes(atomic_io.finite_or_null(summary)),
+            }
         )
     say(f"done in {time.time() - t0:.0f} s (training {t_train:.0f} s); results in {workdir}")
 
