@@ -40,15 +40,12 @@ message naming the file, the entry and the problem.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from cpose_jax.data import joint_maps
+from cpose_jax.data import coco_json, joint_maps
 
 __all__ = ["KeypointInputError", "Keypoints", "load_keypoints", "read_array", "read_coco_json"]
 
@@ -105,36 +102,6 @@ def _size_pair(value, path, where: str) -> tuple[float, float]:
     return w, h
 
 
-def _read_json(path: Path) -> Any:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise _fail(path, "no such file") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise _fail(path, f"cannot read as text ({type(e).__name__}: {e})") from None
-    if not text.strip():
-        raise _fail(path, "empty file (expected a COCO-style JSON list or object)")
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as e:
-        raise _fail(path, f"not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})") from None
-
-
-def _image_table(images: Any, path, where: str) -> dict[str, tuple[float, float, str]]:
-    """{image id: (width, height, file_name)} of a COCO 'images' list."""
-    if not isinstance(images, list):
-        raise _fail(path, f"{where}: 'images' must be a list of {{id, width, height}}")
-    table = {}
-    for i, im in enumerate(images):
-        if not isinstance(im, Mapping) or "id" not in im:
-            raise _fail(path, f"{where}: images[{i}] needs 'id', 'width', 'height'")
-        w, h = _size_pair(
-            (im.get("width"), im.get("height")), path, f"{where}: images[{i}] (id {im['id']})"
-        )
-        table[str(im["id"])] = (w, h, str(im.get("file_name", "")))
-    return table
-
-
 def _finish(
     kp, conf, sizes, ids, index, skipped, jmap, path, min_keypoints, names=None
 ) -> Keypoints:
@@ -142,9 +109,10 @@ def _finish(
     k = jmap.num_source
     kp = np.asarray(kp, np.float64).reshape(-1, k, 2)
     conf = np.asarray(conf, np.float64).reshape(-1, k)
-    finite = np.all(np.isfinite(kp), axis=-1)
-    conf = np.where(finite & np.isfinite(conf), np.clip(conf, 0.0, 1.0), 0.0)
-    present = (conf > 0).sum(-1)
+    usable = coco_json.usable_keypoints(kp, conf)  # the one rule
+    conf = np.where(usable, np.clip(np.nan_to_num(conf), 0.0, 1.0), 0.0)
+    kp = np.where(usable[..., None], kp, 0.0)
+    present = usable.sum(-1)
     keep = present >= max(1, min_keypoints)
     skipped = dict(skipped)
     n_none = int(np.sum(present == 0))
@@ -176,112 +144,36 @@ def read_coco_json(
     min_keypoints: int = 1,
     min_score: float = 0.0,
 ) -> Keypoints:
-    """A COCO-style keypoint JSON (results list or annotation file); see the module docstring.
+    """A COCO-style keypoint JSON (results list or annotation file), read by the one COCO
+    reader :func:`cpose_jax.data.coco_json.read_coco_keypoints`; see the module docstring.
 
     min_score: people whose ``score`` (when given) is below it are skipped.
     """
     path = Path(path)
-    data = _read_json(path)
     jmap = _jmap(layout, path)
-    table = None
-    if isinstance(data, Mapping):
-        if "images" in data:
-            table = _image_table(data["images"], path, "top level")
-        entries = data.get("annotations", data.get("results"))
-        if entries is None:
-            raise _fail(
-                path, "a JSON object must hold an 'annotations' (or 'results') list of people"
-            )
-    else:
-        entries = data
-    if not isinstance(entries, list):
-        raise _fail(path, f"expected a list of people, got {type(entries).__name__}")
-    if table is None and images is not None:
-        ann = _read_json(Path(images))
-        if not isinstance(ann, Mapping) or "images" not in ann:
-            raise _fail(images, "an images file must be a COCO JSON object with an 'images' list")
-        table = _image_table(ann["images"], images, "images")
-    default_size = None
-    if image_size is not None:
-        default_size = _size_pair(image_size, path, "image_size argument")
-
-    k = jmap.num_source
-    triplets = np.zeros((len(entries), k, 3))
-    sizes = np.zeros((len(entries), 2))
-    ids, names, keep = [], [""] * len(entries), np.ones(len(entries), bool)
-    skipped = {"low_score": 0, "other_category": 0, "zero_area_box": 0}
-    for i, det in enumerate(entries):
-        where = f"entry {i}"
-        if not isinstance(det, Mapping):
-            raise _fail(path, f"{where}: expected an object with 'keypoints', got {det!r:.60}")
-        if "keypoints" not in det:
-            raise _fail(path, f"{where}: no 'keypoints'")
-        try:
-            flat = np.asarray(det["keypoints"], dtype=np.float64).reshape(-1)
-        except (TypeError, ValueError):
-            raise _fail(path, f"{where}: 'keypoints' must be a list of numbers") from None
-        if flat.size != 3 * k:
-            raise _fail(
-                path,
-                f"{where}: {flat.size} keypoint numbers, expected {k} (x, y, score) triplets = "
-                f"{3 * k} for layout {jmap.name!r}",
-            )
-        triplets[i] = flat.reshape(k, 3)
-        iid = det.get("image_id", i)
-        ids.append(iid)
-        if det.get("category_id", 1) != 1:
-            skipped["other_category"] += 1
-            keep[i] = False
-            continue
-        score = det.get("score")
-        if score is not None and float(score) < min_score:
-            skipped["low_score"] += 1
-            keep[i] = False
-            continue
-        box = det.get("bbox")
-        if isinstance(box, list | tuple) and len(box) == 4 and float(box[2]) * float(box[3]) <= 0:
-            skipped["zero_area_box"] += 1  # counted only; kept when it has keypoints
-        if table is not None and str(iid) in table:
-            *sizes[i], names[i] = table[str(iid)]
-        elif "image_size" in det:
-            sizes[i] = _size_pair(det["image_size"], path, where)
-        elif "width" in det and "height" in det:
-            sizes[i] = _size_pair((det["width"], det["height"]), path, where)
-        elif default_size is not None:
-            sizes[i] = default_size
-        elif table is not None:
-            raise _fail(path, f"{where}: image_id {iid!r} is not in the 'images' list")
-        else:
-            raise _fail(
-                path,
-                "no image sizes: give an 'images' list ({id, width, height}) in the file, "
-                "--images=COCO_ANNOTATION.json, per-entry 'image_size', or --image-size W H",
-            )
-    third = triplets[keep, :, 2]
-    # COCO annotation visibility flags: integers 0/1/2 and no 'score' keys.
-    flags = (
-        isinstance(data, Mapping)
-        and "annotations" in data
-        and third.size > 0
-        and np.all(np.isin(third, (0.0, 1.0, 2.0)))
-    )
-    conf = (third > 0).astype(np.float64) if flags else third
-    skipped = {r: n for r, n in skipped.items() if n and r != "zero_area_box"} | (
-        {"zero_area_box (kept if keypoints)": skipped["zero_area_box"]}
-        if skipped["zero_area_box"]
-        else {}
-    )
+    try:
+        people = coco_json.read_coco_keypoints(
+            path,
+            num_keypoints=jmap.num_source,
+            layout=jmap.name,
+            images=images,
+            image_size=image_size,
+            min_score=min_score,
+            min_keypoints=min_keypoints,
+        )
+    except coco_json.CocoFormatError as e:
+        raise KeypointInputError(str(e)) from None
     return _finish(
-        triplets[keep, :, :2],
-        conf,
-        sizes[keep],
-        np.asarray([str(x) for x in ids], dtype=str)[keep] if ids else np.zeros(0, str),
-        np.flatnonzero(keep),
-        skipped,
+        people.keypoints,
+        people.confidence,
+        people.image_size,
+        people.image_id,
+        people.source_index,
+        people.skipped,
         jmap,
         path,
         min_keypoints,
-        names=None if table is None else np.asarray(names, dtype=str)[keep],
+        names=people.file_name if people.has_file_names else None,
     )
 
 

@@ -11,7 +11,10 @@ Joints are mapped from ``--layout`` (default ``coco17``; also ``mpii16``, ``h36m
 ``openpose18``, ``blazepose33``, ...; see ``cpose_jax.data.joint_maps.JOINT_MAPS``) to H36M-17;
 derived joints get the mean score of their sources (paper §4.2; Eq. 3 normalizes later).
 Scores are clipped into [0, 1] (HRNet heatmap maxima may exceed 1; how many were clipped is in
-the metadata); a score of 0 means missing.
+the metadata); a score of 0 means missing. People with no usable keypoint (finite coordinates
+and a score > 0: the one rule of ``cpose_jax.data.coco_json``, shared with ``experiments.infer``
+and ``data_prep.coco``) are skipped and counted (``meta.skipped.no_keypoints``). JSON files are
+read by that module's COCO reader (every field type-checked).
 
     python -m data_prep.detections --results hrnet_results.json --coco-ann val.json --out d.npz
     python -m data_prep.detections --npy dets.npy --layout h36m17 --image-size 1000 1000 --out d.npz
@@ -27,42 +30,39 @@ from pathlib import Path
 
 import numpy as np
 
+from cpose_jax.data import coco_json
 from cpose_jax.data.joint_maps import JOINT_MAPS, get_joint_map, map_to_h36m17
-from data_prep._common import (
-    Converted,
-    clip_scores,
-    fail,
-    make_parser,
-    read_json,
-    read_npy,
-    run_cli,
-)
-from data_prep.coco import image_table
+from data_prep._common import Converted, clip_scores, fail, make_parser, read_npy, run_cli
 
 
-def _finish(kp: np.ndarray, layout: str, sizes, ids, meta: dict, path) -> Converted:
+def _finish(kp: np.ndarray, conf, layout: str, sizes, ids, meta: dict, path) -> Converted:
+    """Source-layout pixels ``(N, K, 2)`` + confidences ``(N, K)`` (None: 1 where finite) ->
+    H36M-17, after dropping people with no usable keypoint (the one rule)."""
     jmap = get_joint_map(layout)
-    if kp.ndim != 3 or kp.shape[1] != jmap.num_source or kp.shape[2] not in (2, 3):
-        raise fail(
-            path,
-            f"detections must be (N, {jmap.num_source}, 2|3) for layout {layout!r}, got {kp.shape}",
-        )
-    scores = clip_scores(kp[..., 2], meta) if kp.shape[2] == 3 else None
-    xy, conf = map_to_h36m17(kp[..., :2].astype(np.float64), scores, source=jmap)
+    if conf is None:
+        conf = np.ones(kp.shape[:2])
+    usable = coco_json.usable_keypoints(kp, conf)
+    conf = np.where(usable, conf, 0.0)
+    kp = np.where(usable[..., None], kp, 0.0)
+    keep = usable.any(-1)
+    skipped = meta.setdefault("skipped", {})
+    if not keep.all():
+        skipped["no_keypoints"] = skipped.get("no_keypoints", 0) + int((~keep).sum())
+    xy, c = map_to_h36m17(kp[keep], conf[keep], source=jmap)
     meta.update(
         {
             "source": "detections",
             "file": str(path),
             "source_layout": layout,
-            "has_scores": scores is not None,
             "derived_joint_confidence": "mean of sources",
+            "usable_keypoint": "finite coordinates and confidence > 0",
         }
     )
     arrays = {
         "keypoints_2d": xy,
-        "confidence": conf,
-        "image_size": np.asarray(sizes, dtype=np.float64).reshape(-1, 2),
-        "subject": np.asarray(ids),
+        "confidence": c,
+        "image_size": np.asarray(sizes, dtype=np.float64).reshape(-1, 2)[keep],
+        "subject": np.asarray(ids).reshape(-1)[keep],
     }
     return Converted(arrays, meta)
 
@@ -76,57 +76,33 @@ def convert_results_json(
     min_score: float = 0.0,
     best_per_image: bool = False,
 ) -> Converted:
-    """COCO-style keypoint results JSON -> H36M-17 detections with confidences."""
+    """COCO-style keypoint results JSON -> H36M-17 detections with confidences (read by the
+    one COCO reader, :mod:`cpose_jax.data.coco_json`)."""
     path = Path(results)
-    data = read_json(path)
-    if isinstance(data, dict) and "annotations" in data:
-        data = data["annotations"]
-    if not isinstance(data, list):
-        raise fail(path, "a results file must hold a list of {image_id, keypoints, score}")
-    images = image_table(read_json(coco_ann), coco_ann) if coco_ann is not None else None
-    if images is None and image_size is None:
-        raise fail(path, "results hold no image sizes: pass --coco-ann or --image-size W H")
     jmap = get_joint_map(layout)
-    rows, ids, sizes, scores = [], [], [], []
-    skipped = {"low_score": 0, "not_best_in_image": 0}
-    for i, det in enumerate(data):
-        try:
-            iid = det["image_id"]
-            k = np.asarray(det["keypoints"], dtype=np.float64)
-        except (KeyError, TypeError, ValueError) as e:
-            raise fail(path, f"entry {i}: needs 'image_id' and numeric 'keypoints' ({e})") from e
-        if k.size != jmap.num_source * 3:
-            raise fail(
-                path,
-                f"entry {i}: {k.size} keypoint numbers, expected {jmap.num_source}*3 for "
-                f"layout {layout!r}",
-            )
-        score = float(det.get("score", 1.0))
-        if score < min_score:
-            skipped["low_score"] += 1
-            continue
-        if images is not None:
-            try:
-                size = images[int(iid)]["size"]
-            except (KeyError, ValueError):
-                raise fail(path, f"entry {i}: image_id {iid!r} not in {coco_ann}") from None
-        else:
-            size = image_size
-        rows.append(k.reshape(jmap.num_source, 3))
-        ids.append(iid)
-        sizes.append(size)
-        scores.append(score)
-    if best_per_image and rows:
-        best: dict = {}
-        for j, (iid, sc) in enumerate(zip(ids, scores)):
-            if iid not in best or sc > scores[best[iid]]:
-                best[iid] = j
-        keep = sorted(best.values())
-        skipped["not_best_in_image"] = len(rows) - len(keep)
-        rows, ids, sizes = [rows[j] for j in keep], [ids[j] for j in keep], [sizes[j] for j in keep]
-    kp = np.asarray(rows, dtype=np.float64).reshape(-1, jmap.num_source, 3)
-    meta = {"format": "results_json", "min_score": min_score, "skipped": skipped}
-    return _finish(kp, layout, sizes, ids, meta, path)
+    try:
+        people = coco_json.read_coco_keypoints(
+            path,
+            num_keypoints=jmap.num_source,
+            layout=layout,
+            images=coco_ann,
+            image_size=image_size,
+            min_score=min_score,
+            best_per_image=best_per_image,
+            visibility="scores",
+        )
+    except coco_json.CocoFormatError as e:
+        raise fail(None, str(e)) from None
+    meta = {
+        "format": "results_json",
+        "min_score": min_score,
+        "skipped": dict(people.skipped),
+        "scores_clipped": people.scores_clipped,
+        "has_scores": True,
+    }
+    return _finish(
+        people.keypoints, people.confidence, layout, people.image_size, people.image_id, meta, path
+    )
 
 
 def convert_npy(
@@ -139,9 +115,18 @@ def convert_npy(
         raise fail(path, f"expected a numeric array, got dtype {kp.dtype}")
     if image_size is None:
         raise fail(path, ".npy detections hold no image sizes: pass --image-size W H")
-    n = kp.shape[0] if kp.ndim else 0
+    jmap = get_joint_map(layout)
+    if kp.ndim != 3 or kp.shape[1] != jmap.num_source or kp.shape[2] not in (2, 3):
+        raise fail(
+            path,
+            f"detections must be (N, {jmap.num_source}, 2|3) for layout {layout!r}, got {kp.shape}",
+        )
+    kp = kp.astype(np.float64)
+    meta = {"format": "npy", "has_scores": kp.shape[2] == 3}
+    conf = clip_scores(kp[..., 2], meta) if kp.shape[2] == 3 else None
+    n = kp.shape[0]
     sizes = np.tile(np.asarray(image_size, dtype=np.float64), (n, 1))
-    return _finish(kp, layout, sizes, np.arange(n), {"format": "npy"}, path)
+    return _finish(kp[..., :2], conf, layout, sizes, np.arange(n), meta, path)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -91,7 +91,7 @@ def test_errors(results, tmp_path, capsys):
     assert not out.exists()
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps([{"image_id": 1, "keypoints": [1, 2, 3] * 16}]))
-    with pytest.raises(DatasetError, match=r"bad\.json: entry 0: 48 keypoint numbers"):
+    with pytest.raises(DatasetError, match=r"bad\.json: entry 0: keypoints: 48 numbers"):
         detections.convert_results_json(bad, image_size=(1, 1))
 
 
