@@ -121,6 +121,19 @@ def _finish(
     n_few = int(np.sum((present > 0) & ~keep))
     if n_few:
         skipped["too_few_keypoints"] = skipped.get("too_few_keypoints", 0) + n_few
+    from cpose_jax.data import schema
+
+    try:
+        schema.check_keypoints_in_image(
+            kp[keep],
+            conf[keep],
+            np.asarray(sizes, np.float64).reshape(-1, 2)[keep],
+            source=str(path),
+            key="keypoints",
+            entries=np.asarray(index).reshape(-1)[keep],
+        )
+    except schema.DatasetError as e:
+        raise KeypointInputError(str(e).replace(": key 'keypoints':", ": keypoints:")) from None
     xy, c = joint_maps.map_to_h36m17(kp[keep], conf[keep], source=jmap)
     return Keypoints(
         keypoints_2d=xy.astype(np.float32),
@@ -216,6 +229,30 @@ def _sizes_for(n: int, size, image_size, path) -> np.ndarray:
     return size
 
 
+def _array_layout(arr: np.ndarray, layout: str | None, path, key: str) -> str:
+    """The source layout of an array file: given, else inferred from the joint count when only
+    one known layout has it; an ambiguous count (16, 17) needs ``layout``."""
+    if layout:
+        return layout
+    k = arr.shape[-2] if arr.ndim >= 2 else None
+    fits = sorted(n for n, m in joint_maps.JOINT_MAPS.items() if m.num_source == k)
+    if len(fits) == 1:
+        return fits[0]
+    if not fits:
+        return "coco17"  # the shape check names the expected shapes
+    raise _fail(
+        path,
+        f"{key}: {k} joints per person fit layouts {', '.join(fits)}: pass --layout "
+        "(or store a 'layout' string in the .npz)",
+    )
+
+
+def _numeric(arr: np.ndarray, path, key: str) -> np.ndarray:
+    if arr.dtype.kind not in "fiu":
+        raise _fail(path, f"{key}: expected a numeric array, got dtype {arr.dtype}")
+    return arr
+
+
 def read_array(
     path: str | Path,
     *,
@@ -224,40 +261,64 @@ def read_array(
     min_keypoints: int = 1,
 ) -> Keypoints:
     """A ``.npy`` or ``.npz`` keypoint file; see the module docstring."""
+    import zipfile
+    import zlib
+
     path = Path(path)
     if not path.exists():
         raise _fail(path, "no such file")
     if path.stat().st_size == 0:
         raise _fail(path, "empty file")
+    unreadable = (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error, KeyError)
     try:
         loaded = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as e:
+    except unreadable as e:
         raise _fail(path, f"not a readable .npy/.npz file ({type(e).__name__}: {e})") from None
     if isinstance(loaded, np.ndarray):
-        jmap = _jmap(layout or "coco17", path)
-        xy, conf = _split_array(loaded, None, jmap, path, "array")
-        n = xy.shape[0]
+        _numeric(loaded, path, "array")
+        n = loaded.shape[0] if loaded.ndim else 0
         sizes = _sizes_for(n, None, image_size, path)
+        jmap = _jmap(_array_layout(loaded, layout, path, "array"), path)
+        xy, conf = _split_array(loaded, None, jmap, path, "array")
         return _finish(xy, conf, sizes, np.arange(n), np.arange(n), {}, jmap, path, min_keypoints)
-    with loaded as z:
-        files = set(z.files)
-        if "format_version" in files:
-            return _read_prepared(path, min_keypoints)
-        key = "keypoints" if "keypoints" in files else "keypoints_2d"
-        if key not in files:
-            raise _fail(
-                path, f"an .npz needs 'keypoints' (or 'keypoints_2d'); it has {sorted(files)}"
-            )
-        file_layout = str(z["layout"]) if "layout" in files else None
-        jmap = _jmap(layout or file_layout or "coco17", path)
-        xy, conf = _split_array(
-            z[key], z["confidence"] if "confidence" in files else None, jmap, path, key
+    try:
+        with loaded as z:
+            files = set(z.files)
+            if "format_version" in files:
+                return _read_prepared(path, min_keypoints)
+            key = "keypoints" if "keypoints" in files else "keypoints_2d"
+            if key not in files:
+                raise _fail(
+                    path, f"an .npz needs 'keypoints' (or 'keypoints_2d'); it has {sorted(files)}"
+                )
+            arrays = {k: z[k] for k in files}  # reads everything now: a truncated file fails here
+    except KeypointInputError:
+        raise
+    except unreadable as e:
+        raise _fail(
+            path, f"not a readable .npz file (truncated?) ({type(e).__name__}: {e})"
+        ) from None
+    file_layout = None
+    if "layout" in arrays:
+        if arrays["layout"].dtype.kind != "U" or arrays["layout"].shape != ():
+            raise _fail(path, f"layout: expected a string, got {arrays['layout'].dtype}")
+        file_layout = str(arrays["layout"])
+    kp = _numeric(arrays[key], path, key)
+    jmap = _jmap(_array_layout(kp, layout or file_layout, path, key), path)
+    conf = arrays.get("confidence")
+    if conf is not None:
+        _numeric(conf, path, "confidence")
+    xy, conf = _split_array(kp, conf, jmap, path, key)
+    n = xy.shape[0]
+    size = arrays.get("image_size")
+    if size is not None:
+        _numeric(size, path, "image_size")
+    sizes = _sizes_for(n, size, image_size, path)
+    ids = arrays.get("image_id", np.arange(n))
+    if np.shape(ids) != (n,) or ids.dtype.kind not in "iuU":
+        raise _fail(
+            path, f"image_id: expected ({n},) integers or strings, got {ids.dtype} {np.shape(ids)}"
         )
-        n = xy.shape[0]
-        sizes = _sizes_for(n, z["image_size"] if "image_size" in files else None, image_size, path)
-        ids = z["image_id"] if "image_id" in files else np.arange(n)
-        if np.shape(ids) != (n,):
-            raise _fail(path, f"image_id: expected ({n},), got {np.shape(ids)}")
     return _finish(xy, conf, sizes, ids, np.arange(n), {}, jmap, path, min_keypoints)
 
 

@@ -134,7 +134,7 @@ def test_bad_inputs_one_line_exit_2_nothing_written(tmp_path, capsys):
     bad.write_text(json.dumps(data))
     with pytest.raises(DatasetError, match=r"bad\.json: entry 0: image_id: 7 is not in"):
         coco.convert(bad)
-    with pytest.raises(DatasetError, match="nope.json: no such file"):
+    with pytest.raises(DatasetError, match=r"nope\.json: no such file"):
         coco.convert(tmp_path / "nope.json")
     bad.write_text("{not json")
     with pytest.raises(DatasetError, match="not valid JSON"):

@@ -59,7 +59,7 @@ def test_float32_kept_and_broadcast_image_size(tmp_path):
     a = _arrays()
     p = save_dataset(
         tmp_path / "y.npz",
-        keypoints_2d=a["keypoints_2d"].astype(np.float32),
+        keypoints_2d=(a["keypoints_2d"] * 0.48).astype(np.float32),  # inside 640 x 480
         confidence=(a["confidence"] > 0.5).astype(np.float32),
         image_size=(640, 480),
         skeleton="h36m17",

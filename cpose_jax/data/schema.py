@@ -60,6 +60,8 @@ __all__ = [
     "REQUIRED_KEYS",
     "Dataset",
     "DatasetError",
+    "check_bone_lengths",
+    "check_keypoints_in_image",
     "load_dataset",
     "save_dataset",
     "validate",
@@ -265,6 +267,9 @@ def validate(
                 "intrinsics",
                 f"shape {tuple(out['intrinsics'].shape)}: focal lengths fx, fy must be > 0 px",
             )
+    check_keypoints_in_image(
+        out["keypoints_2d"], out["confidence"], out["image_size"], source=source
+    )
     if "pose_3d" in out:
         p = out["pose_3d"]
         if p.size:
@@ -284,7 +289,99 @@ def validate(
                     f"shape {tuple(p.shape)}: root depth z must be > 0 in the camera frame "
                     f"(got min {zmin:g}); world coordinates instead of camera frame?",
                 )
+            check_bone_lengths(p, skeleton=skeleton, source=source)
     return out
+
+
+# Sanity limits that catch a wrong image size or unit (named in the message, never guessed):
+# more than half of a file's keypoints outside their declared images (10 % margin), a keypoint
+# more than 10 image sizes away, or a median bone length outside 2 cm - 2 m.
+_MAX_OUTSIDE_FRACTION = 0.5
+_IMAGE_MARGIN = 0.1
+_FAR_IMAGES = 10.0
+_BONE_RANGE_M = (0.02, 2.0)
+
+
+def check_keypoints_in_image(
+    keypoints,
+    confidence,
+    image_size,
+    *,
+    source: str,
+    key: str = "keypoints_2d",
+    entries=None,
+) -> None:
+    """Refuses 2D keypoints that mostly lie outside their declared images (a wrong image size,
+    or coordinates not in pixels).
+
+    Args:
+      keypoints: ``(N, J, 2)`` pixels; confidence: ``(N, J)`` (only keypoints with a finite
+        position and confidence > 0 count); image_size: ``(N, 2)`` w, h pixels.
+      source, key: named in the message; entries: ``(N,)`` entry numbers for the message
+        (default 0..N-1).
+
+    Raises:
+      DatasetError: more than half of the keypoints are outside the images (by more than 10 %
+        of the size), or one is more than 10 image sizes away.
+    """
+    kp = np.asarray(keypoints, np.float64)
+    conf = np.asarray(confidence, np.float64)
+    size = np.asarray(image_size, np.float64).reshape(-1, 1, 2)
+    present = np.all(np.isfinite(kp), axis=-1) & np.isfinite(conf) & (conf > 0)
+    if not present.any():
+        return
+    with np.errstate(over="ignore", invalid="ignore"):
+        rel = kp / size
+    far = present & np.any((rel < -_FAR_IMAGES) | (rel > 1 + _FAR_IMAGES), axis=-1)
+    out = present & np.any((rel < -_IMAGE_MARGIN) | (rel > 1 + _IMAGE_MARGIN), axis=-1)
+    entries = np.arange(kp.shape[0]) if entries is None else np.asarray(entries)
+
+    def example(mask) -> str:
+        n, j = (int(i) for i in np.argwhere(mask)[0])
+        x, y = kp[n, j]
+        w, h = size[n, 0]
+        return f"entry {entries[n]}: joint {j} at ({x:.6g}, {y:.6g}) px in a {w:g} x {h:g} image"
+
+    hint = "wrong image size (image_size / --image-size) or coordinates not in pixels?"
+    if far.any():
+        raise _fail(source, key, f"keypoint far outside its image ({example(far)}); {hint}")
+    n_out, n_all = int(out.sum()), int(present.sum())
+    if n_out > _MAX_OUTSIDE_FRACTION * n_all:
+        raise _fail(
+            source,
+            key,
+            f"{n_out} of {n_all} keypoints lie outside the declared image size (e.g. "
+            f"{example(out)}); {hint}",
+        )
+
+
+def check_bone_lengths(pose_3d, *, skeleton: str, source: str, key: str = "pose_3d") -> None:
+    """Refuses 3D poses whose bones are not human-sized in metres (a unit mistake: millimetres
+    read as metres, or metres divided by 1000 again).
+
+    Args:
+      pose_3d: ``(N, J, 3)`` metres; skeleton: its name (for the parents).
+
+    Raises:
+      DatasetError: the median bone length over the file lies outside 2 cm - 2 m.
+    """
+    p = np.asarray(pose_3d, np.float64)
+    if p.size == 0:
+        return
+    from cpose_jax.skeleton import get_skeleton
+
+    parents = np.asarray(get_skeleton(skeleton).parents)
+    lengths = np.linalg.norm(p[:, 1:] - p[:, parents[1:]], axis=-1)
+    med = float(np.median(lengths[np.isfinite(lengths)])) if np.isfinite(lengths).any() else 0.0
+    lo, hi = _BONE_RANGE_M
+    why_small = "metres divided by 1000 again, or collapsed poses"
+    if not lo <= med <= hi:
+        raise _fail(
+            source,
+            key,
+            f"median bone length {med:.4g} m; a human's is about 0.1-0.5 m: the coordinates are "
+            f"not in metres ({'millimetres read as metres' if med > hi else why_small}?)",
+        )
 
 
 def _parse_meta(raw: Any, source: str) -> dict:
