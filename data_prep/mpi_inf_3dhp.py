@@ -9,9 +9,14 @@ it does not reproject exactly onto ``annot2``) or ``annot3`` (``--joints3d annot
 Joints: 3DHP test order -> H36M-17 by name (``joint_maps.MPI_INF_3DHP17_TO_H36M17``; H36M
 Head = 3DHP head_top, Neck/Nose = 3DHP head).
 
-Intrinsics are not in the files: per-sequence values from the official calibration files
-(``research/datasets.md`` §4.2): TS1-4 studio 2048x2048, TS5-6 outdoor GoPro 1920x1080 with
-lens distortion (coefficients in the metadata; the 2D labels are used as given).
+Intrinsics are not in the files: one pinhole camera per sequence (``CAMERAS``: fits of annot3
+onto annot2, each real test frame reprojects within 1 px on average): TS1-4 studio 2048x2048,
+TS5-6 outdoor GoPro 1920x1080 with lens distortion (coefficients in the metadata; the 2D labels
+are used as given).
+
+Units: ``annot3`` / ``univ_annot3`` are millimetres and are divided by 1000; a file whose bones
+are not human-sized in millimetres (e.g. already in metres) is refused naming the file and the
+field, so a metres file never becomes a millimetre-sized person.
 
     python -m data_prep.mpi_inf_3dhp --root mpi_inf_3dhp_test_set --out 3dhp_test.npz
 
@@ -28,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from cpose_jax.data.joint_maps import map_to_h36m17
+from cpose_jax.data.schema import DatasetError, check_bone_lengths
 from data_prep._common import (
     Converted,
     fail,
@@ -40,17 +46,26 @@ from data_prep._common import (
 )
 
 SEQUENCES = ("TS1", "TS2", "TS3", "TS4", "TS5", "TS6")
-_STUDIO = dict(
-    size=(2048.0, 2048.0), intrinsics=(1500.1723, 1500.8324, 1017.3873, 1043.0320), dist=None
-)
-_OUTDOOR = dict(
-    size=(1920.0, 1080.0),
-    intrinsics=(1683.9835, 1672.5937, 939.8575, 560.1407),
-    # OpenCV order k1, k2, p1, p2, k3.
-    dist=(-0.276859611, 0.131125256, -0.000360494, -0.001149441, -0.049318332),
-)
-CAMERAS = {"TS1": _STUDIO, "TS2": _STUDIO, "TS3": _STUDIO, "TS4": _STUDIO}
-CAMERAS.update({"TS5": _OUTDOOR, "TS6": _OUTDOOR})
+# Pinhole intrinsics fx, fy, cx, cy (pixels) per test sequence: mmpose's least-squares fits of
+# annot3 onto annot2 (its cameras_test.pkl; research/datasets.md §4.2). TS2 differs from the
+# official studio calibration ("cam_8", 1500.17 / 1500.83 / 1017.39 / 1043.03) by 3.6 px of
+# focal length and 4.4 px of centre: a real TS2 frame reprojects at 6.2 px with the shared set
+# and at 0.4 px with its own (tests/test_realdata.py). TS5-6 are a GoPro with lens distortion
+# (official calibration, OpenCV order k1, k2, p1, p2, k3; stored in the metadata only: the 2D
+# labels are used as given).
+_GOPRO_DISTORTION = (-0.276859611, 0.131125256, -0.000360494, -0.001149441, -0.049318332)
+CAMERAS = {
+    "TS1": dict(size=(2048.0, 2048.0), intrinsics=(1500.0686, 1500.6591, 1017.3795, 1043.0628)),
+    "TS2": dict(size=(2048.0, 2048.0), intrinsics=(1503.7797, 1501.2691, 1015.2348, 1038.6791)),
+    "TS3": dict(size=(2048.0, 2048.0), intrinsics=(1500.0407, 1500.5895, 1017.3923, 1043.0464)),
+    "TS4": dict(size=(2048.0, 2048.0), intrinsics=(1499.9260, 1500.7572, 1017.3680, 1042.9888)),
+    "TS5": dict(size=(1920.0, 1080.0), intrinsics=(1683.4826, 1671.9272, 939.9278, 560.2072)),
+    "TS6": dict(size=(1920.0, 1080.0), intrinsics=(1683.9754, 1672.6748, 939.8483, 560.1158)),
+}
+for _seq in ("TS1", "TS2", "TS3", "TS4"):
+    CAMERAS[_seq]["dist"] = None
+for _seq in ("TS5", "TS6"):
+    CAMERAS[_seq]["dist"] = _GOPRO_DISTORTION
 ACTIVITIES = {
     1: "Standing/Walking", 2: "Exercising", 3: "Sitting", 4: "Reaching/Crouching",
     5: "On The Floor", 6: "Sports", 7: "Miscellaneous",
@@ -99,6 +114,10 @@ def convert_sequence(
         raise fail(path, "non-finite joint coordinates in kept frames")
     xy, conf = map_to_h36m17(a2[keep], source="mpi_inf_3dhp17")
     pose, _ = map_to_h36m17(a3[keep] / 1000.0, source="mpi_inf_3dhp17")
+    try:
+        check_bone_lengths(pose, skeleton="h36m17", source=str(path), key=key3)
+    except DatasetError as e:
+        raise fail(None, f"{e} (the file must hold millimetres)") from None
     if pose.size and pose[:, 0, 2].min() <= 0:
         raise fail(path, f"{key3}: pelvis depth <= 0; camera-frame millimetres expected")
     cam = CAMERAS[seq]

@@ -134,10 +134,44 @@ def test_real_frames_through_h5(tmp_path):
     p, k = a["pose_3d"], a["intrinsics"][:, None]
     uv = np.stack([k[..., 0] * p[..., 0] / p[..., 2] + k[..., 2],
                    k[..., 1] * p[..., 1] / p[..., 2] + k[..., 3]], -1)  # fmt: skip
-    err = np.abs(uv - a["keypoints_2d"]).max(axis=(1, 2))
-    assert err[0] < 2.0 and err[1] < 8.0  # table intrinsics vs real labels (TS2 fit differs)
+    err = np.linalg.norm(uv - a["keypoints_2d"], axis=-1)
+    # Each sequence's own camera: every real frame within 1 px on average (measured 0.22 px
+    # TS1, 0.39 px TS2; the shared studio camera gave TS2 6.2 px).
+    assert np.all(err.mean(1) < 1.0) and np.all(err.max(1) < 2.5), err.mean(1)
     # Left/right and root: H36M LHip is 3DHP left_hip (index 11), root is the pelvis (14).
     np.testing.assert_allclose(p[:, H["LHip"]], z["S"][:, 11, :3])
     np.testing.assert_allclose(p[:, H["Hip"]], z["S"][:, 14, :3])
     # Person upright in the image: head top above the pelvis (y down).
     assert np.all(a["keypoints_2d"][:, H["Head"], 1] < a["keypoints_2d"][:, H["Hip"], 1])
+
+
+def test_every_sequence_has_its_own_camera():
+    # The table holds all six test sequences; where the real per-sequence cameras are present
+    # (mmpose's cameras_test.pkl), each entry equals its sequence's camera.
+    assert set(m3.CAMERAS) == set(m3.SEQUENCES)
+    real = REALDATA / "mpi_inf_3dhp" / "cameras_test.pkl"
+    if not real.exists():
+        pytest.skip("../shared/realdata absent")
+    import pickle
+
+    with real.open("rb") as f:
+        cams = pickle.load(f, encoding="latin1")
+    for seq in m3.SEQUENCES:
+        c = cams[seq]
+        want = np.r_[c["f"][:, 0], c["c"][:, 0]]
+        np.testing.assert_allclose(m3.CAMERAS[seq]["intrinsics"], want, atol=1e-3, err_msg=seq)
+        assert m3.CAMERAS[seq]["size"] == (float(c["w"]), float(c["h"]))
+
+
+def test_a_file_in_metres_is_refused_naming_the_field(tmp_path, capsys):
+    # annot3 must be millimetres: metres would become a 2 mm tall person (PA-MPJPE 0.23 mm).
+    rng = np.random.default_rng(3)
+    a2, a3, univ = _sequence(rng, 3, "TS3")
+    path = tmp_path / "set" / "TS3" / "annot_data.mat"
+    _write(path, a2, a3 / 1000, univ / 1000, [1, 1, 1])
+    out = tmp_path / "o.npz"
+    rc = m3.main(["--root", str(tmp_path / "set"), "--out", str(out)])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and "\n" not in err and "Traceback" not in err
+    assert "annot_data.mat" in err and "univ_annot3" in err and "median bone length" in err, err
+    assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["set"]
