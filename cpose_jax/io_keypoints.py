@@ -273,7 +273,9 @@ def read_array(
     try:
         loaded = np.load(path, allow_pickle=False)
     except unreadable as e:
-        raise _fail(path, f"not a readable .npy/.npz file ({type(e).__name__}: {e})") from None
+        raise _fail(
+            path, f"not a readable .npy/.npz file (truncated?) ({type(e).__name__}: {e})"
+        ) from None
     if isinstance(loaded, np.ndarray):
         _numeric(loaded, path, "array")
         n = loaded.shape[0] if loaded.ndim else 0

@@ -116,6 +116,18 @@ def open_h5(path: str | os.PathLike):
         raise fail(p, f"not an HDF5 / MATLAB v7.3 file ({e})") from e
 
 
+def numeric(x: Any, path, field: str, *, min_ndim: int = 0) -> np.ndarray:
+    """``x`` as a float64 array, or a one-line :class:`ConversionError` naming the file and the
+    field (strings, ragged lists, objects; a scalar where an array is expected)."""
+    try:
+        a = np.asarray(x, dtype=np.float64)
+    except (TypeError, ValueError) as e:
+        raise fail(path, f"{field}: must be numeric ({type(e).__name__}: {e})") from None
+    if a.ndim < min_ndim:
+        raise fail(path, f"{field}: expected an array of >= {min_ndim} dimensions, got {a.shape}")
+    return a
+
+
 def h5_array(f, key: str, path) -> np.ndarray:
     if key not in f:
         raise fail(path, f"missing dataset {key!r} (has: {sorted(f.keys())})")
@@ -258,6 +270,12 @@ def run_cli(
     except (ValueError, OSError, KeyError) as e:
         msg = str(e).replace("\n", " ") or type(e).__name__
         print(f"{parser.prog}: error: {msg}", file=sys.stderr)
+        return 2
+    except (TypeError, IndexError, AttributeError) as e:
+        # A structure the converter did not expect (a scalar where a list belongs, ...): still
+        # one line; the converters name file and field for every case they check.
+        msg = str(e).replace("\n", " ")
+        print(f"{parser.prog}: error: malformed input ({type(e).__name__}: {msg})", file=sys.stderr)
         return 2
     print(f"wrote {len(converted)} samples to {path}")
     return 0

@@ -41,6 +41,7 @@ from data_prep._common import (
     fail,
     jit_chunks,
     make_parser,
+    numeric,
     parse_list,
     read_npz_object,
     run_cli,
@@ -273,7 +274,7 @@ def convert(
             if (s, action) in CORRUPTED:
                 dropped.append(f"{s}/{action}")
                 continue
-            world = np.asarray(pos3[s][action], dtype=np.float64)
+            world = numeric(pos3[s][action], path3, f"positions_3d[{s}][{action!r}]")
             if world.ndim != 3 or world.shape[1:] not in ((32, 3), (17, 3)):
                 raise fail(path3, f"{s}/{action!r}: expected (T, 32|17, 3), got {world.shape}")
             if not np.all(np.isfinite(world)):

@@ -39,6 +39,7 @@ from data_prep._common import (
     fail,
     h5_array,
     make_parser,
+    numeric,
     open_h5,
     parse_list,
     run_cli,
@@ -97,13 +98,15 @@ def convert_sequence(
     if seq not in CAMERAS:
         raise fail(path, f"unknown test sequence {seq!r} (known: {list(CAMERAS)})")
     with open_h5(path) as f:
-        a2 = _joints(h5_array(f, "annot2", path).astype(np.float64), 2, path, "annot2")
+        a2 = _joints(numeric(h5_array(f, "annot2", path), path, "annot2"), 2, path, "annot2")
         key3 = "univ_annot3" if joints3d == "univ" else "annot3"
-        a3 = _joints(h5_array(f, key3, path).astype(np.float64), 3, path, key3)
+        a3 = _joints(numeric(h5_array(f, key3, path), path, key3), 3, path, key3)
         n = a2.shape[0]
         if a3.shape[0] != n:
             raise fail(path, f"{key3} has {a3.shape[0]} frames, annot2 has {n}")
-        valid = _per_frame(h5_array(f, "valid_frame", path), n, path, "valid_frame")
+        valid = _per_frame(
+            numeric(h5_array(f, "valid_frame", path), path, "valid_frame"), n, path, "valid_frame"
+        )
         act = (
             _per_frame(np.asarray(f["activity_annotation"]), n, path, "activity_annotation")
             if "activity_annotation" in f

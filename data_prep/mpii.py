@@ -36,6 +36,7 @@ from data_prep._common import (
     fail,
     image_size_from_header,
     make_parser,
+    numeric,
     read_json,
     require_file,
     run_cli,
@@ -121,6 +122,12 @@ def convert_json(
     for i, d in enumerate(data):
         if not isinstance(d, dict) or "image" not in d:
             raise fail(path, f"entry {i} is not a person dict with an 'image' key")
+        if not isinstance(d["image"], str):
+            raise fail(
+                path,
+                f"entry {i}: image: must be a file name (string), got "
+                f"{type(d['image']).__name__} {d['image']!r:.40}",
+            )
         per_image[d["image"]] += 1
     skipped = Counter()
     kps, pres, names, pidx = [], [], [], []
@@ -132,16 +139,20 @@ def convert_json(
         if "joints" not in d:
             skipped["no_joints"] += 1  # test-split JSON
             continue
-        j = np.asarray(d["joints"], dtype=np.float64)
+        j = numeric(d["joints"], path, f"entry {i} ({name}): joints")
         if j.shape != (NUM_MPII, 2):
-            raise fail(path, f"entry {i} ({name}): 'joints' must be (16, 2), got {j.shape}")
+            raise fail(path, f"entry {i} ({name}): joints: must be (16, 2), got {j.shape}")
         vis_raw = d.get("joints_vis", [1] * NUM_MPII)
-        if len(vis_raw) != NUM_MPII:
-            raise fail(path, f"entry {i} ({name}): 'joints_vis' must have 16 values")
+        if not isinstance(vis_raw, list | tuple) or len(vis_raw) != NUM_MPII:
+            raise fail(
+                path,
+                f"entry {i} ({name}): joints_vis: must be a list of 16 values, got "
+                f"{type(vis_raw).__name__} {vis_raw!r:.40}",
+            )
         try:
             vis = np.asarray([_vis_value(v) for v in vis_raw])
-        except ValueError as e:
-            raise fail(path, f"entry {i} ({name}): bad 'joints_vis' value ({e})") from e
+        except (TypeError, ValueError) as e:
+            raise fail(path, f"entry {i} ({name}): joints_vis: bad value ({e})") from None
         sentinel = np.all(j == -1.0, axis=-1)
         present = np.isfinite(j).all(-1) & ~sentinel & ~((vis == 0) & np.all(j <= 0, axis=-1))
         if single_person and per_image[name] > 1:

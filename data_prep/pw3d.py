@@ -38,6 +38,7 @@ from data_prep._common import (
     fail,
     jit_chunks,
     make_parser,
+    numeric,
     read_pickle_latin1,
     run_cli,
     stack,
@@ -73,8 +74,8 @@ def convert_sequence(
     name = str(d.get("sequence", path.stem))
     joints = _get(d, "jointPositions", path)
     valid_all = _get(d, "campose_valid", path)
-    cam_poses = np.asarray(_get(d, "cam_poses", path), dtype=np.float64)
-    k = np.asarray(_get(d, "cam_intrinsics", path), dtype=np.float64)
+    cam_poses = numeric(_get(d, "cam_poses", path), path, "cam_poses", min_ndim=1)
+    k = numeric(_get(d, "cam_intrinsics", path), path, "cam_intrinsics")
     if k.shape != (3, 3):
         raise fail(path, f"cam_intrinsics must be 3x3, got {k.shape}")
     n = cam_poses.shape[0]
@@ -93,7 +94,7 @@ def convert_sequence(
         raise fail(path, "no 'poses2d' (OpenPose detections) in this sequence")
     parts, info = [], {"frames": n, "actors": len(joints), "kept": 0, "behind_camera": 0}
     for actor, (jp, valid) in enumerate(zip(joints, valid_all)):
-        jp = np.asarray(jp, dtype=np.float64)
+        jp = numeric(jp, path, f"jointPositions[{actor}]")
         if jp.shape != (n, 72):
             raise fail(path, f"actor {actor}: jointPositions shape {jp.shape}, expected ({n}, 72)")
         valid = np.asarray(valid).ravel()
@@ -122,7 +123,7 @@ def convert_sequence(
         if poses2d is None:
             part["keypoints_2d"], part["confidence"] = uv, np.ones((m, 17))
         else:
-            p2 = np.asarray(poses2d[actor], dtype=np.float64)
+            p2 = numeric(poses2d[actor], path, f"poses2d[{actor}]")
             if p2.shape != (n, 3, 18):
                 raise fail(path, f"actor {actor}: poses2d shape {p2.shape}, expected ({n}, 3, 18)")
             p2 = np.transpose(p2, (0, 2, 1))[keep]

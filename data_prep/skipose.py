@@ -28,7 +28,16 @@ from pathlib import Path
 import numpy as np
 
 from cpose_jax.data.joint_maps import map_to_h36m17
-from data_prep._common import Converted, fail, h5_array, jit_chunks, make_parser, open_h5, run_cli
+from data_prep._common import (
+    Converted,
+    fail,
+    h5_array,
+    jit_chunks,
+    make_parser,
+    numeric,
+    open_h5,
+    run_cli,
+)
 
 CROP = 256.0
 
@@ -65,7 +74,7 @@ def root_translation(rel: np.ndarray, uv: np.ndarray, intr: np.ndarray) -> np.nd
 
 
 def _rows(a: np.ndarray, n: int, width: tuple[int, ...], path, key: str) -> np.ndarray:
-    a = np.asarray(a, dtype=np.float64)
+    a = numeric(a, path, f"dataset {key!r}", min_ndim=1)
     if a.shape[0] != n or int(np.prod(a.shape[1:])) != int(np.prod(width)):
         raise fail(path, f"dataset {key!r} has shape {a.shape}; expected ({n}, {np.prod(width)})")
     return a.reshape(n, *width)
@@ -77,7 +86,7 @@ def convert(labels: str | Path, *, units: str = "auto") -> Converted:
         raise ValueError(f"units must be 'auto', 'm' or 'mm', got {units!r}")
     path = Path(labels)
     with open_h5(path) as f:
-        raw3 = h5_array(f, "3D", path)
+        raw3 = numeric(h5_array(f, "3D", path), path, "dataset '3D'", min_ndim=1)
         n = raw3.shape[0]
         x3 = _rows(raw3, n, (17, 3), path, "3D")
         x2 = _rows(h5_array(f, "2D", path), n, (17, 2), path, "2D")
