@@ -27,14 +27,20 @@ Accepted inputs (:func:`load_keypoints` picks by file suffix):
   ``image_size`` ``(N, 2)`` or ``(2,)`` (else the ``image_size`` argument), optional ``layout``
   (a string, e.g. ``'coco17'``) and optional ``image_id (N,)``.
 
-``layout`` (default ``'coco17'`` for JSON and plain arrays) names the source joint layout
-(``JOINT_MAPS`` keys: ``coco17``, ``h36m17``, ``mpii16``, ``openpose18``, ...).
+``layout`` names the source joint layout (``JOINT_MAPS`` keys: ``coco17``, ``h36m17``,
+``mpii16``, ``openpose18``, ...). JSON defaults to ``'coco17'`` (the COCO keypoint format); for
+arrays without a ``layout`` it is inferred from the joint count when one layout has it (18 ->
+openpose18, 33 -> blazepose33, ...) and required where the count is ambiguous (16, 17: a
+Human3.6M-ordered array is never silently read as COCO).
 
-People are kept when at least ``min_keypoints`` source joints are present (default 1). A
-person with no visible keypoint (typical of COCO's zero-area boxes) is skipped and counted in
-``Keypoints.skipped``; the box itself is never needed. A file with no people is valid (zero
-people). Everything that cannot be read raises :class:`KeypointInputError` with a one-line
-message naming the file, the entry and the problem.
+People are kept when at least ``min_keypoints`` source joints are usable (the one rule of
+:func:`cpose_jax.data.coco_json.usable_keypoints`: finite coordinates and confidence > 0, shared
+with ``data_prep.coco`` and ``data_prep.detections``). A person with none (typical of COCO's
+zero-area boxes) is skipped and counted in ``Keypoints.skipped``; the box itself is never
+needed. A file with no people is valid (zero people). Keypoints mostly outside their declared
+images (a wrong ``--image-size``) or far outside (coordinates not in pixels) are refused
+(:func:`cpose_jax.data.schema.check_keypoints_in_image`). Everything that cannot be read raises
+:class:`KeypointInputError` with a one-line message naming the file, the entry and the field.
 """
 
 from __future__ import annotations

@@ -12,9 +12,12 @@ Input (`--input`, read by `cpose_jax.io_keypoints`; see its docstring for every 
 * `.npy` `(N, K, 3)` [x, y, score] / `(N, K, 2)` pixels with `--image-size W H`; `.npz` with
   `keypoints (N, K, 2|3)` [+ `confidence (N, K)`], `image_size (N, 2) | (2,)`, optional `layout`,
   `image_id`; or a prepared dataset `.npz` (the data schema).
-* `--layout` (default coco17; h36m17, mpii16, openpose18, ...): the source joint order, mapped to
-  Human3.6M-17 by `cpose_jax.data.joint_maps` (the one mapping table). Missing keypoints
-  (score / visibility 0) get confidence 0; people with no keypoint are skipped (counted).
+* `--layout` (coco17, h36m17, mpii16, openpose18, ...): the source joint order, mapped to
+  Human3.6M-17 by `cpose_jax.data.joint_maps` (the one mapping table). JSON defaults to coco17;
+  arrays infer it from the joint count, and a count several layouts share (16, 17) needs
+  `--layout`. Missing keypoints (score / visibility 0) get confidence 0; people with no usable
+  keypoint are skipped (counted; the same rule as `data_prep.coco` and `data_prep.detections`).
+  Keypoints mostly outside the declared image size are refused (a wrong `--image-size`).
 
 Output (`--output PATH`): `PATH.json` and `PATH.npz`, names taken as given (`run.2024.v2` ->
 `run.2024.v2.json`; a `.json` or `.npz` suffix stands for both); `--output DIR/` (a trailing `/`
