@@ -202,7 +202,7 @@ def _seq(tree: Any, subject: str, action: str, path, what: str) -> Any:
 def _as_2d_list(seq: Any, path, subject: str, action: str) -> list[np.ndarray]:
     if not isinstance(seq, list | tuple) or len(seq) != len(CAMERAS):
         raise fail(path, f"{subject}/{action!r}: expected a list of {len(CAMERAS)} camera arrays")
-    return [np.asarray(a) for a in seq]
+    return [numeric(a, path, f"{subject}/{action!r} camera {c}") for c, a in enumerate(seq)]
 
 
 def convert(
