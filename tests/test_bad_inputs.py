@@ -203,7 +203,7 @@ def test_infer_output_names_and_all_or_nothing(trained, tmp_path, capsys, monkey
     out = infer.infer(model, kp)
     out["pose_3d"] = out["pose_3d"].copy()
     out["pose_3d"][1, 3, 0] = np.inf
-    with pytest.raises(infer.EvaluateError, match=r"non-finite outputs .*pose_3d.* 1 of 2"):
+    with pytest.raises(ValueError, match=r"non-finite outputs .*pose_3d.* 1 of 2"):
         infer.output_files(model, kp, out)
 
 
