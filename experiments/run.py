@@ -133,8 +133,17 @@ def _check_workdir(workdir: Path, config) -> None:
         elif a != b:
             diffs.append(f"{key[1:]} {a!r} -> {b!r}")
 
+    def has_gan(cfg: dict) -> bool:  # the GAN networks are in the state iff a stage is 'gan'
+        stages = cfg.get("stages", {})
+        order = [s.strip() for s in str(stages.get("order", "")).split(",") if s.strip()]
+        return any(
+            isinstance(stages.get(s), dict) and stages[s].get("kind") == "gan" for s in order
+        )
+
     for section in ("model", "skeleton"):
         compare(old.get(section), new.get(section), f".{section}")
+    if has_gan(old) != has_gan(new):
+        diffs.append(f"GAN networks {has_gan(old)} -> {has_gan(new)} (stages.order)")
     if diffs:
         _config_error(
             f"{workdir} holds checkpoints of another architecture ({'; '.join(diffs[:3])}"
