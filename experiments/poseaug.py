@@ -34,6 +34,9 @@ def get_config(arg: str | None = None):
     config.name = "poseaug"
     config.model.refiner.enabled = False
     config.model.camera.enabled = False
+    # PoseAug's Pos2dDiscriminator: an MLP on the raw 2D coordinates, width 100.
+    config.model.disc_2d.input_kind = "raw"
+    config.model.disc_2d.features = 100
     config.stages.order = "pretrain,warmup,end_to_end"
     st = config.stages
     st.pretrain.epochs = 50
