@@ -17,9 +17,9 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from cpose_jax import evaluation, metrics, models
+from cpose_jax import evaluation, inference, metrics, models
 from cpose_jax.data import pipeline, schema, synthetic
-from cpose_jax.predict import predict, variables_of
+from cpose_jax.inference import predict, variables_of
 from cpose_jax.skeleton import get_skeleton
 from cpose_jax.train import loop, optim, parallel, steps
 from cpose_jax.train.state import TrainState, init_net_state, init_pool
@@ -128,6 +128,17 @@ def build_modules(config) -> dict[str, Any]:
             mid_features=m.disc_2d.mid_features,
         )
     return out
+
+
+def model_spec(config) -> dict[str, Any]:
+    """The model spec a run saves next to its checkpoints (`cpose_jax.inference.model_spec`):
+    what `cpose_jax.inference.load_pose_model` needs to rebuild the pose networks."""
+    return inference.model_spec(
+        build_modules(config),
+        skeleton=config.skeleton,
+        input_2d=config.data.input_2d,
+        name=config.name,
+    )
 
 
 def stage_steps_per_epoch(config, paired_size: int) -> int:

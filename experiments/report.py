@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import functools
 import json
 import math
 import re
@@ -407,12 +406,13 @@ def plot_decomposition(runs: dict, names: Sequence[str], path: Path) -> None:
     fig.savefig(path)
 
 
-def _predict(model, apply, arrays: dict) -> dict:
-    """A loaded model's outputs on model-space `arrays` (`apply` = jitted `make_apply(model)`)."""
-    from experiments import evaluate
+def _predict(model, arrays: dict) -> dict:
+    """A loaded model's outputs on model-space `arrays`."""
+    from cpose_jax import inference
 
+    fn = inference.make_predict(model)
     inputs = {k: arrays[k] for k in ("keypoints_2d", "confidence")}
-    return evaluate.batched(functools.partial(apply, model.variables), inputs, batch_size=2048)
+    return inference.batched_apply(lambda b: fn(model.variables, b), inputs, batch_size=2048)
 
 
 DIAGNOSED = ("poseaug", "joint_no2d", "joint", "joint_blind")
@@ -426,7 +426,6 @@ def scale_diagnostic(runs_dir: Path, path: Path) -> dict:
     Returns {setting: {set: {'small', 'large', 'all'}: median log s}} plus the data facts, and
     saves a three-panel figure.
     """
-    import jax
     from matplotlib.figure import Figure
 
     from cpose_jax import evaluation
@@ -440,7 +439,7 @@ def scale_diagnostic(runs_dir: Path, path: Path) -> dict:
     if not loaded:
         return {}
     first = next(iter(loaded.values()))
-    paths, _ = evaluate.default_test_sets(first.config)
+    paths, _ = evaluate.default_test_sets(evaluate.run_config(first))
     sets = {s: evaluate.load_test_set(paths[s])["gt"] for s in ("lab_val", "wild_test")}
 
     def extent(arrays):
@@ -456,10 +455,9 @@ def scale_diagnostic(runs_dir: Path, path: Path) -> dict:
     bins = np.quantile(extent(sets["wild_test"]), np.linspace(0, 1, 11))
     for i, (name, model) in enumerate(loaded.items()):
         colour = f"C{i}"  # the same model has the same colour in both panels
-        apply = jax.jit(evaluate.make_apply(model))
         out[name] = {}
         for set_name, arrays in sets.items():
-            pred = _predict(model, apply, arrays)
+            pred = _predict(model, arrays)
             log_s = np.asarray(
                 evaluation.per_sample_metrics(pred["pose_3d"], arrays["pose_3d"])["log_scale"]
             )
@@ -500,7 +498,7 @@ def scale_diagnostic(runs_dir: Path, path: Path) -> dict:
             "extent_median": float(np.median(extent(arrays))),
         }
         ax_data.hist(ratio, bins=60, range=(0, 1), alpha=0.5, density=True, label=set_name)
-    cam = first.config.model.camera
+    cam = evaluate.run_config(first).model.camera
     prior = cam.focal_prior / cam.depth_prior
     out["data"]["prior_f_over_d"] = prior
     ax_data.axvline(prior, color="k", lw=1.2, label=f"camera prior {prior:.3f}")
@@ -519,7 +517,6 @@ def refiner_diagnostic(runs_dir: Path) -> dict:
     """Does the refiner bring detected 2D closer to the truth? Mean 2D joint error in pixels of
     the detections and of the refined keypoints the lifter sees, per set and confidence band,
     for seed 0's selected models with a refiner."""
-    import jax
 
     from cpose_jax.data import pipeline, schema
     from experiments import evaluate
@@ -530,13 +527,12 @@ def refiner_diagnostic(runs_dir: Path) -> dict:
         if not (workdir / "results.json").exists():
             continue
         model = evaluate.load_model(workdir)
-        apply = jax.jit(evaluate.make_apply(model))
-        paths, _ = evaluate.default_test_sets(model.config)
+        paths, _ = evaluate.default_test_sets(evaluate.run_config(model))
         out[name] = {}
         for set_name in ("lab_val", "wild_test"):
             ds = schema.load_dataset(paths[set_name])
             arrays = pipeline.to_model_space(ds, input_2d="detections")
-            pred = _predict(model, apply, arrays)
+            pred = _predict(model, arrays)
             half_width = np.asarray(ds["image_size"], np.float64)[:, 0, None, None] / 2  # px/unit
             gt = arrays["keypoints_2d_gt"]
             err_in = np.linalg.norm((arrays["keypoints_2d"] - gt) * half_width, axis=-1)

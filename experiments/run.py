@@ -139,6 +139,8 @@ def main(argv):
     except build.ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
+    if main_process:  # what cpose_jax.inference.load_pose_model reads
+        (workdir / "model_spec.json").write_text(json.dumps(build.model_spec(config), indent=1))
     say(
         f"config {config.name}: devices {run.mesh.devices.size} "
         f"({jax.process_count()} process(es)), networks {', '.join(run.modules)}, "

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 
-import jax
 import numpy as np
 import pytest
 
@@ -107,6 +106,7 @@ def test_scale_diagnostic_on_a_trained_run(tmp_path, tmp_path_factory):
     """The diagnostic loads the selected model, and its numbers match a direct computation."""
     from test_evaluate import trained_workdir
 
+    from cpose_jax import inference
     from cpose_jax.data import pipeline, schema
     from experiments import evaluate
 
@@ -126,11 +126,8 @@ def test_scale_diagnostic_on_a_trained_run(tmp_path, tmp_path_factory):
     ds = schema.load_dataset(wild_path)
     arrays = pipeline.to_model_space(ds, input_2d="gt")
     model = evaluate.load_model(trained["workdir"])
-    pred = np.asarray(
-        jax.jit(evaluate.make_apply(model))(
-            model.variables, arrays["keypoints_2d"], arrays["confidence"]
-        )["pose_3d"]
-    )
+    batch = {k: arrays[k] for k in ("keypoints_2d", "confidence")}
+    pred = np.asarray(inference.make_predict(model)(model.variables, batch)["pose_3d"])
     gt = arrays["pose_3d"]
     s = (pred * gt).sum((1, 2)) / (pred * pred).sum((1, 2))
     # A poorly trained model can point some poses the wrong way (s <= 0): clipped at 1e-3.

@@ -1,18 +1,16 @@
 """Every experiment config and variant builds: declared keys, valid stages, one optimizer per
-network, schedules in steps; predict/evaluation helpers."""
+network, schedules in steps; evaluation helpers."""
 
 from __future__ import annotations
 
 import importlib
 
-import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import pytest
 
-from cpose_jax import evaluation, predict
-from cpose_jax.skeleton import H36M17
+from cpose_jax import evaluation
 from experiments import build
 
 CONFIGS = {
@@ -109,32 +107,6 @@ def test_step_decay_boundaries_follow_epochs():
     assert sizes[1] == pytest.approx(5e-5, rel=1e-3)
 
 
-class _Lifter:
-    """Stand-in 'module': pose = (u, v, u*v) per joint; equivariant under the flip."""
-
-    @staticmethod
-    def apply(variables, x, *, train):
-        del variables, train
-        return jnp.concatenate([x, x[..., :1] * x[..., 1:]], axis=-1)
-
-
-def test_predict_flip_averages_mirrored_prediction():
-    rng = np.random.default_rng(0)
-    x = jnp.asarray(rng.normal(size=(4, 17, 2)), jnp.float32)
-    conf = jnp.ones((4, 17))
-    plain = predict.predict({"lifter": {}}, {"lifter": _Lifter()}, x, conf)
-    flipped = predict.predict(
-        {"lifter": {}}, {"lifter": _Lifter()}, x, conf, skeleton=H36M17, flip=True
-    )
-    # The stand-in maps mirrored input to the mirrored output of (u, v, u v) except that the
-    # third coordinate u*v changes sign under u -> -u while flip_pose keeps z: so the flip
-    # average keeps x, y and zeroes z.
-    np.testing.assert_allclose(flipped["pose_3d"][..., :2], plain["pose_3d"][..., :2], atol=1e-6)
-    np.testing.assert_allclose(flipped["pose_3d"][..., 2], 0.0, atol=1e-6)
-    with pytest.raises(ValueError, match="skeleton"):
-        predict.predict({"lifter": {}}, {"lifter": _Lifter()}, x, conf, flip=True)
-
-
 def _zero_pose(variables, keypoints_2d, confidence):
     del confidence
     return {"pose_3d": jnp.zeros((*keypoints_2d.shape[:-1], 3)) + variables}
@@ -164,11 +136,3 @@ def test_evaluate_arrays_and_table():
     assert len(lines) == 4 and " - " in lines[2] and "100.00" in lines[3]
     paper = evaluation.paper_table({"ours": {"lab": res}}, [("lab", "mpjpe")])
     assert "lab (MPJPE)" in paper and f"{res['mpjpe']:.2f}" in paper
-
-
-def test_predict_is_jittable_and_checks_shapes():
-    x = jnp.ones((4, 17, 2))
-    out = jax.jit(lambda a: predict.predict({"lifter": {}}, {"lifter": _Lifter()}, a, a[..., 0]))(x)
-    assert out["pose_3d"].shape == (4, 17, 3)
-    with pytest.raises(ValueError, match="confidence"):
-        predict.predict({"lifter": {}}, {"lifter": _Lifter()}, x, jnp.ones((4, 16)))

@@ -13,6 +13,7 @@ import optax
 import pytest
 
 from cpose_jax.data import pipeline
+from cpose_jax.forward import apply_module
 from cpose_jax.train import optim, parallel, steps
 from cpose_jax.train.pool import pool_query
 from cpose_jax.train.state import NetState, init_pool
@@ -129,15 +130,11 @@ def test_update_of_one_network_leaves_the_others_untouched(setup):
     y = jnp.asarray(batch["paired"]["pose_3d"])
 
     def loss_fn(params):
-        pred, stats = steps.apply_net(
-            modules["lifter"],
-            state.nets["lifter"],
-            params["lifter"],
-            x,
-            train=True,
-            rng=jax.random.key(0),
+        variables = {"params": params["lifter"], "batch_stats": state.nets["lifter"].batch_stats}
+        pred, stats = apply_module(
+            modules["lifter"], variables, x, train=True, rng=jax.random.key(0)
         )
-        return jnp.mean((pred - y) ** 2), ({"lifter": stats}, {})
+        return jnp.mean((pred - y) ** 2), optim.Aux({"lifter": stats}, {})
 
     nets, _ = optim.update_networks(state.nets, ("lifter",), loss_fn, txs)
     assert _max_diff(state.nets["lifter"].params, nets["lifter"].params) > 0
