@@ -99,20 +99,15 @@ def run_config(model: inference.PoseModel):
 
 def default_test_sets(config) -> tuple[dict[str, str], tuple[str, ...]]:
     """The test sets a run's config evaluates on ({name: path}) and its PCK (3DHP-like) sets."""
-    pck = tuple(s.strip() for s in config.data.pck_sets.split(",") if s.strip())
-    d = config.data
-    if d.tests:
-        tests = {}
-        for item in d.tests.split(","):
-            name, _, path = item.partition("=")
-            tests[name.strip()] = path.strip()
-        return tests, pck
-    if d.source != "synthetic":
-        raise EvaluateError("the run's config has no test sets (data.tests): pass --dataset")
-    from experiments import build
+    from experiments import datasets
 
-    world = build.synthetic_world(config)
-    return {k: str(world[k]) for k in ("lab_val", "rig2_test", "wild_test")}, pck
+    try:
+        tests, pck = datasets.test_sets(config)
+    except datasets.ConfigError as e:
+        raise EvaluateError(str(e)) from None
+    if not tests:
+        raise EvaluateError("the run's config has no test sets (data.tests): pass --dataset")
+    return tests, pck
 
 
 def load_test_set(path: str | Path, *, max_samples: int = 0) -> dict[str, Any]:

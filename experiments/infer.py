@@ -229,9 +229,9 @@ def synthetic_split(model: inference.PoseModel, spec: str) -> Path:
     split = spec.split(":", 1)[1]
     if split not in synthetic.SPLITS:
         raise EvaluateError(f"unknown synthetic split {split!r}; known: {synthetic.SPLITS}")
-    from experiments import build
+    from experiments import datasets
 
-    return build.synthetic_world(run_config(model))[split]
+    return datasets.synthetic_world(run_config(model))[split]
 
 
 def build_parser() -> argparse.ArgumentParser:

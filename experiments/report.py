@@ -30,7 +30,6 @@ import argparse
 import dataclasses
 import json
 import math
-import re
 import subprocess
 import sys
 import time
@@ -38,6 +37,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+
+from experiments import datasets
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -122,7 +123,7 @@ BY_NAME = {s.name: s for s in SETTINGS}
 #: per "epoch" (4-5 steps of 256), every stage keeping its length in epochs.
 EPOCH_SCALE = 0.03
 TEST_SAMPLES_EACH_EPOCH = 1024
-SETS = ("lab_val", "rig2_test", "wild_test")
+SETS = datasets.SYNTHETIC_TESTS
 # Table columns: (set, metric, header).
 COLUMNS = (
     ("lab_val", "mpjpe", "lab MPJPE"),
@@ -191,11 +192,8 @@ def read_run(workdir: Path) -> dict | None:
     run = {"results": res["results"], "model": res["model"], "train_s": res["train_seconds"]}
     wall = workdir / "wall.json"
     run["wall_s"] = json.loads(wall.read_text())["wall_seconds"] if wall.exists() else None
-    log = (workdir / "report.log").read_text() if (workdir / "report.log").exists() else ""
-    m = re.search(r"stages (.*?), train pairs (\d+)", log)
-    run["stages"] = m.group(1) if m else "?"
-    config = json.loads((workdir / "config.json").read_text())
-    run["batch"] = config["train"]["batch_size"]
+    run["stages"] = res["stages"]  # [{name, epochs, steps_per_epoch}], as experiments.run ran
+    run["batch"] = res["batch_size"]
     rows = []
     metrics_path = workdir / "metrics.jsonl"
     if metrics_path.exists():
@@ -204,8 +202,7 @@ def read_run(workdir: Path) -> dict | None:
                 rows.append(json.loads(line))
     run["curve"] = [r for r in rows if "val/mpjpe" in r]
     run["train_rows"] = [r for r in rows if any(k.startswith("train/") for k in r)]
-    m = re.search(r"\(step (\d+),", res["model"])
-    run["best_step"] = int(m.group(1)) if m else None
+    run["best_step"] = res["selected"]["step"] if "select_metric" in res["selected"] else None
     return run
 
 
@@ -324,10 +321,10 @@ def budget_table(runs: dict, settings: Sequence[Setting]) -> str:
         group = runs.get(st.name, [])
         if not group:
             continue
-        stages = group[0]["stages"]
-        steps = sum(
-            int(a) * int(b) for a, b in re.findall(r":(\d+)x(\d+)", stages)
-        )  # 'refiner:100x4, warmup:10x4'
+        stages = ", ".join(
+            f"{s['name']}:{s['epochs']}x{s['steps_per_epoch']}" for s in group[0]["stages"]
+        )
+        steps = sum(s["epochs"] * s["steps_per_epoch"] for s in group[0]["stages"])
         walls = [r["wall_s"] / 60 for r in group if r["wall_s"]]
         rows.append(
             [
@@ -630,6 +627,8 @@ def aggregate(
     analysis_path = REPO / "experiments" / "report_analysis.md"
     analysis = analysis_path.read_text() if analysis_path.exists() else "(no analysis yet)\n"
     seeds_txt = ", ".join(str(s) for s in seeds)
+    batches = " / ".join(str(b) for b in sorted({r["batch"] for g in runs.values() for r in g}))
+    batches = batches or "-"
     diag_data = diag.get("data", {})
     missing_note = f"\n**Missing runs** (not finished): {', '.join(missing)}\n" if missing else ""
     commands = "\n".join(
@@ -742,7 +741,7 @@ the same numbers).
 
 ## Budget and wall time
 
-Every run: batch 256, `stages.epoch_scale = {epoch_scale}` (an epoch is {epoch_scale:.0%} of a
+Every run: batch {batches}, `stages.epoch_scale = {epoch_scale}` (an epoch is {epoch_scale:.0%} of a
 pass over the 40k lab pairs), the paper's stage lengths in epochs (refiner 100, warm-up 10,
 end-to-end 75 for CameraPose; PoseAug: pretrain 50, warm-up 2, end-to-end 48; supervised 50),
 validation (+ test tracking) after every epoch of the last stage. Wall time is the whole

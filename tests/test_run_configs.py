@@ -10,7 +10,7 @@ import ml_collections
 import numpy as np
 import pytest
 
-from cpose_jax import evaluation
+from cpose_jax import evaluation, models
 from experiments import build
 
 CONFIGS = {
@@ -30,7 +30,7 @@ def test_config_builds(name, variant):
     nets = build.network_names(config)
     assert "lifter" in nets
     for net in nets:
-        assert net in config.optim and net in ("refiner", "lifter", "camera", *build.GAN_NETS)
+        assert net in config.optim and net in (*models.POSE_NETS, *models.GAN_NETS)
     for stage in stages:
         trained = build.trained_nets(config, stage)
         assert set(trained) <= set(nets)
@@ -136,3 +136,12 @@ def test_evaluate_arrays_and_table():
     assert len(lines) == 4 and " - " in lines[2] and "100.00" in lines[3]
     paper = evaluation.paper_table({"ours": {"lab": res}}, [("lab", "mpjpe")])
     assert "lab (MPJPE)" in paper and f"{res['mpjpe']:.2f}" in paper
+
+
+def test_library_step_tests_use_the_tiny_networks():
+    """tests/test_train_steps.py builds the `tiny` networks without experiment code."""
+    from test_train_steps import tiny_modules
+
+    from experiments import joint
+
+    assert build.build_modules(joint.get_config("tiny,detected")) == tiny_modules()

@@ -91,10 +91,27 @@ def init_train_state(
         params = nets["lifter"].params
         if "out" not in params:
             raise ValueError("lifter_output_scale needs a lifter layer named 'out'")
-        params = {**params, "out": jax.tree_util.tree_map(lambda x: x * lifter_output_scale, params["out"])}
+        params = {
+            **params,
+            "out": jax.tree_util.tree_map(lambda x: x * lifter_output_scale, params["out"]),
+        }
         nets["lifter"] = nets["lifter"].replace(params=params, opt_state=txs["lifter"].init(params))
     pool = init_pool(pool_size, j) if "generator" in modules else None
     return TrainState(step=jnp.zeros((), jnp.int32), nets=nets, pool=pool)
+
+
+def stage_modules(
+    kind: str, modules: Mapping[str, Any], trained: Collection[str]
+) -> dict[str, Any]:
+    """The modules a stage's step runs: those it trains plus the refiner (frozen unless
+    trained) and the lifter; never the GAN networks in a supervised stage."""
+    if kind == "refiner":
+        return {"refiner": modules["refiner"]}
+    keep = set(trained) | {"refiner", "lifter"}
+    mods = {k: v for k, v in modules.items() if k in keep}
+    if kind == "supervised":
+        mods = {k: v for k, v in mods.items() if k not in GAN_NETS}
+    return mods
 
 
 def make_stage_step(
@@ -121,10 +138,8 @@ def make_stage_step(
     """
     if kind == "refiner":
         return steps.make_refiner_step(modules, txs)
-    trained = set(trained)
-    mods = {k: v for k, v in modules.items() if k in trained or k in ("refiner", "lifter")}
+    mods = stage_modules(kind, modules, trained)
     if kind == "supervised":
-        mods = {k: v for k, v in mods.items() if k not in GAN_NETS}
         return steps.make_supervised_step(
             mods, txs, weights=weights, train_refiner="refiner" in trained
         )

@@ -1,8 +1,10 @@
 """Pure train steps: `step(state, batch, seed_key) -> (state, metrics)`, built by factories.
 
 Every step draws its randomness from `fold_in(seed_key, state.step)` (so a resumed run draws
-the same numbers), updates networks only through `optim.update_networks` (each with its own
-optax state) and returns scalar metrics named `train/<net>/<loss>`. Modules, optimizers and
+the same numbers), updates networks only through `optim.update_networks` (one call per network
+group, each network with its own optax state; the losses are the named objectives of
+`train.objectives`, each returning `(loss, optim.Aux)`) and returns scalar metrics named
+`train/<net>/<loss>`. Modules, optimizers and
 loss weights are closed over; `jit_step` compiles a step once with the state donated and the
 batch sharded over the `('data',)` mesh.
 
