@@ -27,6 +27,7 @@ import jax.numpy as jnp
 
 from cpose_jax import geometry, losses
 from cpose_jax.forward import apply_module, pose_forward
+from cpose_jax.models import POSE_NETS
 from cpose_jax.skeleton import Skeleton
 from cpose_jax.train.optim import Aux
 from cpose_jax.train.state import NetState
@@ -198,7 +199,7 @@ def two_d_only_objective(
 ) -> tuple[jax.Array, Aux]:
     """Eq. 17 on a 2D-only batch plus the (frozen) 2D discriminator's LS-GAN judgement of the
     reprojection (modules must include 'disc_2d' and the camera branch)."""
-    pose_modules = {n: m for n, m in modules.items() if n in ("refiner", "lifter", "camera")}
+    pose_modules = {n: m for n, m in modules.items() if n in POSE_NETS}
     out, new_stats = pose_forward(
         pose_modules,
         variables(nets, params, pose_modules),

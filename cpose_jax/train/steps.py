@@ -41,7 +41,7 @@ import optax
 from cpose_jax import geometry
 from cpose_jax.data.pipeline import PAIRED_KEYS, UNPAIRED_KEYS
 from cpose_jax.forward import pose_forward
-from cpose_jax.models import POSE_NETS
+from cpose_jax.models import GAN_NETS, POSE_NETS
 from cpose_jax.skeleton import Skeleton
 from cpose_jax.train import objectives
 from cpose_jax.train.objectives import GanSettings, LossWeights
@@ -159,7 +159,7 @@ def make_gan_step(
     stage_start, stage_steps: the stage's first global step and length; the BA hardness
       target grows linearly over the stage (PoseAug: 3 -> 5 over the epochs).
     """
-    for required in ("lifter", "generator", "disc_3d", "disc_2d"):
+    for required in ("lifter", *GAN_NETS):
         if required not in modules:
             raise ValueError(f"make_gan_step needs a {required!r} module; got {sorted(modules)}")
     if use_2d_only and "camera" not in modules:
