@@ -198,28 +198,12 @@ def make_gan_step(
         # 2. Discriminators: real poses vs. the generator's pre-update fakes (through the
         # pool) and, with 2D-only data, the reprojections of the 2D-only batch.
         pool, fake_3d, fake_2d = pool_query(state.pool, fakes.ba, x_rt, k_pool)
-        real_2d = paired["keypoints_2d_gt"]
-        real_2d_mask = jnp.all(paired["valid"] > 0, axis=-1).astype(jnp.float32)
-        fake_2d_mask = jnp.ones((fake_2d.shape[0],), jnp.float32)
+        wild = None
         if use_2d_only:
-            wild = batch["wild"]
-            wild_out, _ = pose_forward(
-                pose_modules,
-                objectives.variables(nets, {}, pose_modules),
-                wild["keypoints_2d"],
-                wild["confidence"],
-                rng=k_dwild,
+            wild = dict(
+                batch["wild"], reprojection=_reproject(pose_modules, nets, batch["wild"], k_dwild)
             )
-            wild_reproj = jax.lax.stop_gradient(
-                geometry.reproject(
-                    wild_out["pose_3d"], wild_out["translation"], wild_out["intrinsics"]
-                )
-            )
-            wild_full = jnp.all(wild["valid"] > 0, axis=-1).astype(jnp.float32)
-            real_2d = jnp.concatenate([real_2d, wild["keypoints_2d_gt"]], axis=0)
-            real_2d_mask = jnp.concatenate([real_2d_mask, wild_full])
-            fake_2d = jnp.concatenate([fake_2d, wild_reproj], axis=0)
-            fake_2d_mask = jnp.concatenate([fake_2d_mask, wild_full])
+        real_2d, real_2d_mask, fake_2d, fake_2d_mask = _disc_2d_data(paired, fake_2d, wild)
         d_loss = functools.partial(
             objectives.discriminator_objective,
             modules=modules,
@@ -269,6 +253,36 @@ def make_gan_step(
         return state.replace(step=state.step + 1, nets=nets, pool=pool), metrics
 
     return step
+
+
+def _reproject(pose_modules, nets, wild, rng) -> jax.Array:
+    """The current pose networks' reprojection (inference mode, no gradient) of a 2D-only
+    batch: the fakes the 2D discriminator learns to reject."""
+    out, _ = pose_forward(
+        pose_modules,
+        objectives.variables(nets, {}, pose_modules),
+        wild["keypoints_2d"],
+        wild["confidence"],
+        rng=rng,
+    )
+    reproj = geometry.reproject(out["pose_3d"], out["translation"], out["intrinsics"])
+    return jax.lax.stop_gradient(reproj)
+
+
+def _disc_2d_data(paired, fake_2d, wild=None):
+    """(real 2D, its (B,) mask, fake 2D, its mask) for the 2D discriminator: the paired batch's
+    labels (rows with every joint labelled) vs. the pooled fakes and, with `wild` (a 2D-only
+    batch plus its 'reprojection'), its labels vs. its reprojections."""
+    real_2d = paired["keypoints_2d_gt"]
+    real_2d_mask = jnp.all(paired["valid"] > 0, axis=-1).astype(jnp.float32)
+    fake_2d_mask = jnp.ones((fake_2d.shape[0],), jnp.float32)
+    if wild is not None:
+        wild_full = jnp.all(wild["valid"] > 0, axis=-1).astype(jnp.float32)
+        real_2d = jnp.concatenate([real_2d, wild["keypoints_2d_gt"]], axis=0)
+        real_2d_mask = jnp.concatenate([real_2d_mask, wild_full])
+        fake_2d = jnp.concatenate([fake_2d, wild["reprojection"]], axis=0)
+        fake_2d_mask = jnp.concatenate([fake_2d_mask, wild_full])
+    return real_2d, real_2d_mask, fake_2d, fake_2d_mask
 
 
 def _with_augmented(data, fake_abs, fake_2d, paired, gan: GanSettings):
