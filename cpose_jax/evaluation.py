@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from cpose_jax import metrics
+from cpose_jax.inference import PoseModel, batched_apply, predict
 
 METRICS = ("mpjpe", "n_mpjpe", "pa_mpjpe", "pck", "auc")
 _HEADERS = {
@@ -87,28 +88,99 @@ def evaluate_arrays(
     Returns: {'mpjpe', 'n_mpjpe', 'pa_mpjpe', 'log_scale', 'log_scale_sq'[, 'pck', 'auc'],
       'num_samples'} (dataset means).
     """
-    for key in ("keypoints_2d", "confidence", "pose_3d"):
+    keys = ("keypoints_2d", "confidence", "pose_3d")
+    for key in keys:
         if key not in arrays:
             raise ValueError(f"evaluation needs {key!r}; have {sorted(arrays)}")
     n = len(arrays["pose_3d"])
     if n == 0:
         raise ValueError("cannot evaluate an empty dataset")
-    place_fn = place_fn or jax.device_put
-    fetch_fn = fetch_fn or jax.device_get
     scores = _scorer(predict_fn, None if joints is None else tuple(int(j) for j in joints), pck)
-
-    sums: dict[str, float] = {}
-    for lo in range(0, n, batch_size):
-        idx = np.arange(lo, lo + batch_size)
-        real = idx < n
-        idx = np.minimum(idx, n - 1)
-        batch = {k: np.asarray(arrays[k][idx]) for k in ("keypoints_2d", "confidence", "pose_3d")}
-        out = fetch_fn(scores(variables, place_fn(batch)))
-        for k, v in out.items():
-            sums[k] = sums.get(k, 0.0) + float(np.sum(np.asarray(v, np.float64)[real]))
-    result = {k: v / n for k, v in sums.items()}
+    per_sample = batched_apply(
+        lambda batch: scores(variables, batch),
+        {k: arrays[k] for k in keys},
+        batch_size=batch_size,
+        place_fn=place_fn or jax.device_put,
+        fetch_fn=fetch_fn,
+    )
+    result = {}
+    for k, v in per_sample.items():
+        # Batch by batch, in float64 (the sums of a long set stay exact to the last digits).
+        v = np.asarray(v, np.float64)
+        total = 0.0
+        for lo in range(0, n, batch_size):
+            total += float(np.sum(v[lo : lo + batch_size]))
+        result[k] = total / n
     result["num_samples"] = n
     return result
+
+
+def _means(per_sample: Mapping[str, np.ndarray], index=None) -> dict[str, float]:
+    out = {}
+    for k, v in per_sample.items():
+        v = np.asarray(v, np.float64)
+        out[k] = float(v.mean() if index is None else v[index].mean())
+    out["num_samples"] = int(len(next(iter(per_sample.values()))) if index is None else index.sum())
+    return out
+
+
+def model_scorer(model: PoseModel, *, flip: bool, pck: bool) -> Callable:
+    """Jitted `fn(variables, batch) -> {variant: {metric: (B,)}}` of a loaded model, for
+    variant '' (full model) and, when the model has a refiner, '_no_refiner' (bypassed, the
+    Table 5 ablation on one checkpoint): one compiled program per (model, flip, pck)."""
+    joints = metrics.joint_preset("3dhp14", model.skeleton) if pck else None
+    variants = {"": model.modules}
+    if "refiner" in model.modules:
+        variants["_no_refiner"] = {n: m for n, m in model.modules.items() if n != "refiner"}
+
+    @jax.jit
+    def fn(variables, batch):
+        out = {}
+        for suffix, mods in variants.items():
+            pred = predict(
+                {n: variables[n] for n in mods},
+                mods,
+                batch["keypoints_2d"],
+                batch["confidence"],
+                skeleton=model.skeleton,
+                flip=flip,
+            )["pose_3d"]
+            out[suffix] = per_sample_metrics(pred, batch["pose_3d"], joints=joints, pck=pck)
+        return out
+
+    return fn
+
+
+def evaluate_model(
+    model: PoseModel,
+    arrays: Mapping[str, np.ndarray],
+    *,
+    pck: bool,
+    flip: bool,
+    batch_size: int,
+    actions: np.ndarray | None = None,
+    fn: Callable | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Mean metrics (mm / %) of a loaded model over a model-space set (`keypoints_2d,
+    confidence, pose_3d`): {'': full model, '_no_refiner': refiner bypassed (models with a
+    refiner)}, each with `per_action` means when `actions` ids `(N,)` are given.
+    fn: a `model_scorer(model, flip=, pck=)` to reuse (keeps its compiled programs)."""
+    fn = fn or model_scorer(model, flip=flip, pck=pck)
+    per = batched_apply(
+        lambda batch: fn(model.variables, batch),
+        {k: arrays[k] for k in ("keypoints_2d", "confidence", "pose_3d")},
+        batch_size=batch_size,
+    )
+    results = {}
+    for suffix in sorted({k.split("/")[0] for k in per}):
+        mine = {k.split("/", 1)[1]: v for k, v in per.items() if k.split("/")[0] == suffix}
+        res = _means(mine)
+        if actions is not None:
+            res["per_action"] = {
+                str(a): _means(mine, actions == a) for a in sorted(set(actions.tolist()))
+            }
+        results[suffix] = res
+    return results
 
 
 def _fmt(value: Any) -> str:
@@ -167,7 +239,9 @@ def summarize_for_json(results: Mapping[str, Mapping[str, float]]) -> dict:
 __all__ = [
     "METRICS",
     "evaluate_arrays",
+    "evaluate_model",
     "markdown_table",
+    "model_scorer",
     "paper_table",
     "per_sample_metrics",
     "results_table",

@@ -27,6 +27,7 @@ __all__ = [
     "denormalize_intrinsics",
     "denormalize_screen",
     "flip_pose",
+    "join_root",
     "joints_from_bones",
     "kcs",
     "normalize_intrinsics",
@@ -38,9 +39,11 @@ __all__ = [
     "project_distorted",
     "quaternion_inverse",
     "quaternion_rotate",
+    "reproject",
     "root_relative",
     "safe_norm",
     "scale_normalize_2d",
+    "split_root",
     "unit_bones",
     "world_to_camera",
 ]
@@ -336,6 +339,28 @@ def project(
     return k[..., None, :2] * xy + k[..., None, 2:]
 
 
+def reproject(
+    pose_3d: jax.Array,
+    translation: jax.Array,
+    intrinsics: jax.Array,
+    *,
+    min_depth: float | None = 1e-3,
+) -> jax.Array:
+    """Paper Eq. 7's ``proj(M_int, X̂ + t̂)``: a root-relative pose placed at its root position
+    and projected (:func:`join_root` then :func:`project`).
+
+    Args:
+      pose_3d: ``(..., J, 3)`` root-relative, metres, camera frame.
+      translation: ``(..., 3)`` the root in the camera frame, metres.
+      intrinsics: ``(..., 4)`` ``fx, fy, cx, cy`` (normalized or pixels).
+      min_depth: see :func:`project`.
+
+    Returns:
+      ``(..., J, 2)`` in the units of ``intrinsics``.
+    """
+    return project(join_root(pose_3d, translation), intrinsics, min_depth=min_depth)
+
+
 def project_distorted(
     x_cam: jax.Array,
     intrinsics: jax.Array,
@@ -450,6 +475,25 @@ def root_relative(x: jax.Array, *, root: int = 0) -> jax.Array:
     if x.ndim < 2 or not -x.shape[-2] <= root < x.shape[-2]:
         raise ValueError(f"x must have shape (..., J, D) with joint {root}, got {x.shape}")
     return x - x[..., root : root + 1, :]
+
+
+def split_root(x: jax.Array, *, root: int = 0) -> tuple[jax.Array, jax.Array]:
+    """``(..., J, D)`` absolute points -> (root-relative ``(..., J, D)``, root ``(..., D)``);
+    the inverse of :func:`join_root`."""
+    relative = root_relative(x, root=root)
+    return relative, jnp.asarray(x)[..., root, :]
+
+
+def join_root(relative: jax.Array, root_position: jax.Array) -> jax.Array:
+    """Root-relative ``(..., J, D)`` plus the root's position ``(..., D)`` -> absolute
+    ``(..., J, D)`` (e.g. ``X_cam = X_rel + t``, metres, camera frame)."""
+    relative, root_position = jnp.asarray(relative), jnp.asarray(root_position)
+    if relative.shape[-1:] != root_position.shape[-1:]:
+        raise ValueError(
+            f"relative (..., J, D) and root_position (..., D) disagree: {relative.shape} vs "
+            f"{root_position.shape}"
+        )
+    return relative + root_position[..., None, :]
 
 
 def scale_normalize_2d(keypoints_2d: jax.Array, *, root: int = 0, eps: float = 1e-6) -> jax.Array:

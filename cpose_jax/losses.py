@@ -166,8 +166,8 @@ def reprojection_loss(
         )
     if translation.shape[-1:] != (3,):
         raise ValueError(f"translation must have shape (..., 3), got {translation.shape}")
-    x_cam = pose_3d + translation[..., None, :]
-    return _sq_dist(geometry.project(x_cam, intrinsics, min_depth=min_depth), target_2d)
+    reprojected = geometry.reproject(pose_3d, translation, intrinsics, min_depth=min_depth)
+    return _sq_dist(reprojected, target_2d)
 
 
 def camera_loss(

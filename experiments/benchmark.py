@@ -57,7 +57,6 @@ import argparse
 import ast
 import dataclasses
 import datetime
-import importlib.util
 import json
 import math
 import os
@@ -78,9 +77,11 @@ import numpy as np
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from cpose_jax import models
 from cpose_jax.data import pipeline
-from cpose_jax.train import parallel, steps
-from experiments import build
+from cpose_jax.train import parallel, recipe, steps
+from experiments import build, datasets
+from experiments.configs_common import load_config
 
 KINDS = ("refiner", "supervised", "warmup", "end_to_end", "gan_only")
 # Stage names looked up for each kind (first found in config.stages), then any of that kind.
@@ -94,48 +95,6 @@ SYNC_EVERY = 8
 
 
 # ------------------------------------------------------------------------------------ config
-
-
-def load_config(spec: str, overrides: Mapping[str, str] = ()) -> Any:
-    """`path[:variants]` -> the file's `get_config(variants)`, with `key=value` overrides
-    (values parsed as Python literals where possible and cast to the existing key's type)."""
-    path, _, arg = spec.partition(":")
-    module_spec = importlib.util.spec_from_file_location(f"_bench_cfg_{Path(path).stem}", path)
-    if module_spec is None or module_spec.loader is None:
-        raise ValueError(f"cannot load config file {path!r}")
-    module = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(module)
-    config = module.get_config(arg or None)
-    for key, text in dict(overrides).items():
-        set_config_value(config, key, text)
-    return config
-
-
-def set_config_value(config: Any, key: str, text: str) -> None:
-    *parents, leaf = key.split(".")
-    node = config
-    for p in parents:
-        node = node[p]
-    if leaf not in node:
-        raise ValueError(f"unknown config key {key!r}")
-    old = node[leaf]
-    if isinstance(old, bool):
-        low = text.lower()
-        if low not in ("true", "false", "1", "0"):
-            raise ValueError(f"config key {key!r} is a bool, got {text!r}")
-        value: Any = low in ("true", "1")
-    elif isinstance(old, str):
-        value = text
-    else:
-        try:
-            value = ast.literal_eval(text)
-        except (ValueError, SyntaxError):
-            value = text
-        if isinstance(old, float) and isinstance(value, int):
-            value = float(value)
-        if isinstance(old, tuple) and not isinstance(value, tuple):
-            value = (value,)
-    node[leaf] = value
 
 
 # ------------------------------------------------------------------------------------- FLOPs
@@ -169,7 +128,7 @@ def _passes(kind: str, opts: Mapping[str, Any], b: int, bw: int) -> list[Pass]:
     trained = opts["trained"]  # networks the step updates
     if kind == "refiner":
         return [Pass("refiner", b, 3, "refiner (Eq. 4)")]
-    pose = [n for n in ("refiner", "lifter", "camera") if n in nets]
+    pose = [n for n in models.POSE_NETS if n in nets]
 
     def pose_passes(rows: int, what: str, *, inference: bool = False) -> list[Pass]:
         out = []
@@ -348,12 +307,11 @@ def _find_stage(config, kind: str) -> str | None:
 
 
 def _step_options(config, stage: str, modules: Mapping[str, Any]) -> dict[str, Any]:
-    """What `build.build_step` passes to the factory (for the analytic pass tables)."""
+    """The networks and options of a stage's real step (`recipe.stage_modules`, as
+    `build.build_step` uses them), for the analytic pass tables."""
     st = config.stages[stage]
     trained = set(build.trained_nets(config, stage))
-    nets = {k for k in modules if k in trained or k in ("refiner", "lifter")}
-    if st.kind == "supervised":
-        nets -= set(build.GAN_NETS)
+    nets = set(recipe.stage_modules(st.kind, modules, trained))
     return {
         "nets": nets,
         "trained": trained,
@@ -419,7 +377,7 @@ class Bench:
             if v % n_dev:
                 raise ValueError(f"{name} {v} is not divisible by {n_dev} devices")
         t0 = time.perf_counter()
-        self.data = build.load_data(config)
+        self.data = datasets.load_data(config)
         self.data_seconds = time.perf_counter() - t0
         self.modules = build.build_modules(config)
         self.spe = build.stage_steps_per_epoch(config, len(self.data.paired["pose_3d"]))
@@ -617,7 +575,7 @@ def bench_kinds(bench: Bench, kinds, *, repeats: int, min_time: float) -> dict[s
         step = bench.step_fn(stage)
         passes = _passes(kind, opts, bench.b, bench.bw)
         if kind == "gan_only":
-            gan = tuple(n for n in build.GAN_NETS if n in bench.modules)
+            gan = tuple(n for n in models.GAN_NETS if n in bench.modules)
             fn = part_step(step, gan, with_pool=True)
             jitted = _jit_part(fn, bench.mesh)
             rec = _measure(
@@ -777,10 +735,14 @@ def bench_breakdown(bench: Bench, *, repeats: int, min_time: float) -> dict[str,
     if stage is None:
         return {"skipped": "no end-to-end stage"}
 
-    def variant(name: str, overrides: dict[str, str]):
+    def variant(name: str, overrides: dict[str, Any]):
         cfg = config.copy_and_resolve_references()
-        for k, v in overrides.items():
-            set_config_value(cfg, k, v.replace("{stage}", stage))
+        for key, value in overrides.items():
+            *parents, leaf = key.split(".")
+            node = cfg
+            for part in parents:
+                node = node[part]
+            node[leaf] = value
         step = bench.step_fn(stage, cfg)
         opts = _step_options(cfg, stage, bench.modules)
         wild = opts["use_2d_only"]
@@ -805,15 +767,15 @@ def bench_breakdown(bench: Bench, *, repeats: int, min_time: float) -> dict[str,
             for k, v in bench.results["end_to_end"].items()
             if k in ("steps_per_call", "model_flops", "jaxpr_flops", "xla_flops", "compile_s")
         }
-    variant("no_dropout", {k: "0.0" for k in _DROPOUT_KEYS})
-    variant("no_feedback", {f"stages.{stage}.feedback": "False"})
-    variant("no_2d_only", {f"stages.{stage}.use_2d_only": "False"})
-    variant("no_fakes", {f"stages.{stage}.train_on_fakes": "False"})
+    variant("no_dropout", {k: 0.0 for k in _DROPOUT_KEYS})
+    variant("no_feedback", {f"stages.{stage}.feedback": False})
+    variant("no_2d_only", {f"stages.{stage}.use_2d_only": False})
+    variant("no_fakes", {f"stages.{stage}.train_on_fakes": False})
 
     # The pose-network part: G forward (its outputs feed step 3) + steps 3-4; XLA drops the
     # generator's backward and the discriminator update.
     step = bench.step_fn(stage)
-    pose = tuple(n for n in ("refiner", "lifter", "camera") if n in bench.modules)
+    pose = tuple(n for n in models.POSE_NETS if n in bench.modules)
     fn = part_step(step, pose, with_pool=False)
     n_used = len(jax.tree_util.tree_leaves({n: bench.host_state.nets[n] for n in pose}))
     rec = _measure(
@@ -1218,13 +1180,14 @@ def _parse(argv: list[str]) -> tuple[argparse.Namespace, dict[str, str]]:
     parser.add_argument("--json", default=None, help="write the result here")
     parser.add_argument("--quiet", action="store_true")
     args, rest = parser.parse_known_args(argv)
-    overrides = {}
     for item in rest:
         if not item.startswith("--config.") or "=" not in item:
             parser.error(f"unrecognized argument {item!r} (overrides: --config.KEY=VALUE)")
-        key, value = item[len("--config.") :].split("=", 1)
-        overrides[key] = value
-    return args, overrides
+    if args.batch_size is not None:
+        rest += [
+            f"--config.train.{k}={args.batch_size}" for k in ("batch_size", "two_d_only_batch_size")
+        ]
+    return args, rest
 
 
 def _literal_pair(item: str) -> tuple[str, Any]:
@@ -1239,10 +1202,10 @@ def _literal_pair(item: str) -> tuple[str, Any]:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args, overrides = _parse(sys.argv[1:] if argv is None else argv)
-    if args.batch_size is not None:
-        overrides.setdefault("train.batch_size", str(args.batch_size))
-        overrides.setdefault("train.two_d_only_batch_size", str(args.batch_size))
-    config = load_config(args.config, overrides)
+    try:
+        config = load_config(args.config, overrides)
+    except ValueError as e:
+        raise SystemExit(f"error: {e}") from None
     kinds = tuple(k.strip() for k in args.kinds.split(",") if k.strip())
     bad = [k for k in kinds if k not in KINDS]
     if bad:

@@ -49,9 +49,9 @@ Key reference (what the training code reads):
 
 from __future__ import annotations
 
-import ml_collections
+from collections.abc import Sequence
 
-STAGE_KINDS = ("refiner", "supervised", "gan")
+import ml_collections
 
 
 def stage(
@@ -238,6 +238,27 @@ def base_config() -> ml_collections.ConfigDict:
     return c
 
 
+def load_config(spec: str, overrides: Sequence[str] = ()) -> ml_collections.ConfigDict:
+    """`FILE[:VARIANTS]` and `--config.KEY=VALUE` overrides, parsed as `experiments.run` parses
+    its `--config` flag (ml_collections `config_flags`, locked: an unknown key is an error,
+    values are type-checked). Raises ValueError with the flag parser's message."""
+    from absl import flags
+    from ml_collections import config_flags
+
+    argv = ["load_config", f"--config={spec}", *overrides]
+    values = flags.FlagValues()
+    config_flags.DEFINE_config_file(
+        "config", None, "", flag_values=values, lock_config=True, sys_argv=argv
+    )
+    try:
+        values(argv)
+    except (AttributeError, KeyError) as e:
+        raise ValueError(f"unknown config key {e} in {' '.join(overrides)}") from None
+    except flags.Error as e:  # the last line names the problem (not the parser's traceback)
+        raise ValueError(str(e).strip().splitlines()[-1]) from None
+    return values.config
+
+
 def apply_variants(config: ml_collections.ConfigDict, arg: str | None, handlers: dict) -> None:
     """Apply comma-separated variant tokens (`smoke,detected`) with `handlers[token](config)`
     and suffix `config.name` with them (`joint_smoke_detected`: the default workdir)."""
@@ -250,6 +271,25 @@ def apply_variants(config: ml_collections.ConfigDict, arg: str | None, handlers:
         handlers[token](config)
     if tokens:
         config.name = "_".join([config.name, *tokens])
+
+
+def cpu_budget(config: ml_collections.ConfigDict) -> None:
+    """The synthetic-world default of every experiment: the paper's schedule shape scaled to a
+    CPU (an epoch = 6% of a pass over the 40k lab pairs, batch 256), validation on 4096
+    lab_val samples (see the runbook in experiments/joint.py)."""
+    config.stages.epoch_scale = 0.06
+    config.train.batch_size = 256
+    config.train.two_d_only_batch_size = 256
+    config.train.checkpoint_every = 200
+    config.eval.val_max_samples = 4096
+
+
+def paper(config: ml_collections.ConfigDict) -> None:
+    """The paper's exact schedule and batch size (for real data)."""
+    config.stages.epoch_scale = 1.0
+    config.train.batch_size = 1024
+    config.train.two_d_only_batch_size = 1024
+    config.gan.pool_batches = 4
 
 
 def smoke(config: ml_collections.ConfigDict) -> None:
@@ -328,6 +368,10 @@ def with_refiner(config: ml_collections.ConfigDict) -> None:
     for name in order:
         if config.stages[name].kind == "gan" and config.stages[name].train_on_fakes:
             config.stages[name].train_refiner = True
+
+
+# The variants every experiment file accepts (each adds its own, e.g. 'no_refiner').
+VARIANTS = {"paper": paper, "smoke": smoke, "tiny": tiny, "detected": detected}
 
 
 # ------------------------------------------------------------------------------- validation

@@ -32,13 +32,13 @@ and markdown.
 
 Exit status 0, or 2 with a one-line `error: ...` and nothing written (missing workdir or
 checkpoint, bad dataset, existing output without `--overwrite`).
-The shared helpers (`load_model`, `make_apply`, `batched`) also serve `experiments.infer`.
+Loading, prediction and the evaluation loop are the library's (`cpose_jax.inference`,
+`cpose_jax.evaluation.evaluate_model`); `load_model` here adds the spec of old work directories.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 import time
@@ -48,313 +48,68 @@ from typing import Any
 
 import numpy as np
 
-from cpose_jax import atomic_io
-
-POSE_NETS = ("refiner", "lifter", "camera")
+from cpose_jax import atomic_io, evaluation, inference
 
 
 class EvaluateError(ValueError):
     """A user-facing problem (bad path, missing checkpoint); the message is one line."""
 
 
-# ------------------------------------------------------------------------------ model loading
+def load_model(workdir: str | Path, *, checkpoint: str = "best") -> inference.PoseModel:
+    """`cpose_jax.inference.load_pose_model`, also for work directories older than the model
+    spec (`model_spec.json`): their spec is derived from the run's config (config.json or the
+    checkpoint's meta) through `build.build_modules`, the one place networks are built."""
+    spec = None
+    try:
+        if inference.read_spec(workdir) is None and Path(workdir).is_dir():
+            spec = _derived_spec(Path(workdir), str(checkpoint))
+        return inference.load_pose_model(workdir, str(checkpoint), spec=spec)
+    except inference.ModelLoadError as e:
+        raise EvaluateError(str(e)) from None
 
 
-@dataclasses.dataclass
-class LoadedModel:
-    """The inference part of a trained run.
-
-    modules: flax modules by name (subset of refiner, lifter, camera); variables: per network
-    `{'params', 'batch_stats'?}` on one device; config: the run's ConfigDict; step: global
-    training step of the checkpoint; description: e.g. 'best by val/mpjpe = 52.1 mm (step 900)'.
-    """
-
-    workdir: Path
-    config: Any
-    modules: dict[str, Any]
-    variables: dict[str, Any]
-    skeleton: Any
-    step: int
-    kind: str
-    description: str
-
-    @property
-    def networks(self) -> tuple[str, ...]:
-        return tuple(n for n in POSE_NETS if n in self.modules)
-
-
-def _step_dir(workdir: Path, checkpoint: str) -> tuple[Path, str]:
-    def steps(folder: Path) -> list[int]:
-        if not folder.is_dir():
-            return []
-        # orbax writes into '<step>.orbax-checkpoint-tmp-*' and renames when complete, so a
-        # purely numeric folder is a finished checkpoint.
-        return sorted(
-            int(p.name) for p in folder.iterdir() if p.name.isdigit() and (p / "state").is_dir()
-        )
-
-    best, latest = steps(workdir / "best"), steps(workdir / "checkpoints")
-    if checkpoint == "best":
-        if best:
-            return workdir / "best" / str(best[-1]), "best"
-        if latest:
-            return workdir / "checkpoints" / str(latest[-1]), "latest (no best checkpoint)"
-    elif checkpoint == "latest":
-        if latest:
-            return workdir / "checkpoints" / str(latest[-1]), "latest"
-    elif checkpoint.isdigit():
-        if int(checkpoint) in latest:
-            return workdir / "checkpoints" / checkpoint, f"step {checkpoint}"
-        if int(checkpoint) in best:
-            return workdir / "best" / checkpoint, f"step {checkpoint} (best)"
-        raise EvaluateError(
-            f"{workdir}: no checkpoint at step {checkpoint}; have {latest} (+ best {best})"
-        )
-    else:
-        raise EvaluateError(f"--checkpoint must be best, latest or a step, got {checkpoint!r}")
-    if not workdir.is_dir():
-        raise EvaluateError(f"{workdir}: no such work directory")
-    raise EvaluateError(
-        f"{workdir}: no complete checkpoint under checkpoints/ or best/ (train with "
-        "python -m experiments.run first)"
-    )
-
-
-def load_model(workdir: str | Path, *, checkpoint: str = "best") -> LoadedModel:
-    """Restores the refiner/lifter/camera variables of a run (partial restore, one device)."""
-    import jax
+def _derived_spec(workdir: Path, checkpoint: str) -> dict:
     import ml_collections
-    import orbax.checkpoint as ocp
-    from absl import logging as absl_logging
 
-    from cpose_jax.skeleton import get_skeleton
+    from cpose_jax.train import checkpoint as ckpt
     from experiments import build
 
-    absl_logging.set_verbosity(absl_logging.ERROR)  # orbax is chatty at INFO/WARNING
-    workdir = Path(workdir).resolve()  # orbax reads metadata wrongly from relative paths
-    step_dir, kind = _step_dir(workdir, str(checkpoint))
-    meta_file = step_dir / "meta" / "metadata"
-    try:
-        meta = json.loads(meta_file.read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        raise EvaluateError(f"{meta_file}: cannot read the checkpoint's metadata ({e})") from None
-    config_dict = meta.get("config")
-    if config_dict is None and (workdir / "config.json").exists():
+    config_dict = None
+    if (workdir / "config.json").exists():
         config_dict = json.loads((workdir / "config.json").read_text())
+    else:
+        step_dir, _ = ckpt.find_checkpoint(workdir, checkpoint)
+        config_dict = ckpt.read_meta(step_dir).get("config")
     if not isinstance(config_dict, dict):
-        raise EvaluateError(f"{step_dir}: checkpoint metadata has no run config")
-    config = ml_collections.ConfigDict(config_dict)
+        raise EvaluateError(f"{workdir}: no model_spec.json and no run config to derive it from")
     try:
-        all_modules = build.build_modules(config)
+        return build.model_spec(ml_collections.ConfigDict(config_dict))
     except (build.ConfigError, AttributeError, KeyError) as e:
         raise EvaluateError(
-            f"{step_dir}: cannot rebuild the networks from its config ({e})"
+            f"{workdir}: cannot rebuild the networks from its config ({e})"
         ) from None
-    modules = {n: all_modules[n] for n in POSE_NETS if n in all_modules}
-
-    ckptr = ocp.PyTreeCheckpointer()
-    tree = ckptr.metadata(step_dir / "state")
-    tree = getattr(tree, "item_metadata", tree)
-    tree = getattr(tree, "tree", tree)
-    nets = tree.get("nets", {}) if isinstance(tree, Mapping) else {}
-    missing = [n for n in modules if n not in nets]
-    if missing:
-        raise EvaluateError(f"{step_dir}: the checkpoint lacks networks {missing}")
-    wanted = {
-        "nets": {
-            n: {k: nets[n][k] for k in ("params", "batch_stats") if nets[n].get(k)} for n in modules
-        }
-    }
-    sharding = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
-    target = jax.tree_util.tree_map(
-        lambda m: jax.ShapeDtypeStruct(tuple(m.shape), m.dtype, sharding=sharding), wanted
-    )
-    restore_args = jax.tree_util.tree_map(lambda m: ocp.ArrayRestoreArgs(sharding=sharding), wanted)
-    restored = ckptr.restore(
-        step_dir / "state",
-        args=ocp.args.PyTreeRestore(item=target, restore_args=restore_args, partial_restore=True),
-    )
-    variables = {n: dict(restored["nets"][n]) for n in modules}
-    step = int(meta.get("step", int(step_dir.name)))
-    desc = f"{kind} checkpoint, step {step}"
-    if "best_metric" in meta:
-        desc += f", {meta.get('select_metric', 'val')} = {float(meta['best_metric']):.2f} mm"
-    return LoadedModel(
-        workdir=workdir,
-        config=config,
-        modules=modules,
-        variables=variables,
-        skeleton=get_skeleton(config.skeleton),
-        step=step,
-        kind=kind,
-        description=desc,
-    )
 
 
-# ------------------------------------------------------------------------------- batched apply
+def run_config(model: inference.PoseModel):
+    """The run's experiment config (ConfigDict) of a loaded model."""
+    import ml_collections
 
-
-def make_apply(model: LoadedModel, *, flip: bool = False, refiner: bool = True) -> Callable:
-    """`apply(variables, keypoints_2d, confidence) -> predict outputs` (model space), jittable.
-
-    refiner=False bypasses a refiner the model has (Table 5 ablation on one checkpoint).
-    """
-    from cpose_jax.predict import predict
-
-    modules = {n: m for n, m in model.modules.items() if refiner or n != "refiner"}
-    skel = model.skeleton
-
-    def apply(variables, keypoints_2d, confidence):
-        vs = {n: variables[n] for n in modules}
-        return predict(vs, modules, keypoints_2d, confidence, skeleton=skel, flip=flip)
-
-    return apply
-
-
-def bucket_sizes(batch_size: int, *, smallest: int = 64) -> tuple[int, ...]:
-    """Padded batch sizes: powers of 4 times `smallest`, capped by (and ending at) batch_size."""
-    sizes, b = [], smallest
-    while b < batch_size:
-        sizes.append(b)
-        b *= 4
-    return (*sizes, batch_size)
-
-
-def batched(
-    fn: Callable[..., Mapping[str, Any]],
-    arrays: Mapping[str, np.ndarray],
-    *,
-    batch_size: int,
-    buckets: Sequence[int] | None = None,
-) -> dict[str, np.ndarray]:
-    """Applies a jitted `fn(**batch) -> {key: (B, ...)}` to `arrays` (leading axis N) in chunks of
-    `batch_size`, padding each chunk (by repeating its last row) to the smallest of `buckets`
-    (default: only `batch_size`) that holds it, so `fn` compiles once per bucket. Returns the
-    concatenated host outputs, padding removed; nested output dicts come back flat
-    (`{'a': {'b': x}}` -> key `'a/b'`).
-    """
-    import jax
-
-    buckets = tuple(sorted(buckets or (batch_size,)))
-    n = len(next(iter(arrays.values())))
-    outs: dict[str, list[np.ndarray]] = {}
-    pending = []
-    for lo in range(0, n, batch_size):
-        m = min(batch_size, n - lo)
-        size = next(b for b in buckets if b >= m)
-        idx = np.minimum(np.arange(lo, lo + size), lo + m - 1)
-        out = fn(**{k: np.asarray(v[idx]) for k, v in arrays.items()})
-        pending.append((m, out))
-        if len(pending) >= 4:  # bounded queue of dispatched batches
-            _drain(pending, outs, jax)
-    _drain(pending, outs, jax)
-    if not outs:
-        return {}
-    return {k: np.concatenate(v, 0) for k, v in outs.items()}
-
-
-def _drain(pending, outs, jax):
-    for m, out in jax.device_get(pending):
-        for k, v in _flatten(out).items():
-            outs.setdefault(k, []).append(np.asarray(v)[:m])
-    pending.clear()
-
-
-def _flatten(tree: Mapping, prefix: str = "") -> dict[str, Any]:
-    """{'a': {'b': x}} -> {'a/b': x} (nested outputs of `batched` come back flat)."""
-    flat = {}
-    for k, v in tree.items():
-        if isinstance(v, Mapping):
-            flat.update(_flatten(v, f"{prefix}{k}/"))
-        else:
-            flat[f"{prefix}{k}"] = v
-    return flat
-
-
-# --------------------------------------------------------------------------------- evaluation
-
-
-def _per_sample_fn(model: LoadedModel, *, flip: bool, pck: bool):
-    """Jitted `fn(keypoints_2d, confidence, pose_3d) -> {variant: {metric: (B,)}}` with variant
-    '' (full model) and, when the model has a refiner, '_no_refiner' (bypassed): one compiled
-    program per (model, flip, pck) serves every set and both 2D inputs."""
-    import jax
-
-    from cpose_jax import metrics
-    from cpose_jax.evaluation import per_sample_metrics
-
-    joints = metrics.joint_preset("3dhp14", model.skeleton) if pck else None
-    variants = {"": make_apply(model, flip=flip)}
-    if "refiner" in model.modules:
-        variants["_no_refiner"] = make_apply(model, flip=flip, refiner=False)
-
-    @jax.jit
-    def fn(variables, keypoints_2d, confidence, pose_3d):
-        out = {}
-        for suffix, apply in variants.items():
-            pred = apply(variables, keypoints_2d, confidence)["pose_3d"]
-            out[suffix] = per_sample_metrics(pred, pose_3d, joints=joints, pck=pck)
-        return out
-
-    return fn
-
-
-def _means(per_sample: Mapping[str, np.ndarray], index=None) -> dict[str, float]:
-    out = {}
-    for k, v in per_sample.items():
-        v = np.asarray(v, np.float64)
-        out[k] = float(v.mean() if index is None else v[index].mean())
-    out["num_samples"] = int(len(next(iter(per_sample.values()))) if index is None else index.sum())
-    return out
-
-
-def evaluate_set(
-    model: LoadedModel,
-    arrays: Mapping[str, np.ndarray],
-    *,
-    pck: bool,
-    flip: bool,
-    batch_size: int,
-    actions: np.ndarray | None = None,
-    fn: Callable | None = None,
-) -> dict[str, dict[str, Any]]:
-    """Mean metrics (mm / %) over a model-space set: {'': full model, '_no_refiner': refiner
-    bypassed (models with a refiner)}, each with `per_action` means when `actions` ids `(N,)`
-    are given. fn: a `_per_sample_fn(model, flip, pck)` to reuse."""
-    fn = fn or _per_sample_fn(model, flip=flip, pck=pck)
-    per = batched(
-        lambda **b: fn(model.variables, **b),
-        {k: arrays[k] for k in ("keypoints_2d", "confidence", "pose_3d")},
-        batch_size=batch_size,
-    )
-    results = {}
-    for suffix in {k.split("/")[0] for k in per}:
-        mine = {k.split("/", 1)[1]: v for k, v in per.items() if k.split("/")[0] == suffix}
-        res = _means(mine)
-        if actions is not None:
-            res["per_action"] = {
-                str(a): _means(mine, actions == a) for a in sorted(set(actions.tolist()))
-            }
-        results[suffix] = res
-    return results
+    if model.run_config is None:
+        raise EvaluateError(f"{model.workdir}: no config.json (the run's config)")
+    return ml_collections.ConfigDict(model.run_config)
 
 
 def default_test_sets(config) -> tuple[dict[str, str], tuple[str, ...]]:
     """The test sets a run's config evaluates on ({name: path}) and its PCK (3DHP-like) sets."""
-    pck = tuple(s.strip() for s in config.data.pck_sets.split(",") if s.strip())
-    d = config.data
-    if d.tests:
-        tests = {}
-        for item in d.tests.split(","):
-            name, _, path = item.partition("=")
-            tests[name.strip()] = path.strip()
-        return tests, pck
-    if d.source != "synthetic":
-        raise EvaluateError("the run's config has no test sets (data.tests): pass --dataset")
-    from experiments import build
+    from experiments import datasets
 
-    world = build.synthetic_world(config)
-    return {k: str(world[k]) for k in ("lab_val", "rig2_test", "wild_test")}, pck
+    try:
+        tests, pck = datasets.test_sets(config)
+    except datasets.ConfigError as e:
+        raise EvaluateError(str(e)) from None
+    if not tests:
+        raise EvaluateError("the run's config has no test sets (data.tests): pass --dataset")
+    return tests, pck
 
 
 def load_test_set(path: str | Path, *, max_samples: int = 0) -> dict[str, Any]:
@@ -379,7 +134,7 @@ def load_test_set(path: str | Path, *, max_samples: int = 0) -> dict[str, Any]:
 
 
 def evaluate_models(
-    models: Mapping[str, LoadedModel],
+    models: Mapping[str, inference.PoseModel],
     sets: Mapping[str, str],
     *,
     pck_sets: Sequence[str] = (),
@@ -408,12 +163,12 @@ def evaluate_models(
         for name, d in data.items():
             pck = name in pck_sets
             if pck not in fns:
-                fns[pck] = _per_sample_fn(model, flip=flip, pck=pck)
+                fns[pck] = evaluation.model_scorer(model, flip=flip, pck=pck)
             res[name] = {}
             for inp in ("gt", "detections"):
                 if d[inp] is None:
                     continue
-                per = evaluate_set(
+                per = evaluation.evaluate_model(
                     model,
                     d[inp],
                     pck=pck,
@@ -426,11 +181,11 @@ def evaluate_models(
                     res[name][inp + suffix] = per[suffix]
         out["models"][label] = {
             "workdir": str(model.workdir),
-            "config": model.config.name,
+            "config": model.name,
             "checkpoint": model.description,
             "step": model.step,
             "networks": list(model.networks),
-            "trained_input_2d": model.config.data.input_2d,
+            "trained_input_2d": model.spec["trained_input_2d"],
             "results": res,
         }
     return out
@@ -587,7 +342,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for label, path in workdirs.items():
             model = load_model(path, checkpoint=args.checkpoint)
             if label.startswith("#"):  # unlabelled: the config name (made unique)
-                name = model.config.name
+                name = model.name
                 label = name if name not in models else f"{name}_{label[1:]}"
             models[label] = model
         first = next(iter(models.values()))
@@ -595,7 +350,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             sets = _parse_named(args.dataset, "--dataset")
             pck = tuple(n for n in sets if "3dhp" in n.lower())
         else:
-            sets, pck = default_test_sets(first.config)
+            sets, pck = default_test_sets(run_config(first))
         if args.pck_sets is not None:
             pck = tuple(s.strip() for s in args.pck_sets.split(",") if s.strip())
         unknown = [s for s in pck if s not in sets and args.pck_sets is not None]

@@ -77,81 +77,27 @@ from typing import Any
 
 import numpy as np
 
-from cpose_jax import atomic_io
+from cpose_jax import atomic_io, inference
 from cpose_jax.io_keypoints import KeypointInputError, Keypoints, load_keypoints
-from experiments.evaluate import (
-    EvaluateError,
-    LoadedModel,
-    batched,
-    bucket_sizes,
-    load_model,
-)
-from experiments.evaluate import make_apply as _make_apply
-
-
-def make_pixel_predict(model: LoadedModel, *, flip: bool = False):
-    """Jitted `fn(keypoints_2d (B,J,2) px, confidence (B,J), image_size (B,2) px) -> outputs`
-    in pixels / metres: `pose_3d`, and with a camera branch `intrinsics` (px), `translation`,
-    `reprojection` (px); with a refiner `keypoints_2d_refined` (px)."""
-    import jax
-
-    from cpose_jax import geometry
-
-    apply = _make_apply(model, flip=flip)
-
-    @jax.jit
-    def fn(variables, keypoints_2d, confidence, image_size):
-        out = apply(variables, geometry.normalize_screen(keypoints_2d, image_size), confidence)
-        res = {"pose_3d": out["pose_3d"]}
-        if "intrinsics" in out:
-            res["intrinsics"] = geometry.denormalize_intrinsics(out["intrinsics"], image_size)
-            res["translation"] = out["translation"]
-            res["reprojection"] = geometry.denormalize_screen(out["reprojection"], image_size)
-        if "keypoints_2d_refined" in out:
-            res["keypoints_2d_refined"] = geometry.denormalize_screen(
-                out["keypoints_2d_refined"], image_size
-            )
-        return res
-
-    return fn
+from experiments.evaluate import EvaluateError, load_model, run_config
 
 
 def infer(
-    model: LoadedModel,
+    model: inference.PoseModel,
     keypoints: Keypoints,
     *,
     batch_size: int = 1024,
     flip: bool = False,
     fn=None,
 ) -> dict[str, np.ndarray]:
-    """Predictions for every person (numpy, leading axis N); see the module docstring.
-
-    fn: a `make_pixel_predict` function to reuse (keeps its compiled programs across calls).
-    """
-    n = len(keypoints)
-    fn = fn or make_pixel_predict(model, flip=flip)
+    """Predictions for every person (numpy, leading axis N) plus the input it used; see the
+    module docstring. fn: a `cpose_jax.inference.make_pixel_predict` function to reuse."""
     arrays = {
         "keypoints_2d": keypoints.keypoints_2d.astype(np.float32),
         "confidence": keypoints.confidence.astype(np.float32),
         "image_size": keypoints.image_size.astype(np.float32),
     }
-    out: dict[str, np.ndarray] = {}
-    if n:
-        out = batched(
-            lambda **b: fn(model.variables, **b),
-            arrays,
-            batch_size=batch_size,
-            buckets=bucket_sizes(batch_size),
-        )
-    else:  # zero people: empty arrays of the right trailing shapes
-        j = model.skeleton.num_joints
-        out = {"pose_3d": np.zeros((0, j, 3), np.float32)}
-        if "camera" in model.modules:
-            out |= {
-                "intrinsics": np.zeros((0, 4), np.float32),
-                "translation": np.zeros((0, 3), np.float32),
-                "reprojection": np.zeros((0, j, 2), np.float32),
-            }
+    out = inference.predict_pixels(model, **arrays, batch_size=batch_size, flip=flip, fn=fn)
     out = dict(out, **arrays)
     if "reprojection" in out:
         d = np.linalg.norm(out["reprojection"] - out["keypoints_2d"], axis=-1)
@@ -168,7 +114,7 @@ def _r(x, nd: int = 4):
     return np.round(np.asarray(x, np.float64), nd).tolist()
 
 
-def to_json(model: LoadedModel, keypoints: Keypoints, out: dict[str, np.ndarray]) -> dict:
+def to_json(model: inference.PoseModel, keypoints: Keypoints, out: dict[str, np.ndarray]) -> dict:
     """The JSON document: model info, joint names, units and one record per person."""
     people = []
     for i in range(len(keypoints)):
@@ -207,7 +153,7 @@ def to_json(model: LoadedModel, keypoints: Keypoints, out: dict[str, np.ndarray]
         },
         "model": {
             "workdir": str(model.workdir),
-            "config": model.config.name,
+            "config": model.name,
             "checkpoint": model.description,
             "networks": list(model.networks),
             "refiner_applied": "refiner" in model.modules,
@@ -348,16 +294,16 @@ def figure_page_paths(figures: str, num_drawn: int, rows: int) -> list[Path]:
     return [target / f"people_{p:03d}.png" for p in range(-(-num_drawn // rows))]
 
 
-def synthetic_split(model: LoadedModel, spec: str) -> Path:
+def synthetic_split(model: inference.PoseModel, spec: str) -> Path:
     """`synthetic:SPLIT` -> the path of that split of the run's synthetic world."""
     from cpose_jax.data import synthetic
 
     split = spec.split(":", 1)[1]
     if split not in synthetic.SPLITS:
         raise EvaluateError(f"unknown synthetic split {split!r}; known: {synthetic.SPLITS}")
-    from experiments import build
+    from experiments import datasets
 
-    return build.synthetic_world(model.config)[split]
+    return datasets.synthetic_world(run_config(model))[split]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -446,10 +392,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     skipped = ", ".join(f"{k} {v}" for k, v in keypoints.skipped.items()) or "none"
     print(
         f"{len(keypoints)} people from {args.input} (layout {keypoints.layout}; skipped: "
-        f"{skipped}); model {model.config.name}, {model.description}, networks "
+        f"{skipped}); model {model.name}, {model.description}, networks "
         f"{', '.join(model.networks)}"
     )
-    fn = make_pixel_predict(model, flip=args.flip)
+    fn = inference.make_pixel_predict(model, flip=args.flip)
     t0 = time.perf_counter()
     out = infer(model, keypoints, batch_size=args.batch_size, flip=args.flip, fn=fn)
     t1 = time.perf_counter()
@@ -472,7 +418,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 people=people,
                 max_people=args.max_figures,
                 rows=args.figure_rows,
-                title=f"{model.config.name} ({model.description}): {Path(args.input).name}",
+                title=f"{model.name} ({model.description}): {Path(args.input).name}",
                 image_dir=args.image_dir,
             )
         atomic_io.write_files(files)

@@ -56,39 +56,17 @@ the validation curve noisy (±10 mm between epochs).
 
 from __future__ import annotations
 
+from cpose_jax.models import GAN_NETS
 from experiments import configs_common as common
-
-
-def paper(config) -> None:
-    """The paper's exact schedule and batch size (for real data)."""
-    config.stages.epoch_scale = 1.0
-    config.train.batch_size = 1024
-    config.train.two_d_only_batch_size = 1024
-    config.gan.pool_batches = 4
 
 
 def get_config(arg: str | None = None):
     config = common.base_config()
     config.name = "joint"
     # GAN nets at PoseAug's 1e-4 in the end-to-end stage (5e-4 x 0.2); see the docstring.
-    for net in ("generator", "disc_3d", "disc_2d"):
+    for net in GAN_NETS:
         config.optim[net].lr_scale = 0.2
-    # Synthetic-world default (see the docstring): paper schedule shape, scaled.
-    config.stages.epoch_scale = 0.06
-    config.train.batch_size = 256
-    config.train.two_d_only_batch_size = 256
-    config.train.checkpoint_every = 200
+    common.cpu_budget(config)  # the synthetic-world default (see the docstring)
     config.stages.warmup.validate = False
-    config.eval.val_max_samples = 4096
-    common.apply_variants(
-        config,
-        arg,
-        {
-            "paper": paper,
-            "smoke": common.smoke,
-            "tiny": common.tiny,
-            "detected": common.detected,
-            "no_refiner": common.no_refiner,
-        },
-    )
+    common.apply_variants(config, arg, {**common.VARIANTS, "no_refiner": common.no_refiner})
     return config

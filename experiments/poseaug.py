@@ -26,7 +26,6 @@ network: Table 5's "Gong et al. w/ Refinement Network").
 from __future__ import annotations
 
 from experiments import configs_common as common
-from experiments.joint import paper
 
 
 def get_config(arg: str | None = None):
@@ -51,20 +50,6 @@ def get_config(arg: str | None = None):
     st.end_to_end.decay_epochs = ()
     st.end_to_end.use_2d_only = False
     st.end_to_end.train_refiner = False
-    st.epoch_scale = 0.06
-    config.train.batch_size = 256
-    config.train.two_d_only_batch_size = 256
-    config.train.checkpoint_every = 200
-    config.eval.val_max_samples = 4096
-    common.apply_variants(
-        config,
-        arg,
-        {
-            "paper": paper,
-            "smoke": common.smoke,
-            "tiny": common.tiny,
-            "detected": common.detected,
-            "refiner": common.with_refiner,
-        },
-    )
+    common.cpu_budget(config)
+    common.apply_variants(config, arg, {**common.VARIANTS, "refiner": common.with_refiner})
     return config

@@ -28,10 +28,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import functools
 import json
 import math
-import re
 import subprocess
 import sys
 import time
@@ -39,6 +37,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+
+from experiments import datasets
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -123,7 +123,7 @@ BY_NAME = {s.name: s for s in SETTINGS}
 #: per "epoch" (4-5 steps of 256), every stage keeping its length in epochs.
 EPOCH_SCALE = 0.03
 TEST_SAMPLES_EACH_EPOCH = 1024
-SETS = ("lab_val", "rig2_test", "wild_test")
+SETS = datasets.SYNTHETIC_TESTS
 # Table columns: (set, metric, header).
 COLUMNS = (
     ("lab_val", "mpjpe", "lab MPJPE"),
@@ -192,11 +192,8 @@ def read_run(workdir: Path) -> dict | None:
     run = {"results": res["results"], "model": res["model"], "train_s": res["train_seconds"]}
     wall = workdir / "wall.json"
     run["wall_s"] = json.loads(wall.read_text())["wall_seconds"] if wall.exists() else None
-    log = (workdir / "report.log").read_text() if (workdir / "report.log").exists() else ""
-    m = re.search(r"stages (.*?), train pairs (\d+)", log)
-    run["stages"] = m.group(1) if m else "?"
-    config = json.loads((workdir / "config.json").read_text())
-    run["batch"] = config["train"]["batch_size"]
+    run["stages"] = res["stages"]  # [{name, epochs, steps_per_epoch}], as experiments.run ran
+    run["batch"] = res["batch_size"]
     rows = []
     metrics_path = workdir / "metrics.jsonl"
     if metrics_path.exists():
@@ -205,8 +202,7 @@ def read_run(workdir: Path) -> dict | None:
                 rows.append(json.loads(line))
     run["curve"] = [r for r in rows if "val/mpjpe" in r]
     run["train_rows"] = [r for r in rows if any(k.startswith("train/") for k in r)]
-    m = re.search(r"\(step (\d+),", res["model"])
-    run["best_step"] = int(m.group(1)) if m else None
+    run["best_step"] = res["selected"]["step"] if "select_metric" in res["selected"] else None
     return run
 
 
@@ -325,10 +321,10 @@ def budget_table(runs: dict, settings: Sequence[Setting]) -> str:
         group = runs.get(st.name, [])
         if not group:
             continue
-        stages = group[0]["stages"]
-        steps = sum(
-            int(a) * int(b) for a, b in re.findall(r":(\d+)x(\d+)", stages)
-        )  # 'refiner:100x4, warmup:10x4'
+        stages = ", ".join(
+            f"{s['name']}:{s['epochs']}x{s['steps_per_epoch']}" for s in group[0]["stages"]
+        )
+        steps = sum(s["epochs"] * s["steps_per_epoch"] for s in group[0]["stages"])
         walls = [r["wall_s"] / 60 for r in group if r["wall_s"]]
         rows.append(
             [
@@ -407,12 +403,13 @@ def plot_decomposition(runs: dict, names: Sequence[str], path: Path) -> None:
     fig.savefig(path)
 
 
-def _predict(model, apply, arrays: dict) -> dict:
-    """A loaded model's outputs on model-space `arrays` (`apply` = jitted `make_apply(model)`)."""
-    from experiments import evaluate
+def _predict(model, arrays: dict) -> dict:
+    """A loaded model's outputs on model-space `arrays`."""
+    from cpose_jax import inference
 
+    fn = inference.make_predict(model)
     inputs = {k: arrays[k] for k in ("keypoints_2d", "confidence")}
-    return evaluate.batched(functools.partial(apply, model.variables), inputs, batch_size=2048)
+    return inference.batched_apply(lambda b: fn(model.variables, b), inputs, batch_size=2048)
 
 
 DIAGNOSED = ("poseaug", "joint_no2d", "joint", "joint_blind")
@@ -426,7 +423,6 @@ def scale_diagnostic(runs_dir: Path, path: Path) -> dict:
     Returns {setting: {set: {'small', 'large', 'all'}: median log s}} plus the data facts, and
     saves a three-panel figure.
     """
-    import jax
     from matplotlib.figure import Figure
 
     from cpose_jax import evaluation
@@ -440,7 +436,7 @@ def scale_diagnostic(runs_dir: Path, path: Path) -> dict:
     if not loaded:
         return {}
     first = next(iter(loaded.values()))
-    paths, _ = evaluate.default_test_sets(first.config)
+    paths, _ = evaluate.default_test_sets(evaluate.run_config(first))
     sets = {s: evaluate.load_test_set(paths[s])["gt"] for s in ("lab_val", "wild_test")}
 
     def extent(arrays):
@@ -456,10 +452,9 @@ def scale_diagnostic(runs_dir: Path, path: Path) -> dict:
     bins = np.quantile(extent(sets["wild_test"]), np.linspace(0, 1, 11))
     for i, (name, model) in enumerate(loaded.items()):
         colour = f"C{i}"  # the same model has the same colour in both panels
-        apply = jax.jit(evaluate.make_apply(model))
         out[name] = {}
         for set_name, arrays in sets.items():
-            pred = _predict(model, apply, arrays)
+            pred = _predict(model, arrays)
             log_s = np.asarray(
                 evaluation.per_sample_metrics(pred["pose_3d"], arrays["pose_3d"])["log_scale"]
             )
@@ -500,7 +495,7 @@ def scale_diagnostic(runs_dir: Path, path: Path) -> dict:
             "extent_median": float(np.median(extent(arrays))),
         }
         ax_data.hist(ratio, bins=60, range=(0, 1), alpha=0.5, density=True, label=set_name)
-    cam = first.config.model.camera
+    cam = evaluate.run_config(first).model.camera
     prior = cam.focal_prior / cam.depth_prior
     out["data"]["prior_f_over_d"] = prior
     ax_data.axvline(prior, color="k", lw=1.2, label=f"camera prior {prior:.3f}")
@@ -519,7 +514,6 @@ def refiner_diagnostic(runs_dir: Path) -> dict:
     """Does the refiner bring detected 2D closer to the truth? Mean 2D joint error in pixels of
     the detections and of the refined keypoints the lifter sees, per set and confidence band,
     for seed 0's selected models with a refiner."""
-    import jax
 
     from cpose_jax.data import pipeline, schema
     from experiments import evaluate
@@ -530,13 +524,12 @@ def refiner_diagnostic(runs_dir: Path) -> dict:
         if not (workdir / "results.json").exists():
             continue
         model = evaluate.load_model(workdir)
-        apply = jax.jit(evaluate.make_apply(model))
-        paths, _ = evaluate.default_test_sets(model.config)
+        paths, _ = evaluate.default_test_sets(evaluate.run_config(model))
         out[name] = {}
         for set_name in ("lab_val", "wild_test"):
             ds = schema.load_dataset(paths[set_name])
             arrays = pipeline.to_model_space(ds, input_2d="detections")
-            pred = _predict(model, apply, arrays)
+            pred = _predict(model, arrays)
             half_width = np.asarray(ds["image_size"], np.float64)[:, 0, None, None] / 2  # px/unit
             gt = arrays["keypoints_2d_gt"]
             err_in = np.linalg.norm((arrays["keypoints_2d"] - gt) * half_width, axis=-1)
@@ -634,6 +627,8 @@ def aggregate(
     analysis_path = REPO / "experiments" / "report_analysis.md"
     analysis = analysis_path.read_text() if analysis_path.exists() else "(no analysis yet)\n"
     seeds_txt = ", ".join(str(s) for s in seeds)
+    batches = " / ".join(str(b) for b in sorted({r["batch"] for g in runs.values() for r in g}))
+    batches = batches or "-"
     diag_data = diag.get("data", {})
     missing_note = f"\n**Missing runs** (not finished): {', '.join(missing)}\n" if missing else ""
     commands = "\n".join(
@@ -746,7 +741,7 @@ the same numbers).
 
 ## Budget and wall time
 
-Every run: batch 256, `stages.epoch_scale = {epoch_scale}` (an epoch is {epoch_scale:.0%} of a
+Every run: batch {batches}, `stages.epoch_scale = {epoch_scale}` (an epoch is {epoch_scale:.0%} of a
 pass over the 40k lab pairs), the paper's stage lengths in epochs (refiner 100, warm-up 10,
 end-to-end 75 for CameraPose; PoseAug: pretrain 50, warm-up 2, end-to-end 48; supervised 50),
 validation (+ test tracking) after every epoch of the last stage. Wall time is the whole

@@ -41,6 +41,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import sys
 import time
 from pathlib import Path
@@ -166,6 +167,18 @@ def _init_distributed():
     )
 
 
+def _killer(step: int):
+    """Testing aid (train.kill_at_step): SIGKILL this process after that global step."""
+    if not step:
+        return None
+
+    def after_step(done: int) -> None:
+        if done == step:
+            os.kill(os.getpid(), signal.SIGKILL)  # a simulated preemption
+
+    return after_step
+
+
 def main(argv):
     del argv
     absl_logging.set_verbosity(absl_logging.WARNING)  # orbax logs every save/restore at INFO
@@ -215,7 +228,13 @@ def main(argv):
     if _FRESH.value and main_process and workdir.exists():
         shutil.rmtree(workdir)
     if main_process:
-        atomic_io.write_files({workdir / "config.json": config.to_json_best_effort(indent=1)})
+        # model_spec.json is what cpose_jax.inference.load_pose_model reads.
+        atomic_io.write_files(
+            {
+                workdir / "config.json": config.to_json_best_effort(indent=1),
+                workdir / "model_spec.json": atomic_io.json_bytes(build.model_spec(config)),
+            }
+        )
     workdir.mkdir(parents=True, exist_ok=True)
     say = print if main_process else (lambda *a, **k: None)
     say(
@@ -235,7 +254,7 @@ def main(argv):
         state_sharding=parallel.replicated(run.mesh),
         progress=config.train.progress,
         tensorboard=config.train.tensorboard,
-        kill_at_step=config.train.kill_at_step,
+        after_step=_killer(config.train.kill_at_step),
     )
     try:
         result = loop.run_stages(run.state, run.stages, options)
@@ -246,7 +265,9 @@ def main(argv):
         say(f"resumed from step {result.resumed_from}")
     t_train = time.time() - t0
 
-    state, which = result.state, f"final state (step {int(jax.device_get(result.state.step))})"
+    final_step = int(jax.device_get(result.state.step))
+    state, which = result.state, f"final state (step {final_step})"
+    selected = {"step": final_step, "stage": run.stages[-1].name, "epoch": run.stages[-1].epochs}
     ckpt = checkpoint.Checkpointer(workdir, keep=config.train.keep_checkpoints)
     best = ckpt.restore_best(result.state)
     if best is not None:
@@ -255,6 +276,7 @@ def main(argv):
             f"best by {meta['select_metric']} = {meta['best_metric']:.2f} mm "
             f"(step {meta['step']}, stage {meta['stage']}, epoch {meta['epoch']})"
         )
+        selected = {k: meta[k] for k in ("step", "stage", "epoch", "select_metric", "best_metric")}
     ckpt.close()
     results = run.evaluate_fn(state)
     table = evaluation.results_table(results)
@@ -267,6 +289,13 @@ def main(argv):
         summary = {
             "config": config.name,
             "model": which,
+            "selected": selected,  # the evaluated checkpoint
+            "stages": [
+                {"name": s.name, "epochs": s.epochs, "steps_per_epoch": s.steps_per_epoch}
+                for s in run.stages
+            ],
+            "batch_size": config.train.batch_size,
+            "two_d_only_batch_size": config.train.two_d_only_batch_size,
             "results": evaluation.summarize_for_json(results),
             "train_seconds": round(t_train, 1),
         }

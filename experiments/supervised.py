@@ -21,7 +21,6 @@ refinement network: its own stage first, then frozen in front of the lifter).
 from __future__ import annotations
 
 from experiments import configs_common as common
-from experiments.joint import paper
 
 
 def get_config(arg: str | None = None):
@@ -34,20 +33,6 @@ def get_config(arg: str | None = None):
     config.stages.pretrain.lr = 1e-3
     config.stages.pretrain.decay_epochs = (40,)
     config.stages.pretrain.train_camera = False
-    config.stages.epoch_scale = 0.06
-    config.train.batch_size = 256
-    config.train.two_d_only_batch_size = 256
-    config.train.checkpoint_every = 200
-    config.eval.val_max_samples = 4096
-    common.apply_variants(
-        config,
-        arg,
-        {
-            "paper": paper,
-            "smoke": common.smoke,
-            "tiny": common.tiny,
-            "detected": common.detected,
-            "refiner": common.with_refiner,
-        },
-    )
+    common.cpu_budget(config)
+    common.apply_variants(config, arg, {**common.VARIANTS, "refiner": common.with_refiner})
     return config

@@ -44,15 +44,20 @@ def test_kernel_size_counts_dense_kernels_only():
     assert benchmark.kernel_size(params) == 5 * 7 + 7 * 3  # biases excluded
 
 
-def test_set_config_value_types():
-    config = benchmark.load_config("experiments/joint.py:tiny")
-    benchmark.set_config_value(config, "train.batch_size", "8")
-    benchmark.set_config_value(config, "stages.end_to_end.feedback", "False")
-    benchmark.set_config_value(config, "model.lifter.dropout", "0")
+def test_config_loading_is_run_s():
+    """The benchmark loads configs as experiments.run does: typed overrides, unknown keys fail."""
+    config = benchmark.load_config(
+        "experiments/joint.py:tiny",
+        [
+            "--config.train.batch_size=8",
+            "--config.stages.end_to_end.feedback=False",
+            "--config.model.lifter.dropout=0",
+        ],
+    )
     assert config.train.batch_size == 8 and config.stages.end_to_end.feedback is False
-    assert config.model.lifter.dropout == 0.0
-    with pytest.raises(ValueError, match="unknown config key"):
-        benchmark.set_config_value(config, "train.no_such_key", "1")
+    assert config.model.lifter.dropout == 0.0 and config.name == "joint_tiny"
+    with pytest.raises(ValueError, match="no_such_key"):
+        benchmark.load_config("experiments/joint.py", ["--config.train.no_such_key=1"])
 
 
 def test_benchmark_tiny_run_reports_every_kind(tmp_path, capsys):

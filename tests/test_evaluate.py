@@ -73,7 +73,7 @@ def _direct(trained, path, *, refiner=True, flip=False, input_2d="gt", pck=False
     """Per-sample metrics from the in-memory training state (no checkpoint, no CLI code)."""
     from cpose_jax import metrics
     from cpose_jax.data import pipeline, schema
-    from cpose_jax.predict import predict, variables_of
+    from cpose_jax.inference import predict, variables_of
     from cpose_jax.skeleton import H36M17
 
     arrays = pipeline.to_model_space(schema.load_dataset(path), input_2d=input_2d)
@@ -161,7 +161,7 @@ def test_default_sets_and_partial_restore(trained, tmp_path):
             assert len(a.sharding.device_set) == 1
             np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
-    sets, pck = evaluate.default_test_sets(model.config)
+    sets, pck = evaluate.default_test_sets(evaluate.run_config(model))
     assert list(sets) == ["lab_val", "rig2_test", "wild_test"] and pck == ("rig2_test",)
     rc = evaluate.main(
         [f"--workdir={trained['workdir']}", f"--output={tmp_path}", "--max-samples=16"]

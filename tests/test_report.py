@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 
-import jax
 import numpy as np
 import pytest
 
@@ -35,12 +34,16 @@ def _write_run(root, name, seed, wild, lab=50.0, curve=None, best_step=20):
         "wild_test": _res(wild, 100.0, scale=1.1),
     }
     model = f"best by val/mpjpe = {lab:.2f} mm (step {best_step}, stage end_to_end, epoch 2)"
-    (d / "results.json").write_text(
-        json.dumps({"config": name, "model": model, "results": results, "train_seconds": 60})
-    )
-    (d / "config.json").write_text(json.dumps({"train": {"batch_size": 256}}))
+    selected = {"step": best_step, "stage": "end_to_end", "epoch": 2}
+    selected |= {"select_metric": "val/mpjpe", "best_metric": lab}
+    stages = [
+        {"name": "warmup", "epochs": 2, "steps_per_epoch": 10},
+        {"name": "end_to_end", "epochs": 3, "steps_per_epoch": 10},
+    ]
+    doc = {"config": name, "model": model, "selected": selected, "stages": stages}
+    doc |= {"batch_size": 256, "results": results, "train_seconds": 60}
+    (d / "results.json").write_text(json.dumps(doc))  # the fields experiments.run writes
     (d / "wall.json").write_text(json.dumps({"wall_seconds": 120.0 + seed}))
-    (d / "report.log").write_text("config x: stages warmup:2x10, end_to_end:3x10, train pairs 99\n")
     rows = [{"step": 5, "train/lifter/loss": 1.0}] + (curve or [])
     (d / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
 
@@ -72,7 +75,8 @@ def test_aggregate_tables_claims_and_selection(tmp_path):
     # Scale bias of a 1.1 optimal scale: +10 %, no spread.
     assert "10.0 ± 0.0" in md
     # Budget: 2*10 + 3*10 steps of 256 pairs; wall 2.0 min mean over seeds (120 s, 121 s).
-    assert "| 50 | 13k | 2.0 ± 0.0 |" in md
+    assert "| 50 | 13k | 2.0 ± 0.0 |" in md and "`warmup:2x10, end_to_end:3x10`" in md
+    assert "Every run: batch 256," in md
     assert "**Missing runs**" in md and "supervised/seed0" in md
     for fig in ("curves.png", "curves_detected.png", "error_decomposition.png"):
         assert (out.parent / "results" / fig).stat().st_size > 1000
@@ -107,6 +111,7 @@ def test_scale_diagnostic_on_a_trained_run(tmp_path, tmp_path_factory):
     """The diagnostic loads the selected model, and its numbers match a direct computation."""
     from test_evaluate import trained_workdir
 
+    from cpose_jax import inference
     from cpose_jax.data import pipeline, schema
     from experiments import evaluate
 
@@ -126,11 +131,8 @@ def test_scale_diagnostic_on_a_trained_run(tmp_path, tmp_path_factory):
     ds = schema.load_dataset(wild_path)
     arrays = pipeline.to_model_space(ds, input_2d="gt")
     model = evaluate.load_model(trained["workdir"])
-    pred = np.asarray(
-        jax.jit(evaluate.make_apply(model))(
-            model.variables, arrays["keypoints_2d"], arrays["confidence"]
-        )["pose_3d"]
-    )
+    batch = {k: arrays[k] for k in ("keypoints_2d", "confidence")}
+    pred = np.asarray(inference.make_predict(model)(model.variables, batch)["pose_3d"])
     gt = arrays["pose_3d"]
     s = (pred * gt).sum((1, 2)) / (pred * pred).sum((1, 2))
     # A poorly trained model can point some poses the wrong way (s <= 0): clipped at 1e-3.

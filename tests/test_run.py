@@ -206,3 +206,79 @@ def test_nonfinite_loss_stops_and_keeps_the_last_good_checkpoint(shared, tmp_pat
         bad = jax.tree_util.tree_map(lambda x: x * np.nan, state)
         ckpt.save(100, bad, {})
     ckpt.close()
+
+
+# The README's "use a trained model" script: ten lines, library only.
+LOAD_AND_PREDICT = """
+import sys
+from cpose_jax import inference
+from cpose_jax.io_keypoints import load_keypoints
+
+model = inference.load_pose_model(sys.argv[1])  # a workdir of experiments.run, best checkpoint
+people = load_keypoints(sys.argv[2])  # COCO-style JSON -> Human3.6M-17 keypoints, pixels
+out = inference.predict_pixels(model, people.keypoints_2d, people.confidence, people.image_size)
+for image_id, pose in zip(people.image_id, out["pose_3d"]):
+    print(image_id, pose.round(5).tolist())  # (17, 3) metres, root-relative, camera frame
+"""
+
+
+def _coco_person(cx: float, cy: float, s: float) -> list[float]:
+    """A standing COCO-17 person (nose, eyes, ears, shoulders, elbows, wrists, hips, knees,
+    ankles) around (cx, cy), s pixels per unit; the left ear unlabelled (visibility 0)."""
+    xy = [(0, -4), (-0.2, -4.2), (0.2, -4.2), (-0.4, -4), (0.4, -4), (-1, -3), (1, -3),
+          (-1.3, -1.5), (1.3, -1.5), (-1.4, 0), (1.4, 0), (-0.6, 0), (0.6, 0), (-0.6, 2),
+          (0.6, 2), (-0.6, 4), (0.6, 4)]  # fmt: skip
+    out = []
+    for j, (x, y) in enumerate(xy):
+        out += [cx + s * x, cy + s * y, 0.0 if j == 3 else 0.9]
+    return out
+
+
+def test_installed_package_loads_the_run_and_predicts(reference, tmp_path):
+    """Done-when of issue 16: the package as pip installs it (setuptools' build_py with this
+    pyproject.toml: the files a wheel of this pure-Python package holds), on its own outside
+    the checkout, loads the workdir the main command trained and prints 3D poses for a
+    COCO-style JSON. (A full `pip install <checkout>` into a fresh venv needs PyPI or a build
+    backend with bdist_wheel; tests have neither.)"""
+    site = tmp_path / "site"
+    build = subprocess.run(
+        [sys.executable, "-c", "from setuptools import setup; setup()", "-q",
+         "egg_info", "-e", str(tmp_path), "build_py", "-d", str(site)],
+        cwd=ROOT, capture_output=True, text=True,
+    )  # fmt: skip
+    assert build.returncode == 0, build.stderr
+    assert (site / "cpose_jax" / "train" / "recipe.py").is_file()
+    assert not (site / "experiments").exists() and not (site / "data_prep").exists()
+    people = [
+        {"image_id": 7, "keypoints": _coco_person(500, 420, 40), "image_size": [1000, 800]},
+        {"image_id": 8, "keypoints": _coco_person(300, 500, 25), "image_size": [1000, 800]},
+    ]
+    (tmp_path / "people.json").write_text(json.dumps(people))
+    (tmp_path / "predict.py").write_text(LOAD_AND_PREDICT)
+    assert len(LOAD_AND_PREDICT.strip().splitlines()) <= 10
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "XLA_FLAGS")}
+    env.update(PYTHONPATH=str(site), JAX_PLATFORMS="cpu")
+    proc = subprocess.run(
+        [sys.executable, "predict.py", str(reference), "people.json"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = proc.stdout.strip().splitlines()
+    assert [line.split(" ", 1)[0] for line in lines] == ["7", "8"]
+    poses = np.asarray([json.loads(line.split(" ", 1)[1]) for line in lines])
+    assert poses.shape == (2, 17, 3) and np.all(np.isfinite(poses))
+    assert np.all(poses[:, 0] == 0) and np.abs(poses).max() > 0.05  # root-relative, not empty
+    # The same numbers as the checkout's code on the same model.
+    from cpose_jax import inference
+    from cpose_jax.io_keypoints import load_keypoints
+
+    model = inference.load_pose_model(reference)
+    kp = load_keypoints(tmp_path / "people.json")
+    want = inference.predict_pixels(model, kp.keypoints_2d, kp.confidence, kp.image_size)
+    np.testing.assert_allclose(poses, want["pose_3d"], atol=2e-5)
+    # Outside the checkout only the package exists: no experiment code.
+    probe = subprocess.run(
+        [sys.executable, "-c", "import cpose_jax; print(cpose_jax.__file__); import experiments"],
+        cwd=tmp_path, env=env, capture_output=True, text=True,
+    )  # fmt: skip
+    assert probe.stdout.startswith(str(site)) and "No module named 'experiments'" in probe.stderr

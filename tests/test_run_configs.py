@@ -1,18 +1,16 @@
 """Every experiment config and variant builds: declared keys, valid stages, one optimizer per
-network, schedules in steps; predict/evaluation helpers."""
+network, schedules in steps; evaluation helpers."""
 
 from __future__ import annotations
 
 import importlib
 
-import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import pytest
 
-from cpose_jax import evaluation, predict
-from cpose_jax.skeleton import H36M17
+from cpose_jax import evaluation, models
 from experiments import build
 
 CONFIGS = {
@@ -32,7 +30,7 @@ def test_config_builds(name, variant):
     nets = build.network_names(config)
     assert "lifter" in nets
     for net in nets:
-        assert net in config.optim and net in ("refiner", "lifter", "camera", *build.GAN_NETS)
+        assert net in config.optim and net in (*models.POSE_NETS, *models.GAN_NETS)
     for stage in stages:
         trained = build.trained_nets(config, stage)
         assert set(trained) <= set(nets)
@@ -109,32 +107,6 @@ def test_step_decay_boundaries_follow_epochs():
     assert sizes[1] == pytest.approx(5e-5, rel=1e-3)
 
 
-class _Lifter:
-    """Stand-in 'module': pose = (u, v, u*v) per joint; equivariant under the flip."""
-
-    @staticmethod
-    def apply(variables, x, *, train):
-        del variables, train
-        return jnp.concatenate([x, x[..., :1] * x[..., 1:]], axis=-1)
-
-
-def test_predict_flip_averages_mirrored_prediction():
-    rng = np.random.default_rng(0)
-    x = jnp.asarray(rng.normal(size=(4, 17, 2)), jnp.float32)
-    conf = jnp.ones((4, 17))
-    plain = predict.predict({"lifter": {}}, {"lifter": _Lifter()}, x, conf)
-    flipped = predict.predict(
-        {"lifter": {}}, {"lifter": _Lifter()}, x, conf, skeleton=H36M17, flip=True
-    )
-    # The stand-in maps mirrored input to the mirrored output of (u, v, u v) except that the
-    # third coordinate u*v changes sign under u -> -u while flip_pose keeps z: so the flip
-    # average keeps x, y and zeroes z.
-    np.testing.assert_allclose(flipped["pose_3d"][..., :2], plain["pose_3d"][..., :2], atol=1e-6)
-    np.testing.assert_allclose(flipped["pose_3d"][..., 2], 0.0, atol=1e-6)
-    with pytest.raises(ValueError, match="skeleton"):
-        predict.predict({"lifter": {}}, {"lifter": _Lifter()}, x, conf, flip=True)
-
-
 def _zero_pose(variables, keypoints_2d, confidence):
     del confidence
     return {"pose_3d": jnp.zeros((*keypoints_2d.shape[:-1], 3)) + variables}
@@ -166,9 +138,10 @@ def test_evaluate_arrays_and_table():
     assert "lab (MPJPE)" in paper and f"{res['mpjpe']:.2f}" in paper
 
 
-def test_predict_is_jittable_and_checks_shapes():
-    x = jnp.ones((4, 17, 2))
-    out = jax.jit(lambda a: predict.predict({"lifter": {}}, {"lifter": _Lifter()}, a, a[..., 0]))(x)
-    assert out["pose_3d"].shape == (4, 17, 3)
-    with pytest.raises(ValueError, match="confidence"):
-        predict.predict({"lifter": {}}, {"lifter": _Lifter()}, x, jnp.ones((4, 16)))
+def test_library_step_tests_use_the_tiny_networks():
+    """tests/test_train_steps.py builds the `tiny` networks without experiment code."""
+    from test_train_steps import tiny_modules
+
+    from experiments import joint
+
+    assert build.build_modules(joint.get_config("tiny,detected")) == tiny_modules()

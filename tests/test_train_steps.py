@@ -1,10 +1,13 @@
 """Train steps: sharded (4 fake devices) == single device; separate optimizer states; pool.
 
-Uses the `tiny` config variant (the smallest networks; compile time dominates these tests) and
-a tiny synthetic world generated into a temporary cache.
+Library only (no experiment code): the networks at the sizes of the experiments' `tiny`
+config variant (the smallest networks; compile time dominates these tests), built and trained
+with `cpose_jax.train.recipe`, on a tiny synthetic world generated into a temporary cache.
 """
 
 from __future__ import annotations
+
+import types
 
 import jax
 import jax.numpy as jnp
@@ -12,23 +15,74 @@ import numpy as np
 import optax
 import pytest
 
-from cpose_jax.data import pipeline
-from cpose_jax.train import optim, parallel, steps
+from cpose_jax import models
+from cpose_jax.data import pipeline, schema, synthetic
+from cpose_jax.forward import apply_module
+from cpose_jax.skeleton import H36M17
+from cpose_jax.train import optim, parallel, recipe, steps
 from cpose_jax.train.pool import pool_query
 from cpose_jax.train.state import NetState, init_pool
-from experiments import build, joint
+
+# The stages of the joint recipe (paper §4.3) plus a supervised pre-training with the camera.
+STAGES = {
+    "refiner": dict(kind="refiner", train_refiner=False, train_camera=True),
+    "pretrain": dict(kind="supervised", train_refiner=False, train_camera=True),
+    "warmup": dict(
+        kind="gan", train_refiner=False, train_on_fakes=False, use_2d_only=False, feedback=False
+    ),
+    "end_to_end": dict(
+        kind="gan", train_refiner=True, train_on_fakes=True, use_2d_only=True, feedback=True
+    ),
+}
+
+
+def tiny_modules() -> dict:
+    """The networks of `joint.py:tiny` (what experiments.build.build_modules gives for it)."""
+    j = H36M17.num_joints
+    return {
+        "refiner": models.Refiner(j, features=16, num_blocks=0, dropout=0.25),
+        "lifter": models.MartinezLifter(j, features=32, num_blocks=0, dropout=0.25),
+        "camera": models.CameraBranch(j, features=16, num_blocks=0, dropout=0.25),
+        "generator": models.PoseGenerator("h36m17", features=16, num_blocks=0, noise_dim=8),
+        "disc_3d": models.Discriminator3D("h36m17", features=16, mid_features=8),
+        "disc_2d": models.Discriminator2D("h36m17", features=16, mid_features=8),
+    }
+
+
+def _init(modules, txs):
+    # tiny: output layer of the lifter starts at zero; pool = 2 batches of 32.
+    return recipe.init_train_state(
+        modules, txs, seed=0, num_joints=17, lifter_output_scale=0.0, pool_size=64
+    )
+
+
+def _stage_step(stage, modules, txs, *, stage_steps):
+    opts = dict(STAGES[stage])
+    kind = opts.pop("kind")
+    trained = recipe.trained_networks(
+        kind,
+        modules,
+        train_refiner=opts.pop("train_refiner"),
+        train_camera=opts.pop("train_camera", True),
+    )
+    step = recipe.make_stage_step(
+        kind, modules, txs, trained=trained, skeleton=H36M17, stage_steps=stage_steps, **opts
+    )
+    return step, trained
 
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
-    config = joint.get_config("tiny,detected")
-    config.data.synthetic.cache_dir = str(tmp_path_factory.mktemp("world"))
-    data = build.load_data(config)
-    modules = build.build_modules(config)
-    return config, data, modules
+    sizes = {k: max(1, round(v * 0.01)) for k, v in synthetic.DEFAULT_SIZES.items()}
+    world = synthetic.make_world(0, sizes=sizes, cache_dir=str(tmp_path_factory.mktemp("world")))
+    load = lambda split: pipeline.to_model_space(
+        schema.load_dataset(world[split]), input_2d="detections"
+    )
+    data = types.SimpleNamespace(paired=load("lab_train"), two_d_only=load("wild_2d"))
+    return data, tiny_modules()
 
 
-def _batch(data, config, start: int, n: int = 32):
+def _batch(data, start: int, n: int = 32):
     rows = slice(start, start + n)
     batch = {"paired": {k: data.paired[k][rows] for k in pipeline.PAIRED_KEYS}}
     batch["wild"] = {k: data.two_d_only[k][rows] for k in pipeline.UNPAIRED_KEYS}
@@ -70,19 +124,15 @@ def _run(step, state, batches, mesh):
 # about gradients and batch statistics, which SGD passes through linearly.
 @pytest.mark.parametrize("stage", ["refiner", "pretrain", "warmup", "end_to_end"])
 def test_sharded_step_equals_single_device(setup, stage):
-    config, data, modules = setup
-    config = config.copy_and_resolve_references()
-    config.stages.pretrain.train_camera = True
-    names = build.network_names(config)
-    txs = {n: optax.sgd(1.0 if stage == "refiner" else 0.05) for n in names}
-    step = build.build_step(config, stage, modules, txs, stage_steps=3)
-    state0 = build.init_state(config, modules, txs)
-    batches = [_batch(data, config, 32 * i) for i in range(3)]
+    data, modules = setup
+    txs = {n: optax.sgd(1.0 if stage == "refiner" else 0.05) for n in modules}
+    step, trained = _stage_step(stage, modules, txs, stage_steps=3)
+    state0 = _init(modules, txs)
+    batches = [_batch(data, 32 * i) for i in range(3)]
     single, m1 = _run(step, state0, batches, parallel.make_mesh(1))
     sharded, m4 = _run(step, state0, batches, parallel.make_mesh(4))
     assert int(sharded.step) == 3
     # The step really trained something (otherwise equality would be vacuous).
-    trained = build.trained_nets(config, stage)
     moved = _max_diff(
         {n: state0.nets[n].params for n in trained}, {n: single.nets[n].params for n in trained}
     )
@@ -98,7 +148,7 @@ def test_sharded_step_equals_single_device(setup, stage):
 
 def test_batchnorm_statistics_are_global(setup):
     """BatchNorm in a sharded train step averages over the GLOBAL batch, not per device."""
-    _, data, modules = setup
+    data, modules = setup
     lifter = modules["lifter"]
     x = jnp.asarray(data.paired["keypoints_2d"][:32])
     variables = lifter.init(jax.random.key(0), x, train=False)
@@ -121,23 +171,20 @@ def test_batchnorm_statistics_are_global(setup):
 
 
 def test_update_of_one_network_leaves_the_others_untouched(setup):
-    config, data, modules = setup
-    txs = build.build_txs(config, "end_to_end", 8)
-    state = build.init_state(config, modules, txs)
-    batch = _batch(data, config, 0)
+    data, modules = setup
+    sched = optim.step_decay_schedule(5e-4, boundaries=[240], factor=0.1)
+    txs = {n: optim.make_optimizer(sched) for n in modules}
+    state = _init(modules, txs)
+    batch = _batch(data, 0)
     x = jnp.asarray(batch["paired"]["keypoints_2d"])
     y = jnp.asarray(batch["paired"]["pose_3d"])
 
     def loss_fn(params):
-        pred, stats = steps.apply_net(
-            modules["lifter"],
-            state.nets["lifter"],
-            params["lifter"],
-            x,
-            train=True,
-            rng=jax.random.key(0),
+        variables = {"params": params["lifter"], "batch_stats": state.nets["lifter"].batch_stats}
+        pred, stats = apply_module(
+            modules["lifter"], variables, x, train=True, rng=jax.random.key(0)
         )
-        return jnp.mean((pred - y) ** 2), ({"lifter": stats}, {})
+        return jnp.mean((pred - y) ** 2), optim.Aux({"lifter": stats}, {})
 
     nets, _ = optim.update_networks(state.nets, ("lifter",), loss_fn, txs)
     assert _max_diff(state.nets["lifter"].params, nets["lifter"].params) > 0

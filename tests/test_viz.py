@@ -1,19 +1,15 @@
-"""cpose_jax.viz: figures of the session's tiny model's predictions are written and not blank,
-with both body sides drawn in their colours; wrong shapes raise clear errors."""
+"""cpose_jax.viz: figures of people (a synthetic world's detections, true 3D and true 2D as the
+"reprojection") are written and not blank, with both body sides drawn in their colours; wrong
+shapes raise clear errors. Library only: no trained model, no experiment code."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 from matplotlib.image import imread
-from test_evaluate import trained_workdir
 
-from cpose_jax import viz
-
-
-@pytest.fixture(scope="session")
-def trained(tmp_path_factory):
-    return trained_workdir(tmp_path_factory)
+from cpose_jax import geometry, viz
+from cpose_jax.data import schema, synthetic
 
 
 def _has_colour(img: np.ndarray, hex_colour: str, tol: float = 0.08) -> bool:
@@ -21,27 +17,27 @@ def _has_colour(img: np.ndarray, hex_colour: str, tol: float = 0.08) -> bool:
     return bool(np.any(np.all(np.abs(img[..., :3] - rgb) < tol, axis=-1)))
 
 
-def test_figures_of_predictions(trained, tmp_path):
-    from cpose_jax.data import schema
-    from cpose_jax.io_keypoints import Keypoints
-    from experiments import evaluate, infer
-
-    ds = schema.load_dataset(trained["world"] / "wild_test.npz")
-    n = 5
-    kp = Keypoints(
-        ds["keypoints_2d"][:n],
-        ds["confidence"][:n],
-        ds["image_size"][:n],
-        np.arange(n).astype(str),
-        np.arange(n),
-        {},
-        "h36m17",
-    )
-    model = evaluate.load_model(trained["workdir"])
-    out = infer.infer(model, kp, batch_size=8)
-    paths = infer.write_figures(tmp_path, out, skeleton=model.skeleton, max_people=n, rows=3)
-    assert [p.name for p in paths] == ["people_000.png", "people_001.png"]
-    img = imread(paths[0])
+def test_figures_of_people(tmp_path):
+    sizes = {k: 8 for k in synthetic.DEFAULT_SIZES}
+    world = synthetic.make_world(0, sizes=sizes, cache_dir=str(tmp_path / "world"))
+    ds = schema.load_dataset(world["wild_test"])
+    people = []
+    for i in range(3):
+        gt = np.asarray(ds["keypoints_2d_gt"][i])
+        err = np.linalg.norm(gt - ds["keypoints_2d"][i], axis=-1).mean()
+        people.append(
+            {
+                "keypoints_2d": ds["keypoints_2d"][i],
+                "confidence": ds["confidence"][i],
+                "pose_3d": np.asarray(geometry.root_relative(ds["pose_3d"][i])),
+                "image_size": ds["image_size"][i],
+                "reprojection": gt,
+                "reprojection_error_px": float(err),
+                "label": f"person {i}",
+            }
+        )
+    path = viz.save_figure(viz.grid_figure(people), tmp_path / "people.png")
+    img = imread(path)
     assert img.shape[0] > 600 and img.shape[1] > 1000  # 3 rows x 4 panels
     gray = img[..., :3].mean(-1)
     assert gray.std() > 0.05 and (gray < 0.5).mean() > 0.002  # drawn, not a blank page

@@ -26,7 +26,14 @@ from cpose_jax.models.generator import GeneratorOutput, PoseGenerator, bl_ratio_
 from cpose_jax.models.lifter import MartinezLifter, VideoPose3DLifter
 from cpose_jax.models.refiner import Refiner
 
+# Network names, in forward order: the pose networks (inference: refined 2D -> 3D -> camera)
+# and the adversarial ones (training only).
+POSE_NETS = ("refiner", "lifter", "camera")
+GAN_NETS = ("generator", "disc_3d", "disc_2d")
+
 __all__ = [
+    "GAN_NETS",
+    "POSE_NETS",
     "CameraBranch",
     "Discriminator2D",
     "Discriminator3D",

@@ -42,18 +42,13 @@ def flatten_prefix(x: Array, num_trailing: int) -> tuple[Array, tuple[int, ...]]
     """Flatten all but the last ``num_trailing`` axes into one batch axis.
 
     Returns ``(x_flat, prefix)`` with ``x_flat`` of shape ``(N, prod(trailing))`` and ``prefix`` the
-    leading shape (possibly ``()``), for :func:`unflatten_prefix`.
+    leading shape (possibly ``()``); ``x_flat.reshape(prefix + trailing_shape)`` undoes it.
     """
     if x.ndim < num_trailing:
         raise ValueError(f"expected at least {num_trailing} axes, got shape {x.shape}")
     prefix = x.shape[: x.ndim - num_trailing]
     trailing = math.prod(x.shape[x.ndim - num_trailing :])
     return x.reshape((math.prod(prefix), trailing)), prefix
-
-
-def unflatten_prefix(x: Array, prefix: tuple[int, ...], trailing: tuple[int, ...]) -> Array:
-    """Inverse of :func:`flatten_prefix`: ``(N, prod(trailing)) -> prefix + trailing``."""
-    return x.reshape(prefix + trailing)
 
 
 def positive_around(raw: Array, prior: float, *, log_range: float) -> Array:

@@ -6,6 +6,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from cpose_jax.losses import normalize_confidence
 from cpose_jax.models.layers import DenseBlock, ResidualBlock, flatten_prefix
 
 Array = jax.Array
@@ -14,9 +15,10 @@ Array = jax.Array
 class Refiner(nn.Module):
     """Residual MLP that refines noisy 2D keypoints using their confidences.
 
-    Input: ``keypoints_2d (..., J, 2)`` in normalized screen coordinates and
-    ``confidence (..., J)``, the Eq. 3-normalized confidences ``c'_ij = c_ij / sum_j c_ij``
-    (``cpose_jax.losses.normalize_confidence``). Output: refined ``(..., J, 2)``, same units.
+    Input: ``keypoints_2d (..., J, 2)`` in normalized screen coordinates and raw detector
+    ``confidence (..., J)`` in [0, 1] (1 for labels, 0 missing); the module normalizes them by
+    Eq. 3, ``c'_ij = c_ij / sum_j c_ij`` (``cpose_jax.losses.normalize_confidence``), so every
+    caller feeds the same thing. Output: refined ``(..., J, 2)``, same units.
 
     Architecture (paper: "a standard residual block of fully connected layers, hidden dimension
     512"): ``[J*2 coords, J confidences] -> Dense(512)-BN-ReLU-Dropout -> num_blocks x
@@ -48,6 +50,7 @@ class Refiner(nn.Module):
                 f"Refiner(num_joints={j}) expects keypoints (..., {j}, 2) and confidence "
                 f"(..., {j}); got {keypoints_2d.shape} and {confidence.shape}"
             )
+        confidence = normalize_confidence(confidence)  # Eq. 3
         present = (confidence > 0)[..., None]
         base = jnp.where(present, keypoints_2d, 0.0)
         conf = jnp.where(present[..., 0], confidence, 0.0) * j

@@ -22,14 +22,11 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-import os
-import signal
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import jax
-import numpy as np
 
 from cpose_jax.train.checkpoint import Checkpointer
 from cpose_jax.train.logging import MetricWriter, progress_bar
@@ -82,7 +79,9 @@ class LoopOptions:
     state_sharding: Any = None  # e.g. replicated NamedSharding; None: default device
     progress: bool = True
     tensorboard: bool = True
-    kill_at_step: int = 0  # testing aid: SIGKILL ourselves after this global step (0 = off)
+    # Called with the global step count after each step (and its checkpoint), e.g. a test's
+    # simulated preemption; None = no hook.
+    after_step: Callable[[int], None] | None = None
 
 
 @dataclasses.dataclass
@@ -209,8 +208,8 @@ def run_stages(state: TrainState, stages: Sequence[Stage], options: LoopOptions)
                         state,
                         dict(options.meta, step=done, stage=stage.name, epoch=epoch + 1),
                     )
-                if options.kill_at_step and done == options.kill_at_step:
-                    os.kill(os.getpid(), signal.SIGKILL)  # simulated preemption (tests)
+                if options.after_step is not None:
+                    options.after_step(done)
             step = end
             writer.flush()
     finally:
@@ -224,9 +223,3 @@ def run_stages(state: TrainState, stages: Sequence[Stage], options: LoopOptions)
         resumed_from=resumed_from,
         seconds=time.time() - t_start,
     )
-
-
-def finite_or_raise(values: Mapping[str, float]) -> None:
-    bad = {k: v for k, v in values.items() if not np.isfinite(v)}
-    if bad:
-        raise NonFiniteLossError(f"non-finite values: {bad}")

@@ -10,7 +10,7 @@ structure across stages (a stage swaps the schedule and resets the state, see
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -98,26 +98,38 @@ def apply_gradients(net: NetState, grads: Any, tx: optax.GradientTransformation)
     return net.replace(params=optax.apply_updates(net.params, updates), opt_state=opt_state)
 
 
+class Aux(NamedTuple):
+    """What every loss function returns beside its value (the one aux convention).
+
+    batch_stats: new BatchNorm statistics by network name (any network, e.g. a frozen one run
+      in train mode; networks not named keep theirs).
+    metrics: scalars named `train/<net>/<loss>`.
+    outputs: anything the caller needs afterwards (e.g. the generator's fakes), or None.
+    """
+
+    batch_stats: Mapping[str, Any]
+    metrics: Mapping[str, jax.Array]
+    outputs: Any = None
+
+
 def update_networks(
     nets: Mapping[str, NetState],
     names: Sequence[str],
-    loss_fn: Callable[[dict[str, Any]], tuple[jax.Array, tuple[dict[str, Any], dict]]],
+    loss_fn: Callable[[dict[str, Any]], tuple[jax.Array, Aux]],
     txs: Mapping[str, optax.GradientTransformation],
-) -> tuple[dict[str, NetState], dict]:
+) -> tuple[dict[str, NetState], Aux]:
     """THE update helper: differentiate `loss_fn` w.r.t. the params of `names`, update each net
-    with its own optimizer, store new BatchNorm statistics.
+    with its own optimizer, store the new BatchNorm statistics of `Aux.batch_stats`.
 
-    loss_fn(params: {name: params}) -> (scalar loss, (new_batch_stats: {name: stats}, metrics)).
-    new_batch_stats may name any network (e.g. a frozen one run in train mode); networks not in
-    it keep theirs. Networks not in `names` keep their params and optimizer state untouched.
-    Returns (new nets dict, metrics).
+    loss_fn(params: {name: params}) -> (scalar loss, Aux). Networks not in `names` keep their
+    params and optimizer state untouched. Returns (new nets dict, the loss's Aux).
     """
     params = {name: nets[name].params for name in names}
-    (_, (new_stats, metrics)), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
+    (_, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
     out = dict(nets)
     for name in names:
         out[name] = apply_gradients(nets[name], grads[name], txs[name])
-    for name, stats in new_stats.items():
+    for name, stats in aux.batch_stats.items():
         if stats:
             out[name] = out[name].replace(batch_stats=stats)
-    return out, metrics
+    return out, aux

@@ -10,7 +10,7 @@ own rows of each global batch (`global_batch_from_local`).
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import jax
@@ -139,3 +139,16 @@ def to_host(tree: Any) -> Any:
     from jax.experimental import multihost_utils
 
     return multihost_utils.process_allgather(tree, tiled=True)
+
+
+def placement(mesh: jax.sharding.Mesh, global_batch_size: int) -> Callable[[dict], dict]:
+    """`place(batch)` for a host batch every process holds whole (e.g. an evaluation set's
+    chunk of `global_batch_size` rows): this process's rows, assembled into the global
+    `P('data')`-sharded batch."""
+
+    def place(batch: Mapping[str, np.ndarray]) -> dict[str, jax.Array]:
+        rows = process_rows(global_batch_size, mesh)
+        local = {k: v[rows] for k, v in batch.items()}
+        return global_batch_from_local(local, mesh, global_batch_size)
+
+    return place

@@ -4,7 +4,7 @@ Layout (a pytree of arrays; orbax saves and restores it whole)::
 
     TrainState
       step: int32 ()                         global iteration counter over all stages
-      nets: dict[name, NetState]             name in NET_NAMES, only the networks a config uses
+      nets: dict[name, NetState]             models.POSE_NETS + GAN_NETS a model has
         NetState.params        flax params
         NetState.batch_stats   BatchNorm running statistics ({} for BN-free networks)
         NetState.opt_state     this network's own optax state (never shared)
@@ -16,14 +16,12 @@ step factories close over them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import flax.struct
 import jax
 import jax.numpy as jnp
-
-NET_NAMES = ("refiner", "lifter", "camera", "generator", "disc_3d", "disc_2d")
 
 
 @flax.struct.dataclass
@@ -123,10 +121,3 @@ def tree_all_finite(tree: Any) -> jax.Array:
     if not leaves:
         return jnp.asarray(True)
     return jnp.all(jnp.stack(leaves))
-
-
-def count_params(tree: Any) -> int:
-    return sum(int(x.size) for x in jax.tree_util.tree_leaves(tree))
-
-
-StepFn = Callable[[TrainState, Mapping[str, jax.Array], jax.Array], tuple[TrainState, dict]]

@@ -1,0 +1,340 @@
+"""The training objectives, one function per network group (paper Eq. 4, 12-17; PoseAug).
+
+Each is `loss(params, ...) -> (scalar, optim.Aux)` with `params` = {name: params} of the
+networks being updated (the rest read from `nets`), ready for `optim.update_networks`:
+
+- `refiner_objective`: stage 1, Eq. 4 on ground-truth 2D;
+- `paired_objective`: refiner/lifter/camera on (real + augmented) 2D-3D pairs, Eq. 16
+  (Eq. 9 alone for a lifter without camera branch);
+- `two_d_only_objective`: the same networks on a 2D-only batch, Eq. 17 + the 2D
+  discriminator's LS-GAN judgement of the reprojection;
+- `generator_objective`: PoseAug's generator: LS-GAN terms against both discriminators, range
+  losses and (optionally) the feedback (hardness) loss with the lifter frozen;
+- `discriminator_objective`: both discriminators, real vs. fake (Eq. 12-15).
+
+Metrics are named `train/<net>/<term>`: the 3D term and the weighted sums under the lifter,
+camera and reprojection terms under the camera branch, Eq. 4 under the refiner.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Collection, Mapping
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from cpose_jax import geometry, losses
+from cpose_jax.forward import apply_module, pose_forward
+from cpose_jax.models import POSE_NETS
+from cpose_jax.skeleton import Skeleton
+from cpose_jax.train.optim import Aux
+from cpose_jax.train.state import NetState
+
+
+@dataclasses.dataclass(frozen=True)
+class LossWeights:
+    """λ of paper Eq. 16-17 (defaults: paper §4.3) and the 2D-only adversarial weight.
+
+    refine / refine_2d_only (λref,ϕ / λref,ϕ'): not given in the paper; 1.0 keeps Eq. 4 (whose
+    values are already scaled by the normalized confidences, ~1/J) at the size of the 2D terms.
+    adversarial_2d_only: weight of the 2D discriminator's LS-GAN judgement of the reprojected
+    2D-only poses (paper §3.3 names the term, not its weight).
+    """
+
+    refine: float = 1.0
+    refine_2d_only: float = 1.0
+    camera: float = 0.01
+    reprojection: float = 0.5
+    reprojection_2d_only: float = 0.2
+    pose_3d: float = 1.0
+    adversarial_2d_only: float = 0.01
+
+
+@dataclasses.dataclass(frozen=True)
+class GanSettings:
+    """PoseAug's generator-loss settings (research/poseaug.md §1.1, §1.5)."""
+
+    adv_2d: float = 1.0
+    adv_3d: float = 6.0
+    range: float = 3.0
+    ba_range_center: float = 0.205
+    ba_range_radius: float = 0.165
+    bl_range: float = 0.1
+    feedback_ba: float = 0.1
+    feedback_rt: float = 0.01
+    hard_ba_start: float = 3.0
+    hard_ba_end: float = 5.0
+    hard_ba_radius: float = 2.0
+    hard_rt_center: float = 17.0
+    hard_rt_radius: float = 15.0
+    max_aug_coord: float = 1.0  # augmented pairs with |u| or |v| above this are not used
+    min_aug_depth: float = 0.1  # metres
+
+
+# Which network a pose-loss term is reported under (`train/<net>/<term>`).
+_TERM_NET = {
+    "pose_3d": "lifter",
+    "camera": "camera",
+    "reprojection": "camera",
+    "refine": "refiner",
+    "total": "lifter",
+    "reprojection_2d_only": "camera",
+    "adversarial_2d_only": "lifter",
+    "refine_2d_only": "refiner",
+    "total_2d_only": "lifter",
+}
+
+
+def _named(net: str | None, terms: Mapping[str, jax.Array]) -> dict[str, jax.Array]:
+    """`train/<net>/<term>`; net None: each pose term under its network (_TERM_NET)."""
+    return {f"train/{net or _TERM_NET[k]}/{k}": v for k, v in terms.items()}
+
+
+def variables(
+    nets: Mapping[str, NetState], params: Mapping[str, Any], names: Collection[str]
+) -> dict[str, dict[str, Any]]:
+    """Flax variables of `names`: the differentiated `params` where given, else the nets' own,
+    with the nets' BatchNorm statistics."""
+    return {
+        n: {
+            "params": params[n] if n in params else nets[n].params,
+            "batch_stats": nets[n].batch_stats,
+        }
+        for n in names
+        if n in nets
+    }
+
+
+def refiner_objective(
+    params: Mapping[str, Any],
+    *,
+    modules: Mapping[str, Any],
+    nets: Mapping[str, NetState],
+    data: Mapping[str, jax.Array],
+    rng: jax.Array,
+) -> tuple[jax.Array, Aux]:
+    """Eq. 4: the refiner's confidence-weighted error against `data['keypoints_2d_gt']`."""
+    refined, stats = apply_module(
+        modules["refiner"],
+        variables(nets, params, ("refiner",))["refiner"],
+        data["keypoints_2d"],
+        data["confidence"],
+        train=True,
+        rng=rng,
+    )
+    loss = losses.masked_mean(
+        losses.refinement_loss(refined, data["keypoints_2d_gt"], data["confidence"]),
+        data["valid"],
+    )
+    return loss, Aux({"refiner": stats}, {"train/refiner/refine": loss})
+
+
+def paired_objective(
+    params: Mapping[str, Any],
+    *,
+    modules: Mapping[str, Any],
+    nets: Mapping[str, NetState],
+    data: Mapping[str, jax.Array],
+    sample_mask: jax.Array,
+    weights: LossWeights,
+    rng: jax.Array,
+    use_refiner_loss: bool,
+) -> tuple[jax.Array, Aux]:
+    """Eq. 16 on a (real or real+augmented) paired batch; `sample_mask (B,)` drops rows."""
+    out, new_stats = pose_forward(
+        modules,
+        variables(nets, params, modules),
+        data["keypoints_2d"],
+        data["confidence"],
+        train=True,
+        rng=rng,
+        trained=params,
+    )
+    valid = data["valid"] * sample_mask[:, None]
+    joint_mask = jnp.broadcast_to(sample_mask[:, None], data["valid"].shape)
+    terms = {
+        "pose_3d": losses.masked_mean(
+            losses.pose_3d_loss(out["pose_3d"], data["pose_3d"]), joint_mask
+        )
+    }
+    total = weights.pose_3d * terms["pose_3d"]
+    if "intrinsics" in out:
+        terms["camera"] = losses.masked_mean(
+            losses.camera_loss(
+                out["intrinsics"], out["translation"], data["intrinsics"], data["translation"]
+            ),
+            sample_mask,
+        )
+        terms["reprojection"] = losses.masked_mean(
+            losses.reprojection_loss(
+                out["pose_3d"], out["translation"], out["intrinsics"], data["keypoints_2d_gt"]
+            ),
+            valid,
+        )
+        total = total + weights.camera * terms["camera"]
+        total = total + weights.reprojection * terms["reprojection"]
+    if use_refiner_loss and "keypoints_2d_refined" in out:
+        terms["refine"] = losses.masked_mean(
+            losses.refinement_loss(
+                out["keypoints_2d_refined"], data["keypoints_2d_gt"], data["confidence"]
+            ),
+            valid,
+        )
+        total = total + weights.refine * terms["refine"]
+    terms["total"] = total
+    return total, Aux(new_stats, _named(None, terms))
+
+
+def two_d_only_objective(
+    params: Mapping[str, Any],
+    *,
+    modules: Mapping[str, Any],
+    nets: Mapping[str, NetState],
+    wild: Mapping[str, jax.Array],
+    weights: LossWeights,
+    rng: jax.Array,
+    use_refiner_loss: bool,
+) -> tuple[jax.Array, Aux]:
+    """Eq. 17 on a 2D-only batch plus the (frozen) 2D discriminator's LS-GAN judgement of the
+    reprojection (modules must include 'disc_2d' and the camera branch)."""
+    pose_modules = {n: m for n, m in modules.items() if n in POSE_NETS}
+    out, new_stats = pose_forward(
+        pose_modules,
+        variables(nets, params, pose_modules),
+        wild["keypoints_2d"],
+        wild["confidence"],
+        train=True,
+        rng=rng,
+        trained=params,
+    )
+    # The loss projects the pose itself and the discriminator gets its own projection: the
+    # same values, but sharing one would sum the two gradient paths in another order (float32
+    # rounding; the training numbers are pinned).
+    reproj = geometry.reproject(out["pose_3d"], out["translation"], out["intrinsics"])
+    l2d = losses.masked_mean(
+        losses.reprojection_loss(
+            out["pose_3d"], out["translation"], out["intrinsics"], wild["keypoints_2d_gt"]
+        ),
+        wild["valid"],
+    )
+    d2 = modules["disc_2d"].apply({"params": nets["disc_2d"].params}, reproj, train=False)
+    adv = losses.masked_mean(losses.lsgan_generator_loss(d2))
+    total = weights.reprojection_2d_only * l2d + weights.adversarial_2d_only * adv
+    terms = {"reprojection_2d_only": l2d, "adversarial_2d_only": adv}
+    if use_refiner_loss:
+        lref = losses.masked_mean(
+            losses.refinement_loss(
+                out["keypoints_2d_refined"], wild["keypoints_2d_gt"], wild["confidence"]
+            ),
+            wild["valid"],
+        )
+        total = total + weights.refine_2d_only * lref
+        terms["refine_2d_only"] = lref
+    terms["total_2d_only"] = total
+    return total, Aux(new_stats, _named(None, terms))
+
+
+def generator_objective(
+    params: Mapping[str, Any],
+    *,
+    modules: Mapping[str, Any],
+    nets: Mapping[str, NetState],
+    real_abs: jax.Array,
+    intrinsics: jax.Array,
+    skeleton: Skeleton,
+    gan: GanSettings,
+    hard_ba: jax.Array,
+    feedback: bool,
+    rng: jax.Array,
+    feedback_rng: jax.Array,
+) -> tuple[jax.Array, Aux]:
+    """PoseAug's generator loss on real absolute poses `real_abs (B, J, 3)` (metres, camera
+    frame) seen through `intrinsics (B, 4)`: LS-GAN terms against both (frozen) discriminators,
+    bone-angle / bone-length range losses and, with `feedback`, the hardness loss of the frozen
+    lifter in train mode (its BN statistics NOT updated, unlike PoseAug's side effect) with the
+    bone-angle target `hard_ba`. Aux.outputs: (generator output, its 2D projection)."""
+    out, g_stats = apply_module(
+        modules["generator"],
+        variables(nets, params, ("generator",))["generator"],
+        real_abs,
+        train=True,
+        rng=rng,
+    )
+    x_rt = geometry.project(out.rt, intrinsics)
+    d3 = modules["disc_3d"].apply({"params": nets["disc_3d"].params}, out.ba, train=False)
+    d2 = modules["disc_2d"].apply({"params": nets["disc_2d"].params}, x_rt, train=False)
+    adv_3d = losses.masked_mean(losses.lsgan_generator_loss(d3))
+    adv_2d = losses.masked_mean(losses.lsgan_generator_loss(d2))
+    ba_range = losses.masked_mean(
+        losses.diff_range_loss(
+            jnp.mean(out.ba_diff, axis=-1), center=gan.ba_range_center, radius=gan.ba_range_radius
+        )
+    )
+    bl_range = losses.masked_mean(losses.rectified_l2(out.bl_ratios, threshold=gan.bl_range))
+    total = gan.adv_3d * adv_3d + gan.adv_2d * adv_2d + gan.range * (ba_range + bl_range)
+    terms = {"adv_3d": adv_3d, "adv_2d": adv_2d, "ba_range": ba_range, "bl_range": bl_range}
+    if feedback:
+        b = real_abs.shape[0]
+        x_orig = geometry.project(real_abs, intrinsics)
+        x_ba = geometry.project(out.ba, intrinsics)
+        inputs = jnp.concatenate([x_orig, x_ba, x_rt], axis=0)
+        # Frozen lifter in train mode (BN batch statistics, dropout), as PoseAug.
+        pred, _ = apply_module(
+            modules["lifter"],
+            nets["lifter"].variables(),
+            inputs,
+            train=True,
+            rng=feedback_rng,
+            update_stats=False,
+        )
+        p_orig, p_ba, p_rt = pred[:b], pred[b : 2 * b], pred[2 * b :]
+        t_orig = geometry.root_relative(real_abs)
+
+        def hardness(pred_aug, aug_abs, center, radius):
+            return losses.masked_mean(
+                losses.feedback_hardness_loss(
+                    pred_aug,
+                    geometry.root_relative(aug_abs),
+                    p_orig,
+                    t_orig,
+                    skeleton,
+                    center=center,
+                    radius=radius,
+                )
+            )
+
+        fb_ba = hardness(p_ba, out.ba, hard_ba, gan.hard_ba_radius)
+        fb_rt = hardness(p_rt, out.rt, gan.hard_rt_center, gan.hard_rt_radius)
+        total = total + gan.feedback_ba * fb_ba + gan.feedback_rt * fb_rt
+        terms |= {"feedback_ba": fb_ba, "feedback_rt": fb_rt}
+    terms["total"] = total
+    return total, Aux({"generator": g_stats}, _named("generator", terms), (out, x_rt))
+
+
+def discriminator_objective(
+    params: Mapping[str, Any],
+    *,
+    modules: Mapping[str, Any],
+    real_3d: jax.Array,
+    fake_3d: jax.Array,
+    real_2d: jax.Array,
+    fake_2d: jax.Array,
+    real_2d_mask: jax.Array,
+    fake_2d_mask: jax.Array,
+) -> tuple[jax.Array, Aux]:
+    """LS-GAN discriminator losses (Eq. 12-15): 3D on root-relative poses `(B, J, 3)`, 2D on
+    normalized keypoints `(B', J, 2)` whose rows count where the `(B',)` masks are 1."""
+    d3_real = modules["disc_3d"].apply({"params": params["disc_3d"]}, real_3d, train=True)
+    d3_fake = modules["disc_3d"].apply({"params": params["disc_3d"]}, fake_3d, train=True)
+    r3, f3 = losses.lsgan_discriminator_loss(d3_real, d3_fake)
+    d2_real = modules["disc_2d"].apply({"params": params["disc_2d"]}, real_2d, train=True)
+    d2_fake = modules["disc_2d"].apply({"params": params["disc_2d"]}, fake_2d, train=True)
+    r2, f2 = losses.lsgan_discriminator_loss(d2_real, d2_fake)
+    l3 = losses.masked_mean(r3) + losses.masked_mean(f3)
+    l2 = losses.masked_mean(r2, real_2d_mask[:, None]) + losses.masked_mean(
+        f2, fake_2d_mask[:, None]
+    )
+    metrics = {"train/disc_3d/lsgan": l3, "train/disc_2d/lsgan": l2}
+    return l3 + l2, Aux({}, metrics)
