@@ -243,3 +243,54 @@ def test_apply_gradients_is_the_update_helper():
     net = NetState(params=params, batch_stats={}, opt_state=tx.init(params))
     new = optim.apply_gradients(net, {"w": jnp.asarray([2.0, -2.0])}, tx)
     np.testing.assert_allclose(np.asarray(new.params["w"]), [0.0, 2.0])
+
+
+def _adam_counts(opt_state) -> list[int]:
+    leaves = jax.tree_util.tree_leaves(
+        opt_state, is_leaf=lambda x: isinstance(x, optax.ScaleByAdamState)
+    )
+    return [int(s.count) for s in leaves if isinstance(s, optax.ScaleByAdamState)]
+
+
+@pytest.mark.parametrize("single_update", [True, False])
+def test_optimizer_counts_per_iteration(setup, single_update):
+    """single_update: every network's Adam count (its lr schedule's clock) equals the
+    iteration count in the end-to-end stage with 2D-only data. The two-update iteration counts
+    the pose networks twice (the schedule bug single_update fixes)."""
+    data, modules = setup
+    txs = {n: optim.make_optimizer(1e-3) for n in modules}
+    opts = dict(STAGES["end_to_end"])
+    kind = opts.pop("kind")
+    trained = recipe.trained_networks(
+        kind, modules, train_refiner=opts.pop("train_refiner"), train_camera=True
+    )
+    step = recipe.make_stage_step(
+        kind,
+        modules,
+        txs,
+        trained=trained,
+        skeleton=H36M17,
+        stage_steps=3,
+        single_update=single_update,
+        **opts,
+    )
+    fn = steps.jit_step(step, compiler_options=FAST_COMPILE)
+    state = _init(modules, txs)
+    key = jax.random.key(7)
+    for i in range(3):
+        state, metrics = fn(state, _batch(data, 32 * i), key)
+        metrics = jax.device_get(metrics)
+    pose_updates = 1 if single_update else 2
+    for name in trained:
+        want = 3 * (pose_updates if name in models.POSE_NETS else 1)
+        assert _adam_counts(state.nets[name].opt_state) == [want], name
+    for key_ in (
+        "train/camera/reprojection",
+        "train/camera/reprojection_2d_only",
+        "train/lifter/adversarial_2d_only",
+        "train/refiner/refine_2d_only",
+        "train/generator/fake_root_depth_median",
+        "train/generator/fake_extent_ratio",
+        "train/generator/fake_torso_down_fraction",
+    ):
+        assert np.isfinite(metrics[key_]), key_

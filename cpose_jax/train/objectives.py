@@ -71,6 +71,9 @@ class GanSettings:
     hard_rt_radius: float = 15.0
     max_aug_coord: float = 1.0  # augmented pairs with |u| or |v| above this are not used
     min_aug_depth: float = 0.1  # metres
+    # > 0: the generator's poses are projected with X/Z, Y/Z clipped to [-c, c] (PoseAug's
+    # project_to_2d_linear: 1.0); 0 = the plain projection.
+    project_clip: float = 0.0
 
 
 # Which network a pose-loss term is reported under (`train/<net>/<term>`).
@@ -236,6 +239,83 @@ def two_d_only_objective(
     return total, Aux(new_stats, _named(None, terms))
 
 
+def iteration_pose_objective(
+    params: Mapping[str, Any],
+    *,
+    modules: Mapping[str, Any],
+    nets: Mapping[str, NetState],
+    data: Mapping[str, jax.Array],
+    paired_mask: jax.Array,
+    wild_mask: jax.Array | None,
+    weights: LossWeights,
+    rng: jax.Array,
+    use_refiner_loss: bool,
+) -> tuple[jax.Array, Aux]:
+    """Eq. 16 and Eq. 17 in ONE forward of the pose networks: the rows of `data` (N, ...) are
+    2D-3D pairs (real or augmented) where `paired_mask (N,)` is nonzero and 2D-only samples
+    where `wild_mask (N,)` is; rows in neither feed BatchNorm only. Every term is the masked
+    mean over its own rows, as in `paired_objective` + `two_d_only_objective`, and the sum is
+    one loss, so each network takes one optax update per iteration on one BatchNorm batch.
+    The 2D-only rows need `data` keys of the pairs too (any finite filler: they are masked).
+    `wild_mask` None: no 2D-only rows (Eq. 16 alone, the terms of `paired_objective`); else
+    `modules` must include 'disc_2d' and the camera branch."""
+    pose_modules = {n: m for n, m in modules.items() if n in POSE_NETS}
+    out, new_stats = pose_forward(
+        pose_modules,
+        variables(nets, params, pose_modules),
+        data["keypoints_2d"],
+        data["confidence"],
+        train=True,
+        rng=rng,
+        trained=params,
+    )
+    has_wild = wild_mask is not None
+    valid_p = data["valid"] * paired_mask[:, None]
+    valid_w = data["valid"] * wild_mask[:, None] if has_wild else None
+    joints_p = jnp.broadcast_to(paired_mask[:, None], data["valid"].shape)
+    terms = {
+        "pose_3d": losses.masked_mean(
+            losses.pose_3d_loss(out["pose_3d"], data["pose_3d"]), joints_p
+        )
+    }
+    total = weights.pose_3d * terms["pose_3d"]
+    if "intrinsics" in out:
+        terms["camera"] = losses.masked_mean(
+            losses.camera_loss(
+                out["intrinsics"], out["translation"], data["intrinsics"], data["translation"]
+            ),
+            paired_mask,
+        )
+        reproj_err = losses.reprojection_loss(
+            out["pose_3d"], out["translation"], out["intrinsics"], data["keypoints_2d_gt"]
+        )
+        terms["reprojection"] = losses.masked_mean(reproj_err, valid_p)
+        total = total + weights.camera * terms["camera"]
+        total = total + weights.reprojection * terms["reprojection"]
+        if has_wild:
+            terms["reprojection_2d_only"] = losses.masked_mean(reproj_err, valid_w)
+            reproj = geometry.reproject(out["pose_3d"], out["translation"], out["intrinsics"])
+            d2 = modules["disc_2d"].apply({"params": nets["disc_2d"].params}, reproj, train=False)
+            terms["adversarial_2d_only"] = losses.masked_mean(
+                losses.lsgan_generator_loss(d2), wild_mask[:, None]
+            )
+            total = total + weights.reprojection_2d_only * terms["reprojection_2d_only"]
+            total = total + weights.adversarial_2d_only * terms["adversarial_2d_only"]
+    elif has_wild:
+        raise ValueError("2D-only rows (wild_mask) need the camera branch")
+    if use_refiner_loss and "keypoints_2d_refined" in out:
+        ref_err = losses.refinement_loss(
+            out["keypoints_2d_refined"], data["keypoints_2d_gt"], data["confidence"]
+        )
+        terms["refine"] = losses.masked_mean(ref_err, valid_p)
+        total = total + weights.refine * terms["refine"]
+        if has_wild:
+            terms["refine_2d_only"] = losses.masked_mean(ref_err, valid_w)
+            total = total + weights.refine_2d_only * terms["refine_2d_only"]
+    terms["total"] = total
+    return total, Aux(new_stats, _named(None, terms))
+
+
 def generator_objective(
     params: Mapping[str, Any],
     *,
@@ -262,7 +342,8 @@ def generator_objective(
         train=True,
         rng=rng,
     )
-    x_rt = geometry.project(out.rt, intrinsics)
+    clip = gan.project_clip if gan.project_clip > 0 else None
+    x_rt = geometry.project(out.rt, intrinsics, clip_xy=clip)
     d3 = modules["disc_3d"].apply({"params": nets["disc_3d"].params}, out.ba, train=False)
     d2 = modules["disc_2d"].apply({"params": nets["disc_2d"].params}, x_rt, train=False)
     adv_3d = losses.masked_mean(losses.lsgan_generator_loss(d3))
@@ -277,8 +358,8 @@ def generator_objective(
     terms = {"adv_3d": adv_3d, "adv_2d": adv_2d, "ba_range": ba_range, "bl_range": bl_range}
     if feedback:
         b = real_abs.shape[0]
-        x_orig = geometry.project(real_abs, intrinsics)
-        x_ba = geometry.project(out.ba, intrinsics)
+        x_orig = geometry.project(real_abs, intrinsics, clip_xy=clip)
+        x_ba = geometry.project(out.ba, intrinsics, clip_xy=clip)
         inputs = jnp.concatenate([x_orig, x_ba, x_rt], axis=0)
         # Frozen lifter in train mode (BN batch statistics, dropout), as PoseAug.
         pred, _ = apply_module(
