@@ -185,6 +185,7 @@ def base_config() -> ml_collections.ConfigDict:
     w.reprojection_2d_only = 0.2  # λ2D,ϕ'
     w.pose_3d = 1.0  # λ3D
     w.adversarial_2d_only = 0.01  # D2D judgement of ϕ' reprojections (weight not in the paper)
+    w.camera_fakes = 1.0  # x λcam on augmented pairs (1 = paper; 0 = camera loss on real only)
 
     c.gan = g = ml_collections.ConfigDict()
     g.adv_2d = 1.0

@@ -50,6 +50,10 @@ class LossWeights:
     reprojection_2d_only: float = 0.2
     pose_3d: float = 1.0
     adversarial_2d_only: float = 0.01
+    # Eq. 8 on the generator's augmented pairs is weighted by this (1 = the paper: every
+    # pair; 0 = real pairs only). Their root depths span ~1-22 m, so the squared metre error
+    # can dominate every other term (issue 14).
+    camera_fakes: float = 1.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -144,8 +148,10 @@ def paired_objective(
     weights: LossWeights,
     rng: jax.Array,
     use_refiner_loss: bool,
+    camera_mask: jax.Array | None = None,
 ) -> tuple[jax.Array, Aux]:
-    """Eq. 16 on a (real or real+augmented) paired batch; `sample_mask (B,)` drops rows."""
+    """Eq. 16 on a (real or real+augmented) paired batch; `sample_mask (B,)` drops rows;
+    `camera_mask (B,)` (None: `sample_mask`) weights the rows of Eq. 8."""
     out, new_stats = pose_forward(
         modules,
         variables(nets, params, modules),
@@ -168,7 +174,7 @@ def paired_objective(
             losses.camera_loss(
                 out["intrinsics"], out["translation"], data["intrinsics"], data["translation"]
             ),
-            sample_mask,
+            sample_mask if camera_mask is None else camera_mask,
         )
         terms["reprojection"] = losses.masked_mean(
             losses.reprojection_loss(
@@ -250,6 +256,7 @@ def iteration_pose_objective(
     weights: LossWeights,
     rng: jax.Array,
     use_refiner_loss: bool,
+    camera_mask: jax.Array | None = None,
 ) -> tuple[jax.Array, Aux]:
     """Eq. 16 and Eq. 17 in ONE forward of the pose networks: the rows of `data` (N, ...) are
     2D-3D pairs (real or augmented) where `paired_mask (N,)` is nonzero and 2D-only samples
@@ -258,7 +265,8 @@ def iteration_pose_objective(
     one loss, so each network takes one optax update per iteration on one BatchNorm batch.
     The 2D-only rows need `data` keys of the pairs too (any finite filler: they are masked).
     `wild_mask` None: no 2D-only rows (Eq. 16 alone, the terms of `paired_objective`); else
-    `modules` must include 'disc_2d' and the camera branch."""
+    `modules` must include 'disc_2d' and the camera branch. `camera_mask (N,)` (None:
+    `paired_mask`) weights the rows of Eq. 8."""
     pose_modules = {n: m for n, m in modules.items() if n in POSE_NETS}
     out, new_stats = pose_forward(
         pose_modules,
@@ -284,7 +292,7 @@ def iteration_pose_objective(
             losses.camera_loss(
                 out["intrinsics"], out["translation"], data["intrinsics"], data["translation"]
             ),
-            paired_mask,
+            paired_mask if camera_mask is None else camera_mask,
         )
         reproj_err = losses.reprojection_loss(
             out["pose_3d"], out["translation"], out["intrinsics"], data["keypoints_2d_gt"]

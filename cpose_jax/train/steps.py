@@ -245,11 +245,18 @@ def make_gan_step(
         if train_on_fakes:
             data, mask, usable = _with_augmented(data, fakes.rt, x_rt, paired, gan)
             metrics["train/generator/usable_fraction"] = usable
+        # Eq. 8 on the augmented rows weighted by camera_fakes (0 = real pairs only).
+        camera_mask = mask
+        if train_on_fakes and weights.camera_fakes != 1.0:
+            fake_rows = jnp.arange(mask.shape[0]) >= b
+            camera_mask = mask * jnp.where(fake_rows, weights.camera_fakes, 1.0)
         if single_update:
             # 3+4 in one forward and one update (see the docstring).
             wild_mask = None
             if use_2d_only:
                 data, mask, wild_mask = _with_2d_only(data, mask, batch["wild"])
+                n_wild = wild_mask.shape[0] - camera_mask.shape[0]
+                camera_mask = jnp.concatenate([camera_mask, jnp.zeros((n_wild,), jnp.float32)])
             loss = functools.partial(
                 objectives.iteration_pose_objective,
                 modules=modules,
@@ -257,6 +264,7 @@ def make_gan_step(
                 data=data,
                 paired_mask=mask,
                 wild_mask=wild_mask,
+                camera_mask=camera_mask,
                 weights=weights,
                 rng=k_pose,
                 use_refiner_loss=train_refiner,
@@ -274,6 +282,7 @@ def make_gan_step(
             weights=weights,
             rng=k_pose,
             use_refiner_loss=train_refiner,
+            camera_mask=camera_mask,
         )
         nets, aux = update_networks(nets, pose_names, p_loss, txs)
         metrics |= aux.metrics
