@@ -342,3 +342,18 @@ def test_iteration_objective_masks_each_term_to_its_rows(setup):
         np.testing.assert_allclose(after[key], base[key], rtol=1e-6, err_msg=key)
     assert after["train/camera/reprojection_2d_only"] > base["train/camera/reprojection_2d_only"]
     assert np.isfinite(base["train/lifter/total"]) and base["train/camera/camera"] > 0
+
+
+def test_size_weights_balance_rows_by_2d_extent():
+    from cpose_jax.train import objectives
+
+    # Two poses with every non-root joint at the same offset: extents 0.1 * sqrt(16/17) and
+    # 0.4 * sqrt(16/17). power 1 weights rows by extent^-2: ratio (0.4 / 0.1)^2 = 16.
+    x = np.zeros((2, 17, 2), np.float32)
+    x[0, 1:] = [0.0, -0.1]
+    x[1, 1:] = [0.0, -0.4]
+    valid = np.ones((2, 17), np.float32)
+    w = np.asarray(objectives.size_weights(jnp.asarray(x), jnp.asarray(valid), 1.0))
+    np.testing.assert_allclose(w[0, 0] / w[1, 0], 16.0, rtol=1e-5)
+    np.testing.assert_allclose(w[0, 0], 1 / (0.01 * 16 / 17), rtol=1e-5)
+    assert objectives.size_weights(x, valid, 0.0) is valid  # the paper: untouched

@@ -25,7 +25,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from cpose_jax import geometry, losses
+from cpose_jax import diagnostics, geometry, losses
 from cpose_jax.forward import apply_module, pose_forward
 from cpose_jax.models import POSE_NETS
 from cpose_jax.skeleton import Skeleton
@@ -54,6 +54,10 @@ class LossWeights:
     # pair; 0 = real pairs only). Their root depths span ~1-22 m, so the squared metre error
     # can dominate every other term (issue 14).
     camera_fakes: float = 1.0
+    # Rows of Eq. 7 weighted by (2D extent of the label)^(-2 p) in the mean (`size_weights`):
+    # 0 = the paper (normalized screen units: a person counts with their 2D size squared, so
+    # far people barely do); 1 = every person's error relative to their size.
+    reprojection_balance: float = 0.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,6 +116,16 @@ def variables(
         for n in names
         if n in nets
     }
+
+
+def size_weights(target_2d: jax.Array, valid: jax.Array, power: float) -> jax.Array:
+    """`valid (N, J)` times `extent(target_2d)^(-2 power)` per row (`diagnostics.extent_2d`,
+    the RMS joint distance from the root, at least 1e-3): as a `masked_mean` mask it averages
+    each row's squared 2D error relative to its 2D size. power 0 returns `valid` itself."""
+    if power == 0:
+        return valid
+    extent = jnp.maximum(diagnostics.extent_2d(target_2d), 1e-3)
+    return valid * jnp.power(extent, -2.0 * power)[:, None]
 
 
 def refiner_objective(
@@ -180,7 +194,7 @@ def paired_objective(
             losses.reprojection_loss(
                 out["pose_3d"], out["translation"], out["intrinsics"], data["keypoints_2d_gt"]
             ),
-            valid,
+            size_weights(data["keypoints_2d_gt"], valid, weights.reprojection_balance),
         )
         total = total + weights.camera * terms["camera"]
         total = total + weights.reprojection * terms["reprojection"]
@@ -226,7 +240,7 @@ def two_d_only_objective(
         losses.reprojection_loss(
             out["pose_3d"], out["translation"], out["intrinsics"], wild["keypoints_2d_gt"]
         ),
-        wild["valid"],
+        size_weights(wild["keypoints_2d_gt"], wild["valid"], weights.reprojection_balance),
     )
     d2 = modules["disc_2d"].apply({"params": nets["disc_2d"].params}, reproj, train=False)
     adv = losses.masked_mean(losses.lsgan_generator_loss(d2))
@@ -297,11 +311,16 @@ def iteration_pose_objective(
         reproj_err = losses.reprojection_loss(
             out["pose_3d"], out["translation"], out["intrinsics"], data["keypoints_2d_gt"]
         )
-        terms["reprojection"] = losses.masked_mean(reproj_err, valid_p)
+        p = weights.reprojection_balance
+        terms["reprojection"] = losses.masked_mean(
+            reproj_err, size_weights(data["keypoints_2d_gt"], valid_p, p)
+        )
         total = total + weights.camera * terms["camera"]
         total = total + weights.reprojection * terms["reprojection"]
         if has_wild:
-            terms["reprojection_2d_only"] = losses.masked_mean(reproj_err, valid_w)
+            terms["reprojection_2d_only"] = losses.masked_mean(
+                reproj_err, size_weights(data["keypoints_2d_gt"], valid_w, p)
+            )
             reproj = geometry.reproject(out["pose_3d"], out["translation"], out["intrinsics"])
             d2 = modules["disc_2d"].apply({"params": nets["disc_2d"].params}, reproj, train=False)
             terms["adversarial_2d_only"] = losses.masked_mean(
