@@ -7,6 +7,7 @@ with `cpose_jax.train.recipe`, on a tiny synthetic world generated into a tempor
 
 from __future__ import annotations
 
+import functools
 import types
 
 import jax
@@ -357,3 +358,41 @@ def test_size_weights_balance_rows_by_2d_extent():
     np.testing.assert_allclose(w[0, 0] / w[1, 0], 16.0, rtol=1e-5)
     np.testing.assert_allclose(w[0, 0], 1 / (0.01 * 16 / 17), rtol=1e-5)
     assert objectives.size_weights(x, valid, 0.0) is valid  # the paper: untouched
+
+
+def test_refiner_grad_scale_cuts_only_the_downstream_gradient(setup):
+    from cpose_jax.forward import pose_forward
+    from cpose_jax.train import objectives
+
+    data, modules = setup
+    txs = {n: optim.make_optimizer(1e-3) for n in modules}
+    state = _init(modules, txs)
+    pose_modules = {n: modules[n] for n in models.POSE_NETS}
+    x = jnp.asarray(data.paired["keypoints_2d"][:8])
+    conf = jnp.asarray(data.paired["confidence"][:8])
+
+    @functools.partial(jax.jit, static_argnums=1)
+    def grads(params, scale):
+        def loss(p):
+            out, _ = pose_forward(
+                pose_modules,
+                objectives.variables(state.nets, p, pose_modules),
+                x,
+                conf,
+                train=True,
+                rng=jax.random.key(0),
+                trained=("refiner", "camera"),
+                refiner_grad_scale=scale,
+            )
+            down = jnp.sum(out["translation"] ** 2)  # (the lifter's output starts at 0)
+            return down, (down, jnp.sum(out["keypoints_2d_refined"] ** 2))
+
+        return jax.grad(loss, has_aux=True)(params)
+
+    params = {n: state.nets[n].params for n in ("refiner", "camera")}
+    g1, v1 = grads(params, 1.0)
+    g0, v0 = grads(params, 0.0)
+    np.testing.assert_allclose(v0, v1, rtol=1e-6)  # same values either way
+    ref_norm = lambda g: max(float(jnp.abs(a).max()) for a in jax.tree_util.tree_leaves(g))
+    assert ref_norm(g1["refiner"]) > 0 and ref_norm(g0["refiner"]) == 0.0
+    assert _max_diff(g0["camera"], g1["camera"]) == 0.0

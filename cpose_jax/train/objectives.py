@@ -58,6 +58,10 @@ class LossWeights:
     # 0 = the paper (normalized screen units: a person counts with their 2D size squared, so
     # far people barely do); 1 = every person's error relative to their size.
     reprojection_balance: float = 0.0
+    # Scale of the downstream losses' gradient into a trained refiner (1 = end to end, the
+    # paper; 0 = the refiner learns from Eq. 4 alone: with ground-truth input Eq. 4 is ~0 and
+    # the downstream gradients alone drive it away from its input, issue 14).
+    refiner_downstream: float = 1.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -174,6 +178,7 @@ def paired_objective(
         train=True,
         rng=rng,
         trained=params,
+        refiner_grad_scale=weights.refiner_downstream,
     )
     valid = data["valid"] * sample_mask[:, None]
     joint_mask = jnp.broadcast_to(sample_mask[:, None], data["valid"].shape)
@@ -231,6 +236,7 @@ def two_d_only_objective(
         train=True,
         rng=rng,
         trained=params,
+        refiner_grad_scale=weights.refiner_downstream,
     )
     # The loss projects the pose itself and the discriminator gets its own projection: the
     # same values, but sharing one would sum the two gradient paths in another order (float32
@@ -290,6 +296,7 @@ def iteration_pose_objective(
         train=True,
         rng=rng,
         trained=params,
+        refiner_grad_scale=weights.refiner_downstream,
     )
     has_wild = wild_mask is not None
     valid_p = data["valid"] * paired_mask[:, None]
