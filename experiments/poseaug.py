@@ -45,6 +45,13 @@ Remaining departures:
   * 17 joints (`skeleton='h36m16'` is PoseAug's 16), and model selection on the validation
     split, not on the test sets as in the released code.
 
+Budget caveat (measured, issue 14): PoseAug's RT mapping starts the fakes ~0.3 m from the
+camera; in the few hundred GAN iterations of a CPU budget (PoseAug runs ~75k) they stay near
+0.5 m, most are out of view (clipped) and unused, and the lifter trains almost only on real
+pairs. Watch `train/generator/fake_root_depth_median` and `usable_fraction`;
+`--config.model.generator.translation=bounded` places the fakes at realistic depths at any
+budget.
+
 The synthetic default uses the same epoch scale and batch as `joint.py` (an epoch = 0.06
 passes over the 2D-3D set, batch 256), so the three methods compare at equal budget.
 
