@@ -34,6 +34,15 @@ STAGES = {
     "end_to_end": dict(
         kind="gan", train_refiner=True, train_on_fakes=True, use_2d_only=True, feedback=True
     ),
+    # The same with one forward and one update per pose network per iteration.
+    "end_to_end_single": dict(
+        kind="gan",
+        train_refiner=True,
+        train_on_fakes=True,
+        use_2d_only=True,
+        feedback=True,
+        single_update=True,
+    ),
 }
 
 
@@ -123,7 +132,9 @@ def _run(step, state, batches, mesh):
 # SGD, not Adam: Adam turns float-noise gradients (e.g. of a bias before BatchNorm, zero in
 # exact arithmetic) into ±lr updates whose sign depends on summation order; the comparison is
 # about gradients and batch statistics, which SGD passes through linearly.
-@pytest.mark.parametrize("stage", ["refiner", "pretrain", "warmup", "end_to_end"])
+@pytest.mark.parametrize(
+    "stage", ["refiner", "pretrain", "warmup", "end_to_end", "end_to_end_single"]
+)
 def test_sharded_step_equals_single_device(setup, stage):
     data, modules = setup
     txs = {n: optax.sgd(1.0 if stage == "refiner" else 0.05) for n in modules}
