@@ -25,7 +25,8 @@ Step kinds:
   4. (optional) refiner/lifter/camera on the 2D-only batch (Eq. 17) including the 2D
      discriminator's judgement of the reprojection.
   Options select the warm-up stage (no 2D-only data, lifter on real pairs only), the end-to-end
-  stage and the PoseAug baseline (no camera, no 2D-only data).
+  stage and the PoseAug baseline (no camera, no 2D-only data); with `single_update`, 3 and 4
+  are one forward and one update per pose network on all their rows together.
 """
 
 from __future__ import annotations
