@@ -326,7 +326,7 @@ def load_data(config, *, verbose: bool = False) -> Data:
             "two_d_only": str(world["wild_2d"]),
             "val": str(world["lab_val"]),
         }
-        tests = {s: str(world[s]) for s in ("lab_val", "rig2_test", "wild_test")}
+        tests = {s: str(world[s]) for s in synthetic.TEST_SPLITS}
     for role in ("paired", "two_d_only", "val"):
         if d[role]:
             paths[role] = d[role]

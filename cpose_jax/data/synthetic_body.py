@@ -1,9 +1,14 @@
 """Synthetic human bodies: anthropometric bone lengths, joint angles within anatomical limits,
 action-specific pose distributions, and forward kinematics (numpy, vectorised over samples).
 
-Body frame (before the body is placed in the world): x to the body's LEFT, y FORWARD (facing
-direction), z UP; the root (pelvis, H36M17 joint 0) at the origin. The world frame is z-up
-with the ground at z = 0. Output skeleton: H36M17 (DESIGN §1).
+Body frame (before the body is placed in the world): x to the body's RIGHT, y FORWARD (facing
+direction), z UP (right-handed, as a real person: forward x left = up); the root (pelvis,
+H36M17 joint 0) at the origin. The world frame is z-up with the ground at z = 0. Output
+skeleton: H36M17 (DESIGN §1). The tables below (rest directions, rotations) are written in the
+mirrored frame (x to the LEFT) and :func:`forward_kinematics` reflects x once, after the joint
+chain and before the root rotation. Up to generator version 3 that reflection was missing and
+every synthetic person was the mirror image of a real one (their "left" limbs on their right),
+which no rotation, hence no Procrustes alignment, can undo.
 
 Joints and their degrees of freedom (angles in degrees, see :data:`ANGLE_NAMES`,
 :data:`ANGLE_LIMITS`):
@@ -33,8 +38,11 @@ __all__ = [
     "MEAN_BONE_LENGTHS",
     "RARE_ACTIONS",
     "axis_rotation",
+    "directions_from_positions",
     "forward_kinematics",
     "mirror_angles",
+    "pose_from_directions",
+    "rest_vector",
     "sample_action",
     "sample_bodies",
     "tilt_matrix",
@@ -192,7 +200,7 @@ def tilt_matrix(axis_deg, angle_deg) -> np.ndarray:
     """Rotation by ``angle_deg`` about the horizontal axis at azimuth ``axis_deg`` (N,) -> (N,3,3).
 
     Azimuth 0 is the body's left-right (x) axis: a positive angle there tips the head
-    BACKWARD; azimuth 90 (the y axis) tips it to the body's left.
+    BACKWARD; azimuth 90 (the y axis) tips it to the body's right.
     """
     return (
         axis_rotation(2, axis_deg)
@@ -210,14 +218,15 @@ def forward_kinematics(angles, lengths, root_rotation=None) -> np.ndarray:
       root_rotation: ``(N, 3, 3)`` pelvis orientation (body -> world); identity if None.
 
     Returns:
-      ``(N, 17, 3)`` metres, root at the origin, axes of the world (or body) frame.
+      ``(N, 17, 3)`` metres, root at the origin, axes of the world (or body) frame; a real
+      person's chirality (the left joints on the body's left).
     """
     angles, lengths = np.asarray(angles, float), np.asarray(lengths, float)
     n = angles.shape[0]
     if angles.shape != (n, len(ANGLE_NAMES)) or lengths.shape != (n, SKELETON.num_joints):
         raise ValueError(f"angles {angles.shape} must be (N, 25), lengths {lengths.shape} (N, 17)")
     a = {k: angles[:, i] for k, i in _A.items()}
-    pelvis = np.broadcast_to(np.eye(3), (n, 3, 3)) if root_rotation is None else root_rotation
+    pelvis = np.broadcast_to(np.eye(3), (n, 3, 3))
     f = {"pelvis": pelvis}
     f["lumbar"] = pelvis @ _spine(a["lumbar_flex"], a["lumbar_side"], a["lumbar_twist"])
     f["thoracic"] = f["lumbar"] @ _spine(a["thor_flex"], a["thor_side"], a["thor_twist"])
@@ -236,6 +245,38 @@ def forward_kinematics(angles, lengths, root_rotation=None) -> np.ndarray:
         name = SKELETON.joint_names[j]
         frame, d = _REST[name]
         x[:, j] = x[:, SKELETON.parents[j]] + (f[frame] @ d) * lengths[:, j : j + 1]
+    x[..., 0] *= -1.0  # mirrored table frame (x left) -> body frame (x right): see module doc
+    if root_rotation is not None:
+        x = np.einsum("nij,nkj->nki", root_rotation, x)
+    return x
+
+
+def rest_vector(name: str, *, left, up, forward) -> np.ndarray:
+    """The mean body's rest bone vector (m) ending at joint ``name`` (e.g. 'Head',
+    'LShoulder'), in a frame given by the body's ``left``, ``up`` and ``forward`` unit vectors
+    (3,) (used to place joints a motion capture marks differently or not at all)."""
+    left, up, forward = (np.asarray(v, float) for v in (left, up, forward))
+    d = _REST[name][1]  # table frame: x left, y forward, z up
+    return (d[0] * left + d[1] * forward + d[2] * up) * MEAN_BONE_LENGTHS[_J(name)]
+
+
+def directions_from_positions(x) -> np.ndarray:
+    """Unit bone directions ``(..., 17, 3)`` (entry 0 zero) of H36M17 joint positions
+    ``(..., 17, 3)``; a zero-length bone gets direction 0."""
+    x = np.asarray(x, float)
+    d = x - x[..., [max(p, 0) for p in SKELETON.parents], :]
+    d[..., 0, :] = 0.0
+    n = np.linalg.norm(d, axis=-1, keepdims=True)
+    return np.where(n > 1e-9, d / np.maximum(n, 1e-9), 0.0)
+
+
+def pose_from_directions(directions, lengths) -> np.ndarray:
+    """Retargeting: joints ``(..., 17, 3)`` (root at 0) from bone directions ``(..., 17, 3)``
+    (e.g. of a motion capture) and bone lengths ``(..., 17)`` m (e.g. :func:`sample_bodies`)."""
+    d, ln = np.asarray(directions, float), np.asarray(lengths, float)
+    x = np.zeros(np.broadcast_shapes(d.shape, (*ln.shape, 3)))
+    for j in range(1, SKELETON.num_joints):
+        x[..., j, :] = x[..., SKELETON.parents[j], :] + d[..., j, :] * ln[..., j, None]
     return x
 
 
