@@ -118,7 +118,8 @@ def test_forward_kinematics_left_right_and_mirror():
     assert np.all(zero[:, _j("LHip"), 0] < 0) and np.all(zero[:, _j("RShoulder"), 0] > 0)
     assert np.all(zero[:, _j("Head"), 2] > zero[:, _j("LFoot"), 2] + 1.3)
     assert np.all(zero[:, _j("Neck/Nose"), 1] > zero[:, _j("Head"), 1])
-    angles, _, _ = synthetic_body.sample_action(rng, "kicking", 4)
+    style = synthetic_motion.sample_styles(rng, 4)
+    angles, _, _ = synthetic_motion.sample_movement(rng, "kicking", style)
     x = synthetic_body.forward_kinematics(angles, lengths)
     xm = synthetic_body.forward_kinematics(synthetic_body.mirror_angles(angles), lengths)
     # Mirroring the angles == reflecting x and swapping left/right joints.
@@ -344,3 +345,53 @@ def test_detector_noise_is_partly_learnable(world):
     before = np.linalg.norm(va["keypoints_2d"] - va["keypoints_2d_gt"], axis=-1).mean()
     after = np.linalg.norm(refined - va["keypoints_2d_gt"], axis=-1).mean()
     assert after < 0.92 * before, (before, after)
+
+
+def test_pose_coverage_is_pelvis_aligned_mpjpe(world, tmp_path, capsys):
+    x = world["lab_val"][1]["pose_3d"][:50]
+    # Invariant to rotation and translation; zero against itself.
+    rot = synthetic_body.axis_rotation(2, np.full(50, 70.0)) @ synthetic_body.tilt_matrix(
+        np.full(50, 20.0), np.full(50, 130.0)
+    )
+    moved = np.einsum("nij,nkj->nki", rot, x) + np.array([1.0, -2.0, 3.0])
+    np.testing.assert_allclose(
+        synthetic.pose_coverage(moved, x), 0.0, atol=0.02
+    )  # 10 um dedup grid
+    # One wrist moved 150 mm along the pelvis axis: 150 / 15 joints = 10 mm from its original
+    # (hand computation), or less if another pose of the set is nearer.
+    y = synthetic.pelvis_aligned(x[:1]).copy()
+    y[0, _j("LWrist"), 0] += 0.150
+    d = synthetic.pose_coverage(y, x)[0]
+    assert 0 < d <= 10.0 + 0.02
+    # Head and nose are not compared.
+    y = synthetic.pelvis_aligned(x[:1]).copy()
+    y[0, _j("Head")] += 0.3
+    np.testing.assert_allclose(synthetic.pose_coverage(y, x), 0.0, atol=0.02)
+    # The CLI prints median / p90 per split and per action of the reference.
+    ref = tmp_path / "ref.npz"
+    arrays, _ = synthetic.generate_split("wild_test", 30, seed=9)
+    from cpose_jax.data.schema import save_dataset
+
+    save_dataset(ref, skeleton="h36m17", **arrays)
+    sizes = [f"--size={s}=40" for s in synthetic.SPLITS]
+    synthetic.main(["--cache-dir", str(tmp_path), *sizes, "--coverage", str(ref)])
+    out = capsys.readouterr().out
+    assert "lab_train          all" in out and "walking" in out
+
+
+def test_view_poses_and_motion_figure(tmp_path):
+    a, tilt, _ = synthetic_motion.trajectory("walking", 5)
+    lengths = np.repeat(synthetic_body.MEAN_BONE_LENGTHS[None], 5, 0)
+    x = synthetic_body.forward_kinematics(a, lengths, tilt)
+    for dom, per in (("lab", 4), ("phone", 1)):
+        arrays, _ = synthetic.view_poses(
+            x, np.random.default_rng(0), domain=dom, root_height=np.full(5, 0.95)
+        )
+        assert arrays["pose_3d"].shape == (5 * per, 17, 3)
+        rel = arrays["pose_3d"] - arrays["pose_3d"][:, :1]
+        # Same pose up to a rotation: pairwise joint distances are kept.
+        d = lambda p: np.linalg.norm(p[:, :, None] - p[:, None], axis=-1)
+        np.testing.assert_allclose(d(rel), d(np.repeat(x, per, 0)), atol=1e-9)
+    with pytest.raises(ValueError, match="domain"):
+        synthetic.view_poses(x, np.random.default_rng(0), domain="moon", root_height=np.ones(5))
+    assert synthetic.make_motion_figure(tmp_path / "m.png", frames=3).stat().st_size > 10_000

@@ -1,41 +1,52 @@
 """The synthetic world: the embedded default dataset (DESIGN §3), deterministic from a seed.
 
 With no real data, ``experiments.run`` calls :func:`make_world`, which generates (or finds in its
-cache) five splits written in the dataset schema (:mod:`cpose_jax.data.schema`) so every later
+cache) six splits written in the dataset schema (:mod:`cpose_jax.data.schema`) so every later
 stage runs the real code path:
 
-==============  ======  ==============================================================  =====
-split           domain  role                                                            3D
-==============  ======  ==============================================================  =====
-``lab_train``   lab     2D-3D training pairs (ϕ; Human3.6M S1, S5-S8 like)             yes
-``lab_val``     lab     model selection; held-out subjects S9, S11                       yes
-``wild_2d``     wild    2D-only training data (ϕ'; MPII like): no pose_3d/intrinsics     no
-``wild_test``   wild    cross-scenario 3D test (3DPW like)                              yes
-``rig2_test``   rig2    cross-dataset test: second lab rig, other subjects (3DHP like)  yes
-==============  ======  ==============================================================  =====
+====================  ======  ========================================================  =====
+split                 domain  role                                                      3D
+====================  ======  ========================================================  =====
+``lab_train``         lab     2D-3D training pairs (ϕ; Human3.6M S1, S5-S8 like)       yes
+``lab_val``           lab     model selection; held-out subjects S9, S11                 yes
+``wild_2d``           web     2D-only training data (ϕ'; MPII like): no 3D               no
+``wild_test``         phone   cross-scenario 3D test (3DPW like)                        yes
+``rig2_test``         rig2    cross-dataset test: second lab rig (3DHP like)            yes
+``wild_stress_test``  stress  the harder wild set of generator v3 (labelled stress test) yes
+====================  ======  ========================================================  =====
 
 Every split stores ``keypoints_2d`` = simulated detections with ``confidence`` = detector
 scores, and ``keypoints_2d_gt`` = the exact projection of the 3D (``geometry.project``), so
-GT-vs-detected input experiments need no second world. ``action`` holds action names,
+GT-vs-detected input experiments need no second world. ``action`` holds movement names,
 ``subject`` body ids, ``camera`` camera ids.
 
 * Bodies (:mod:`.synthetic_body`): anthropometric bone lengths per subject, joint angles within
-  anatomical limits, forward kinematics. Lab actions: standing, walking, sitting, gesturing,
-  hand_to_face, upright. Wild adds rare actions the lab never shows (lying, crouching,
-  kneeling, jumping, kicking, bending_over, inverted; ``wild_rare_fraction`` of samples) and
-  arbitrary body tilt (30% of samples tilted by |N(0, 25°)| about a random horizontal axis).
-  ``rig2_test`` mixes lab actions with 35% crouching/kneeling/bending/jumping/kicking/lying.
-* Cameras (:mod:`.synthetic_sensors`): lab = fixed ring of 4 cameras (f ~ 1145 px, 1000x1000,
-  4-6 m), every pose seen by all four; rig2 = 3DHP-like rig (2048x2048 f ~ 1500 px, one
-  1920x1080, 2.5-5.5 m, low and high viewpoints); wild = one random camera per sample (focal
-  500-2500 px log-uniform, common image sizes, 2-15 m, elevation mostly near eye level
-  (70%: N(5°, 12°)) else uniform in -20°..70°, roll N(0, 6°), person anywhere in the frame).
+  anatomical limits, forward kinematics with a real person's chirality.
+* Motion (:mod:`.synthetic_motion`): poses sampled at random phases along procedural movements
+  (gait cycles, sit-to-stand, squat, reaching, gestures, running, jumps, kicks, punches,
+  dancing, crawling, lying, rolling, getting up, handstand, cartwheel, flip) with per-subject
+  style; the lab subjects keep one body and one style each. Every domain mixes everyday and
+  sport movements (sport: 25 % lab, 30 % rig2, 15 % phone, 45 % web) and the rare (floor and
+  inverted) movements at ONE knob, ``wild_rare_fraction`` (default 0.1: lab, wild_test,
+  wild_2d; rig2_test at least 0.2; the stress test 0.35 plus arbitrary body tilt, 30 % tilted
+  by |N(0, 25°)|). Set it to 0 for the paper's setting where the lab never shows them.
+* Cameras (:mod:`.synthetic_sensors` and below): lab = fixed ring of 4 cameras (f ~ 1145 px,
+  1000x1000, 4-6 m), every pose seen by all four; rig2 = 3DHP-like rig (2048x2048 f ~ 1500 px,
+  one 1920x1080, 2.5-5.5 m, low and high viewpoints); phone (wild_test) = 3DPW-like phone video,
+  portrait 1080x1920 (70 %) or landscape, focal from a 52-60° field of view on the long side
+  (f ~ 1660-1970 px), held 1-1.8 m high, person 2-7 m away in the central part of the frame;
+  web (wild_2d) = YouTube-style landscape frames (1280x720, 1920x1080, 854x480, 640x480), focal
+  from a 50-80° horizontal field of view, people large (45-90 % of the image height) and
+  central, camera 0.3-4 m high; stress = the v3 wild cameras (focal 500-2500 px log-uniform,
+  common image sizes, 2-15 m, elevation mostly near eye level, person anywhere in the frame).
 * Detector: per-joint noise growing with body size in pixels and joint difficulty,
   systematic offsets, left/right swaps, jumps to neighbours, lost joints, heatmap-like
-  confidences (difficulty level 1.0 lab, 1.3 rig2, 1.7 wild).
+  confidences (difficulty level 1.0 lab, 1.3 rig2, 1.4 phone and web, 1.7 stress).
 
 Run ``python -m cpose_jax.data.synthetic --figure docs/figures/synthetic_world.png`` to generate
-the default world, print its statistics and draw sample poses of each split.
+the default world, print its statistics, draw every movement as a filmstrip and sample poses of
+each split (``..._splits.png``). ``--coverage REF.npz`` prints how far the poses of a reference
+set (e.g. real motion from ``data_prep.acclaim``) are from each split (:func:`pose_coverage`).
 """
 
 from __future__ import annotations
@@ -66,6 +77,7 @@ __all__ = [
     "generate_split",
     "load_world",
     "make_figure",
+    "make_motion_figure",
     "make_world",
     "pelvis_aligned",
     "pose_coverage",
@@ -708,6 +720,52 @@ def _draw_2d(ax, gt, det, conf, wh, title, *, crop=True):
     return sc
 
 
+def make_motion_figure(out_path, *, frames: int = 8, seed: int = 0):
+    """Filmstrips of every movement (:data:`synthetic_motion.MOVEMENTS`): ``frames`` poses along
+    one cycle of one subject (mean body), side by side, seen from 30 deg off the body's side
+    (orthographic, z up, ground line at 0). Red = right side, blue = left."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from cpose_jax.skeleton import H36M17
+
+    names = motion.MOVEMENTS
+    cols = 2
+    rows = -(-len(names) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 1.45 * rows + 0.3))
+    az = np.deg2rad(30.0)
+    # Body yawed by 90 deg (facing -x, its right on +y); the screen's horizontal axis is
+    # mostly the facing direction: a side view, turned 30 deg towards the body's right.
+    view = np.array([-np.cos(az), np.sin(az), 0.0])
+    lengths = np.repeat(body.MEAN_BONE_LENGTHS[None], frames, 0)
+    for k, ax in enumerate(axes.T.ravel()):
+        ax.set_axis_off()
+        if k >= len(names):
+            continue
+        m = names[k]
+        a, tilt, lift = motion.trajectory(m, frames, seed=seed)
+        x = body.forward_kinematics(a, lengths, body.axis_rotation(2, np.full(frames, 90.0)) @ tilt)
+        x[..., 2] += (lift - x[..., 2].min(1))[:, None]
+        for f in range(frames):
+            u = x[f] @ view - x[f, 0] @ view + 1.0 * f
+            v = x[f, :, 2]
+            for par, c in H36M17.bone_pairs:
+                col = _bone_colour(H36M17.joint_names[c])
+                ax.plot(u[[par, c]], v[[par, c]], color=col, lw=1.4)
+        ax.axhline(0.0, color="0.6", lw=0.6)
+        ax.set(xlim=(-0.8, frames - 0.2), ylim=(-0.1, 2.3), aspect="equal")
+        group = "everyday" if m in motion.EVERYDAY else "sport" if m in motion.SPORT else "rare"
+        ax.set_title(f"{m} ({group})", fontsize=8, loc="left", pad=1)
+    fig.subplots_adjust(left=0.01, right=0.99, top=0.97, bottom=0.01, wspace=0.03, hspace=0.3)
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out_path, dpi=90)
+    plt.close(fig)
+    return out_path
+
+
 def make_figure(datasets: dict[str, Dataset], out_path, *, per_split: int = 3, seed: int = 0):
     """Draws ``per_split`` samples of each split (rare actions first where the split has them).
 
@@ -771,7 +829,12 @@ def main(argv=None):
     )
     ap.add_argument("--wild-rare-fraction", type=float, default=DEFAULT_RARE_FRACTION)
     ap.add_argument("--overwrite", action="store_true")
-    ap.add_argument("--figure", default=None, help="write a figure of sample poses here")
+    ap.add_argument(
+        "--figure",
+        default=None,
+        help="write filmstrips of every movement here, and sample poses of each split beside it "
+        "(NAME_splits.png)",
+    )
     ap.add_argument(
         "--coverage",
         default=None,
@@ -821,7 +884,10 @@ def main(argv=None):
         return
     print(json.dumps(world_stats(world), indent=1))
     if args.figure:
-        print("figure:", make_figure(world, args.figure, seed=args.seed))
+        fig = Path(args.figure)
+        print("figure:", make_motion_figure(fig, seed=args.seed))
+        splits_fig = fig.with_name(f"{fig.stem}_splits{fig.suffix}")
+        print("figure:", make_figure(world, splits_fig, seed=args.seed))
 
 
 if __name__ == "__main__":
