@@ -13,7 +13,8 @@ and markdown.
   the paper; falls back to the latest checkpoint when no validation ran).
 * Test sets: `--dataset NAME=PATH` (repeatable; prepared `.npz` files of the data schema with
   `pose_3d`), else the test sets of the first workdir's config (the synthetic world's
-  `lab_val`, `rig2_test`, `wild_test` for synthetic runs; `data.tests` for file runs).
+  `lab_val`, `rig2_test`, `wild_test`, `wild_stress_test` for synthetic runs; `data.tests` for
+  file runs).
   `--pck-sets` (default: the config's `data.pck_sets`, plus names containing '3dhp'): sets
   scored like MPI-INF-3DHP (PCK@150 mm and AUC, every metric on the 14-joint 3DHP subset).
 * Each set is evaluated with ground-truth 2D input ('gt') and, where it stores detections next
@@ -347,10 +348,11 @@ def default_test_sets(config) -> tuple[dict[str, str], tuple[str, ...]]:
         return tests, pck
     if d.source != "synthetic":
         raise EvaluateError("the run's config has no test sets (data.tests): pass --dataset")
+    from cpose_jax.data import synthetic
     from experiments import build
 
     world = build.synthetic_world(config)
-    return {k: str(world[k]) for k in ("lab_val", "rig2_test", "wild_test")}, pck
+    return {k: str(world[k]) for k in synthetic.TEST_SPLITS}, pck
 
 
 def load_test_set(path: str | Path, *, max_samples: int = 0) -> dict[str, Any]:
