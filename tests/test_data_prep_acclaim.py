@@ -116,6 +116,25 @@ def test_hip_flexion_and_axis_conventions():
     np.testing.assert_allclose(r, acclaim._rot("y", 40.0) @ acclaim._rot("x", 30.0))
 
 
+@pytest.fixture(autouse=True)
+def _own_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("CPOSE_CACHE_DIR", str(tmp_path / "cache"))
+
+
+def test_clip_positions_are_cached(tmp_path, monkeypatch):
+    asf, amc = _asf(), _amc([{}, {"lfemur": [-30, 0, 0]}])
+    a = acclaim.cached_clip_positions(asf, amc, fps_in=30, fps=30)
+    assert len(list((tmp_path / "cache" / "motion").glob("acclaim_*.npy"))) == 1
+
+    def fail(*args, **kw):
+        raise AssertionError("parsed again despite the cache")
+
+    monkeypatch.setattr(acclaim, "clip_positions", fail)
+    np.testing.assert_array_equal(acclaim.cached_clip_positions(asf, amc, fps_in=30, fps=30), a)
+    with pytest.raises(AssertionError, match="parsed again"):  # other contents: other entry
+        acclaim.cached_clip_positions(asf, _amc([{}]), fps_in=30, fps=30)
+
+
 def test_convert_retargets_to_the_world_bodies_and_cameras():
     frames = [{"lfemur": [-20 * k, 0, 0], "rhumerus": [0, 0, 10 * k]} for k in range(4)]
     asf, amc = _asf(), _amc(frames)
