@@ -16,8 +16,8 @@ import numpy as np
 from cpose_jax.data import pipeline, schema, synthetic
 from cpose_jax.train import recipe
 
-# The synthetic world's evaluation splits (DESIGN §3): model selection, 3DHP-like, wild.
-SYNTHETIC_TESTS = ("lab_val", "rig2_test", "wild_test")
+# The synthetic world's evaluation splits (one list, in the world module).
+SYNTHETIC_TESTS = synthetic.TEST_SPLITS
 SYNTHETIC_ROLES = {"paired": "lab_train", "two_d_only": "wild_2d", "val": "lab_val"}
 
 

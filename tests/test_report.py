@@ -32,6 +32,7 @@ def _write_run(root, name, seed, wild, lab=50.0, curve=None, best_step=20):
         "lab_val": _res(lab, 40.0),
         "rig2_test": _res(120.0, 80.0, pck=70.0),
         "wild_test": _res(wild, 100.0, scale=1.1),
+        "wild_stress_test": _res(wild + 80.0, 150.0, scale=1.2),
     }
     model = f"best by val/mpjpe = {lab:.2f} mm (step {best_step}, stage end_to_end, epoch 2)"
     selected = {"step": best_step, "stage": "end_to_end", "epoch": 2}
