@@ -64,14 +64,19 @@ def needs_two_d_only(config) -> bool:
     )
 
 
+def synthetic_sizes(config) -> dict[str, int]:
+    """{split: number of samples} of the synthetic world `config.data.synthetic` describes."""
+    scale = config.data.synthetic.scale
+    return {k: max(1, round(v * scale)) for k, v in synthetic.DEFAULT_SIZES.items()}
+
+
 def synthetic_world(config, *, verbose: bool = False) -> dict[str, Path]:
     """{split: path} of the synthetic world `config.data.synthetic` describes (generated once,
     then read from the cache; training, evaluation and inference all call this)."""
     s = config.data.synthetic
-    sizes = {k: max(1, round(v * s.scale)) for k, v in synthetic.DEFAULT_SIZES.items()}
     world = synthetic.make_world(
         s.seed,
-        sizes=sizes,
+        sizes=synthetic_sizes(config),
         cache_dir=s.cache_dir or None,
         wild_rare_fraction=s.rare_fraction,
         verbose=verbose,

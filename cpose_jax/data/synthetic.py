@@ -680,42 +680,15 @@ def world_stats(datasets: dict[str, Dataset]) -> dict[str, dict]:
     return out
 
 
-def _bone_colour(name: str) -> str:
-    return "tab:red" if name.startswith("R") else "tab:blue" if name.startswith("L") else "k"
+def _draw_sample_2d(ax, gt, det, conf, wh, title, *, crop=True):
+    """GT 2D `(J, 2)` px solid, detections dashed, detection dots coloured by confidence; a crop
+    around the GT (`crop=True`) or the whole `wh` image. Returns the dots (for a colorbar)."""
+    from cpose_jax import viz
 
-
-def _draw_3d(ax, x, title):
-    from cpose_jax.skeleton import H36M17
-
-    # Camera frame (x right, y down, z forward) -> plot axes (x, z, -y): up is up.
-    p = np.stack([x[:, 0], x[:, 2], -x[:, 1]], -1)
-    p = p - p[:1]
-    for par, c in H36M17.bone_pairs:
-        ax.plot(*np.stack([p[par], p[c]], -1), color=_bone_colour(H36M17.joint_names[c]), lw=2)
-    ax.scatter(*p.T, s=5, c="k")
-    r = 0.9
-    ax.set(xlim=(-r, r), ylim=(-r, r), zlim=(-r, r), xticklabels=[], yticklabels=[])
-    ax.set(zticklabels=[])
-    ax.set_box_aspect((1, 1, 1), zoom=1.3)
-    ax.set_title(title, fontsize=8)
-    ax.view_init(elev=12, azim=-65)
-
-
-def _draw_2d(ax, gt, det, conf, wh, title, *, crop=True):
-    from cpose_jax.skeleton import H36M17
-
-    for par, c in H36M17.bone_pairs:
-        col = _bone_colour(H36M17.joint_names[c])
-        ax.plot(*np.stack([gt[par], gt[c]], -1), color=col, lw=1.8)
-        ax.plot(*np.stack([det[par], det[c]], -1), color=col, lw=0.7, ls="--", alpha=0.8)
-    sc = ax.scatter(det[:, 0], det[:, 1], c=conf, cmap="viridis", vmin=0, vmax=1, s=12, zorder=3)
-    if crop:
-        lo, hi = gt.min(0), gt.max(0)
-        ctr, half = 0.5 * (lo + hi), 0.6 * (hi - lo).max()
-        ax.set(xlim=(ctr[0] - half, ctr[0] + half), ylim=(ctr[1] + half, ctr[1] - half))
-    else:
-        ax.set(xlim=(0, wh[0]), ylim=(wh[1], 0))
-    ax.set(aspect="equal", xticks=[], yticks=[])
+    viz.draw_2d(ax, gt, lw=1.8, joints=False)
+    viz.draw_2d(ax, det, lw=0.7, ls="--", alpha=0.8, joints=False)
+    sc = viz.draw_confidence(ax, det, conf, size=12, only_seen=False)
+    viz.frame_2d(ax, [gt], image_size=wh, crop=crop)
     ax.set_title(title, fontsize=8)
     return sc
 
@@ -724,17 +697,15 @@ def make_motion_figure(out_path, *, frames: int = 8, seed: int = 0):
     """Filmstrips of every movement (:data:`synthetic_motion.MOVEMENTS`): ``frames`` poses along
     one cycle of one subject (mean body), side by side, seen from 30 deg off the body's side
     (orthographic, z up, ground line at 0). Red = right side, blue = left."""
-    import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from cpose_jax.skeleton import H36M17
+    from cpose_jax import viz
 
     names = motion.MOVEMENTS
     cols = 2
     rows = -(-len(names) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 1.45 * rows + 0.3))
+    fig = Figure(figsize=(5.2 * cols, 1.45 * rows + 0.3))
+    axes = fig.subplots(rows, cols)
     az = np.deg2rad(30.0)
     # Body yawed by 90 deg (facing -x, its right on +y); the screen's horizontal axis is
     # mostly the facing direction: a side view, turned 30 deg towards the body's right.
@@ -750,20 +721,13 @@ def make_motion_figure(out_path, *, frames: int = 8, seed: int = 0):
         x[..., 2] += (lift - x[..., 2].min(1))[:, None]
         for f in range(frames):
             u = x[f] @ view - x[f, 0] @ view + 1.0 * f
-            v = x[f, :, 2]
-            for par, c in H36M17.bone_pairs:
-                col = _bone_colour(H36M17.joint_names[c])
-                ax.plot(u[[par, c]], v[[par, c]], color=col, lw=1.4)
+            viz.draw_2d(ax, np.stack([u, x[f, :, 2]], -1), lw=1.4, joints=False)
         ax.axhline(0.0, color="0.6", lw=0.6)
         ax.set(xlim=(-0.8, frames - 0.2), ylim=(-0.1, 2.3), aspect="equal")
         group = "everyday" if m in motion.EVERYDAY else "sport" if m in motion.SPORT else "rare"
         ax.set_title(f"{m} ({group})", fontsize=8, loc="left", pad=1)
     fig.subplots_adjust(left=0.01, right=0.99, top=0.97, bottom=0.01, wspace=0.03, hspace=0.3)
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out_path, dpi=90)
-    plt.close(fig)
-    return out_path
+    return viz.save_figure(fig, out_path, dpi=90)
 
 
 def make_figure(datasets: dict[str, Dataset], out_path, *, per_split: int = 3, seed: int = 0):
@@ -773,15 +737,14 @@ def make_figure(datasets: dict[str, Dataset], out_path, *, per_split: int = 3, s
     image: GT 2D solid, detections dashed, detection dots coloured by confidence. Red = right
     side, blue = left. For the 2D-only split the 3D slot shows the whole image instead.
     """
-    import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from cpose_jax import viz
 
     rng = np.random.default_rng(seed)
     splits = [s for s in datasets if len(datasets[s])]
     rows, cols = len(splits), 2 * per_split
-    fig = plt.figure(figsize=(2.6 * cols, 2.7 * rows + 0.4))
+    fig = Figure(figsize=(2.6 * cols, 2.7 * rows + 0.4))
     sc = None
     for r, split in enumerate(splits):
         ds = datasets[split]
@@ -803,21 +766,20 @@ def make_figure(datasets: dict[str, Dataset], out_path, *, per_split: int = 3, s
             head = f"{split}: {act[i]}"
             if "pose_3d" in ds:
                 ax = fig.add_subplot(rows, cols, base, projection="3d")
-                _draw_3d(ax, ds["pose_3d"][i], f"{head}\n3D ({ds['camera'][i]})")
+                viz.draw_3d(ax, ds["pose_3d"][i], elev=12, azim=-65, radius=0.9, zoom=1.3)
+                ax.set_title(f"{head}\n3D ({ds['camera'][i]})", fontsize=8)
             else:
                 ax = fig.add_subplot(rows, cols, base)
-                _draw_2d(ax, gt, det, conf, wh, f"{head}\n2D only: whole image", crop=False)
+                _draw_sample_2d(ax, gt, det, conf, wh, f"{head}\n2D only: whole image", crop=False)
             ax = fig.add_subplot(rows, cols, base + 1)
-            sc = _draw_2d(ax, gt, det, conf, wh, f"2D crop\n({int(wh[0])}x{int(wh[1])} image)")
+            sc = _draw_sample_2d(
+                ax, gt, det, conf, wh, f"2D crop\n({int(wh[0])}x{int(wh[1])} image)"
+            )
     if sc is not None:
         cax = fig.add_axes([0.93, 0.35, 0.01, 0.3])
         fig.colorbar(sc, cax=cax, label="detector confidence")
     fig.subplots_adjust(left=0.01, right=0.91, top=0.95, bottom=0.01, wspace=0.08, hspace=0.35)
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out_path, dpi=80)
-    plt.close(fig)
-    return out_path
+    return viz.save_figure(fig, out_path, dpi=80)
 
 
 def main(argv=None):
