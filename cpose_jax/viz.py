@@ -19,7 +19,15 @@ from matplotlib.figure import Figure
 
 from cpose_jax.skeleton import H36M17, Skeleton
 
-__all__ = ["draw_2d", "draw_3d", "grid_figure", "person_figure", "save_figure"]
+__all__ = [
+    "draw_2d",
+    "draw_3d",
+    "draw_confidence",
+    "frame_2d",
+    "grid_figure",
+    "person_figure",
+    "save_figure",
+]
 
 RIGHT, LEFT, CENTRE = "#d62728", "#1f77b4", "#404040"
 REPROJ = "#2ca02c"
@@ -45,11 +53,12 @@ def draw_2d(
     alpha: float = 1.0,
     label: str | None = None,
     min_confidence: float = 0.0,
+    joints: bool = True,
 ) -> None:
     """Draws one 2D skeleton `(J, 2)` pixels (y down) on `ax`.
 
     Joints with `confidence <= min_confidence` (missing) and bones touching them are left out.
-    `colour=None` colours bones by side.
+    `colour=None` colours bones by side. `joints=False` draws the bones only (no joint dots).
     """
     kp = np.asarray(keypoints_2d, np.float64)
     if kp.shape != (skeleton.num_joints, 2):
@@ -70,7 +79,30 @@ def draw_2d(
                 solid_capstyle="round",
                 label=label if i == 0 else None,
             )
-    ax.scatter(kp[ok, 0], kp[ok, 1], s=4 * lw, c=colour or "k", zorder=3, alpha=alpha, linewidths=0)
+    if joints:
+        ax.scatter(
+            kp[ok, 0], kp[ok, 1], s=4 * lw, c=colour or "k", zorder=3, alpha=alpha, linewidths=0
+        )
+
+
+def draw_confidence(
+    ax,
+    keypoints_2d: np.ndarray,
+    confidence: np.ndarray,
+    *,
+    size: float = 14.0,
+    only_seen: bool = True,
+):
+    """Dots at the 2D joints `(J, 2)` px coloured by `confidence (J,)` in [0, 1] (viridis);
+    `only_seen=True` leaves out joints with confidence 0. Returns the scatter (for a colorbar)."""
+    kp, conf = np.asarray(keypoints_2d), np.asarray(confidence)
+    if kp.shape[:-1] != conf.shape:
+        raise ValueError(f"keypoints_2d {kp.shape} and confidence {conf.shape} do not match")
+    ok = conf > 0 if only_seen else np.ones(conf.shape, bool)
+    return ax.scatter(
+        kp[ok, 0], kp[ok, 1], c=conf[ok], cmap="viridis", vmin=0, vmax=1, s=size, zorder=4,
+        linewidths=0,
+    )  # fmt: skip
 
 
 def draw_3d(
@@ -82,9 +114,14 @@ def draw_3d(
     azim: float = -80.0,
     radius: float | None = None,
     title: str | None = None,
+    zoom: float = 1.0,
 ) -> None:
     """Draws a root-relative 3D pose `(J, 3)` metres, camera frame (x right, y down, z forward),
-    on a 3D axis with up = image up, viewed from (elev, azim) degrees."""
+    on a 3D axis with up = image up, viewed from (elev, azim) degrees.
+
+    The panel is a cube of half-side `radius` metres (default: fits the pose) around the pose's
+    bounding box; a fixed `radius` keeps one scale across panels. `zoom` scales the drawn box.
+    """
     x = np.asarray(pose_3d, np.float64)
     if x.shape != (skeleton.num_joints, 3):
         raise ValueError(f"pose_3d must be ({skeleton.num_joints}, 3), got {x.shape}")
@@ -104,7 +141,7 @@ def draw_3d(
     ax.set(xticklabels=[], yticklabels=[], zticklabels=[])
     ax.set_xlabel("x", labelpad=-12, fontsize=7)
     ax.set_ylabel("depth", labelpad=-12, fontsize=7)
-    ax.set_box_aspect((1, 1, 1))
+    ax.set_box_aspect((1, 1, 1), zoom=zoom)
     ax.view_init(elev=elev, azim=azim)
     # A faint floor square at the lowest joint helps reading the pose.
     z0 = p[:, 2].min()
@@ -114,7 +151,11 @@ def draw_3d(
         ax.set_title(title, fontsize=9)
 
 
-def _frame_2d(ax, points: Sequence[np.ndarray], image_size, *, crop: bool) -> None:
+def frame_2d(
+    ax, points: Sequence[np.ndarray], *, image_size: np.ndarray | None = None, crop: bool
+) -> None:
+    """Sets a 2D panel's limits (y down, equal aspect, no ticks): `crop=True` zooms on the finite
+    `points` (arrays `(..., 2)` px), else the whole image `image_size (2,)` w, h px."""
     pts = np.concatenate([np.asarray(p).reshape(-1, 2) for p in points], 0)
     pts = pts[np.all(np.isfinite(pts), -1)]
     if crop and len(pts):
@@ -138,13 +179,10 @@ def _panels(fig, axes_row, person: dict, skeleton: Skeleton, *, crop: bool, titl
         ax.set_facecolor("0.97")
     draw_2d(ax2d, kp, skeleton=skeleton, confidence=conf)
     if conf is not None:
-        ok = np.asarray(conf) > 0
-        sc = ax2d.scatter(
-            kp[ok, 0], kp[ok, 1], c=np.asarray(conf)[ok], cmap="viridis", vmin=0, vmax=1,
-            s=14, zorder=4, linewidths=0,
-        )  # fmt: skip
-        del sc
-    _frame_2d(ax2d, [kp[np.asarray(conf) > 0] if conf is not None else kp], size, crop=crop)
+        draw_confidence(ax2d, kp, conf)
+    frame_2d(
+        ax2d, [kp[np.asarray(conf) > 0] if conf is not None else kp], image_size=size, crop=crop
+    )
     pose = person.get("pose_3d")
     if pose is not None:
         draw_3d(ax_front, pose, skeleton=skeleton, elev=8, azim=-90)
@@ -160,7 +198,9 @@ def _panels(fig, axes_row, person: dict, skeleton: Skeleton, *, crop: bool, titl
                 color="0.1", va="bottom",
                 bbox=dict(boxstyle="round,pad=0.2", fc="white", ec="none", alpha=0.8),
             )  # fmt: skip
-    _frame_2d(ax_rep, [kp[np.asarray(conf) > 0] if conf is not None else kp], size, crop=crop)
+    frame_2d(
+        ax_rep, [kp[np.asarray(conf) > 0] if conf is not None else kp], image_size=size, crop=crop
+    )
     if titles:
         ax2d.set_title("input 2D (dots: confidence)", fontsize=9)
         ax_front.set_title("3D, front", fontsize=9)

@@ -16,8 +16,8 @@ import numpy as np
 from cpose_jax.data import pipeline, schema, synthetic
 from cpose_jax.train import recipe
 
-# The synthetic world's evaluation splits (DESIGN §3): model selection, 3DHP-like, wild.
-SYNTHETIC_TESTS = ("lab_val", "rig2_test", "wild_test")
+# The synthetic world's evaluation splits (one list, in the world module).
+SYNTHETIC_TESTS = synthetic.TEST_SPLITS
 SYNTHETIC_ROLES = {"paired": "lab_train", "two_d_only": "wild_2d", "val": "lab_val"}
 
 
@@ -64,14 +64,19 @@ def needs_two_d_only(config) -> bool:
     )
 
 
+def synthetic_sizes(config) -> dict[str, int]:
+    """{split: number of samples} of the synthetic world `config.data.synthetic` describes."""
+    scale = config.data.synthetic.scale
+    return {k: max(1, round(v * scale)) for k, v in synthetic.DEFAULT_SIZES.items()}
+
+
 def synthetic_world(config, *, verbose: bool = False) -> dict[str, Path]:
     """{split: path} of the synthetic world `config.data.synthetic` describes (generated once,
     then read from the cache; training, evaluation and inference all call this)."""
     s = config.data.synthetic
-    sizes = {k: max(1, round(v * s.scale)) for k, v in synthetic.DEFAULT_SIZES.items()}
     world = synthetic.make_world(
         s.seed,
-        sizes=sizes,
+        sizes=synthetic_sizes(config),
         cache_dir=s.cache_dir or None,
         wild_rare_fraction=s.rare_fraction,
         verbose=verbose,

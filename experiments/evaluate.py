@@ -13,7 +13,8 @@ and markdown.
   the paper; falls back to the latest checkpoint when no validation ran).
 * Test sets: `--dataset NAME=PATH` (repeatable; prepared `.npz` files of the data schema with
   `pose_3d`), else the test sets of the first workdir's config (the synthetic world's
-  `lab_val`, `rig2_test`, `wild_test` for synthetic runs; `data.tests` for file runs).
+  `lab_val`, `rig2_test`, `wild_test`, `wild_stress_test` for synthetic
+  runs; `data.tests` for file runs).
   `--pck-sets` (default: the config's `data.pck_sets`, plus names containing '3dhp'): sets
   scored like MPI-INF-3DHP (PCK@150 mm and AUC, every metric on the 14-joint 3DHP subset).
 * Each set is evaluated with ground-truth 2D input ('gt') and, where it stores detections next

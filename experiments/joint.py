@@ -37,9 +37,9 @@ The paper's settings (§4.3), all kept in every variant:
   (model.lifter.output_init_scale, see configs_common).
 
 The default (no variant) is the same method on the synthetic world, scaled to run all three
-stages and print the evaluation table on a 2-core CPU in ~13 CPU-minutes (measured: 15 min
-wall on a shared machine at load average ~5, including world generation and compiles; about
-8 min expected on an idle one):
+stages and print the evaluation table on a 2-core CPU in ~13 CPU-minutes (measured on the
+world of generator version 4: 7 min 42 s wall on a shared machine at load average 4-6, compile
+cache warm):
   * stages.epoch_scale = 0.06: an epoch is 6% of a pass over the 40k synthetic lab pairs
     (9 steps of 256), so every stage keeps the paper's length in epochs and its decays at the
     same epochs (100 : 10 : 75 epochs = 900 + 90 + 675 steps); that is 6 + 0.6 + 4.5 passes
@@ -48,9 +48,10 @@ wall on a shared machine at load average ~5, including world generation and comp
   * validation on 4096 lab_val samples after every end-to-end epoch (the best is kept);
   * everything else (architecture, learning rates, loss weights) is the paper's.
 An "epoch" is `stages.epoch_scale` passes over the 2D-3D training set; every epoch count
-(stage lengths, lr decays, validation) is in these units. Measured result (seed 0, best
-model by lab_val MPJPE at end-to-end epoch 18): MPJPE / PA-MPJPE lab_val 75.8 / 55.6 mm,
-rig2_test 132.1 / 87.0 mm (PCK 69.8 %, AUC 35.3 %), wild_test 214.1 / 119.8 mm. The GAN makes
+(stage lengths, lr decays, validation) is in these units. Measured result (seed 0, world
+generator version 4, best model by lab_val MPJPE at end-to-end epoch 46): MPJPE / PA-MPJPE
+lab_val 100.8 / 71.3 mm, rig2_test 149.9 / 92.0 mm (PCK 61.5 %, AUC 28.6 %), wild_test
+153.6 / 76.7 mm, wild_stress_test 294.5 / 148.8 mm. The GAN makes
 the validation curve noisy (±10 mm between epochs).
 """
 

@@ -162,7 +162,8 @@ def test_default_sets_and_partial_restore(trained, tmp_path):
             np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
     sets, pck = evaluate.default_test_sets(evaluate.run_config(model))
-    assert list(sets) == ["lab_val", "rig2_test", "wild_test"] and pck == ("rig2_test",)
+    assert list(sets) == ["lab_val", "rig2_test", "wild_test", "wild_stress_test"]
+    assert pck == ("rig2_test",)
     rc = evaluate.main(
         [f"--workdir={trained['workdir']}", f"--output={tmp_path}", "--max-samples=16"]
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -32,6 +33,7 @@ def _write_run(root, name, seed, wild, lab=50.0, curve=None, best_step=20):
         "lab_val": _res(lab, 40.0),
         "rig2_test": _res(120.0, 80.0, pck=70.0),
         "wild_test": _res(wild, 100.0, scale=1.1),
+        "wild_stress_test": _res(wild + 80.0, 150.0, scale=1.2),
     }
     model = f"best by val/mpjpe = {lab:.2f} mm (step {best_step}, stage end_to_end, epoch 2)"
     selected = {"step": best_step, "stage": "end_to_end", "epoch": 2}
@@ -83,6 +85,23 @@ def test_aggregate_tables_claims_and_selection(tmp_path):
     assert (
         json.loads((out.parent / "results" / "summary.json").read_text())["poseaug"][1]["seed"] == 1
     )
+
+
+def test_text_facts_come_from_the_settings_configs():
+    """Stage lengths and the number of validations in the text follow the configs."""
+    settings = [
+        dataclasses.replace(s, overrides=(*s.overrides, "--config.stages.end_to_end.epochs=7"))
+        if s.name == "joint"
+        else s
+        for s in report.SETTINGS
+    ]
+    facts = report.setting_facts(settings)
+    assert facts["stages"]["joint"]["end_to_end"][0] == 7
+    assert facts["validations"] == [7, 48, 50, 75]  # joint; PoseAug; supervised; the others
+    budget = report._budget_md({}, report.REPO / "runs", 0.03, facts)
+    assert "refiner 100, warm-up 10, end-to-end 7 for CameraPose" in " ".join(budget.split())
+    assert "minimum over ~7-75" in report._selection_md({}, report.TABLE4_ROWS, facts)
+    assert "(first 4096 of `lab_val`)" in report._intro_md([0], [], facts)
 
 
 def test_dry_run_lists_every_command(capsys):

@@ -113,7 +113,7 @@ def test_killed_run_resumes_to_the_same_parameters(shared, reference, tmp_path):
         == TOTAL_STEPS
     )
     results = json.loads((full / "results.json").read_text())
-    assert set(results["results"]) == {"lab_val", "rig2_test", "wild_test"}
+    assert set(results["results"]) == {"lab_val", "rig2_test", "wild_test", "wild_stress_test"}
     assert "results.md" in os.listdir(full) and (full / "metrics.jsonl").stat().st_size > 0
 
     # SIGKILL after step 22: mid-stage (pretrain runs steps 8..31), between checkpoints (20, 24).

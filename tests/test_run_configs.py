@@ -16,7 +16,7 @@ from experiments import build
 CONFIGS = {
     "joint": ["", "paper", "smoke", "tiny", "detected", "no_refiner", "detected,no_refiner"],
     "supervised": ["", "paper", "smoke", "refiner,detected"],
-    "poseaug": ["", "paper", "smoke", "refiner,detected"],
+    "poseaug": ["", "paper", "smoke", "refiner,detected", "faithful"],
 }
 CASES = [(name, v) for name, variants in CONFIGS.items() for v in variants]
 
@@ -110,7 +110,9 @@ def test_step_decay_boundaries_follow_epochs():
 def test_poseaug_is_faithful_to_the_released_code():
     from experiments import poseaug
 
-    config = poseaug.get_config()
+    default = build.build_modules(poseaug.get_config())
+    assert default["disc_2d"].input_kind == "kcs" and default["generator"].translation == "bounded"
+    config = poseaug.get_config("faithful")
     modules = build.build_modules(config)
     assert modules["disc_2d"].input_kind == "raw" and modules["disc_2d"].features == 100
     assert modules["generator"].translation == "poseaug"

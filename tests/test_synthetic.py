@@ -6,11 +6,13 @@ import numpy as np
 import pytest
 
 from cpose_jax import geometry
-from cpose_jax.data import synthetic, synthetic_body, synthetic_sensors
+from cpose_jax.data import synthetic, synthetic_body, synthetic_motion, synthetic_sensors
 from cpose_jax.data.schema import load_dataset
 from cpose_jax.skeleton import H36M17
 
-SIZES = dict(lab_train=1600, lab_val=400, wild_2d=1200, wild_test=2000, rig2_test=400)
+SIZES = dict(
+    lab_train=1600, lab_val=400, wild_2d=1200, wild_test=2000, rig2_test=400, wild_stress_test=1200
+)
 
 
 @pytest.fixture(scope="module")
@@ -75,57 +77,112 @@ def test_joint_angles_within_limits_and_match_the_3d(world):
     assert lim["l_sho_flex"][1] == 180.0 and lim["r_hip_flex"][1] <= 135.0
 
 
+def _handedness(x):
+    """Sign of (forward x left) . up per pose (N, 17, 3): +1 for a real person, -1 for a mirror
+    image. forward = nose - mid(thorax, head top), left = LHip - RHip, up = thorax - root. (By
+    hand: facing north, left = west, up: north x west = up.)"""
+    fwd = x[:, _j("Neck/Nose")] - 0.5 * (x[:, _j("Thorax")] + x[:, _j("Head")])
+    left = x[:, _j("LHip")] - x[:, _j("RHip")]
+    up = x[:, _j("Thorax")] - x[:, _j("Hip")]
+    return np.sign(np.einsum("ni,ni->n", np.cross(fwd, left), up))
+
+
+def test_every_split_has_a_real_persons_chirality(world):
+    for split, (_, info) in world.items():
+        upright = (
+            _angle_deg(
+                info["pose_3d"][:, _j("Thorax")] - info["pose_3d"][:, _j("Hip")], -info["up_cam"]
+            )
+            < 150
+        )  # any orientation: chirality does not depend on it
+        assert np.all(_handedness(info["pose_3d"][upright]) > 0), split
+
+
+def test_real_human36m_frames_have_the_same_chirality():
+    """The 4 real Human3.6M frames of ../shared/realdata (skips without them)."""
+    import pathlib
+
+    path = pathlib.Path(__file__).parents[2] / "shared/realdata/h36m/test_h36m_body3d.npz"
+    if not path.exists():
+        pytest.skip(f"{path} not present")
+    with np.load(path) as z:
+        assert np.all(_handedness(z["S"][..., :3]) > 0)
+
+
 def test_forward_kinematics_left_right_and_mirror():
     rng = np.random.default_rng(0)
     lengths = synthetic_body.sample_bodies(rng, 4)
     zero = synthetic_body.forward_kinematics(np.zeros((4, 25)), lengths)
-    # Body frame: x is the body's LEFT, z up: left joints at +x, head above the feet.
-    assert np.all(zero[:, _j("LHip"), 0] > 0) and np.all(zero[:, _j("RShoulder"), 0] < 0)
+    # Body frame: x is the body's RIGHT, y forward, z up: left joints at -x, head above the
+    # feet, nose in front of the head top.
+    assert np.all(zero[:, _j("LHip"), 0] < 0) and np.all(zero[:, _j("RShoulder"), 0] > 0)
     assert np.all(zero[:, _j("Head"), 2] > zero[:, _j("LFoot"), 2] + 1.3)
-    angles, _, _ = synthetic_body.sample_action(rng, "kicking", 4)
+    assert np.all(zero[:, _j("Neck/Nose"), 1] > zero[:, _j("Head"), 1])
+    style = synthetic_motion.sample_styles(rng, 4)
+    angles, _, _ = synthetic_motion.sample_movement(rng, "kicking", style)
     x = synthetic_body.forward_kinematics(angles, lengths)
     xm = synthetic_body.forward_kinematics(synthetic_body.mirror_angles(angles), lengths)
     # Mirroring the angles == reflecting x and swapping left/right joints.
     np.testing.assert_allclose(xm, (x * [-1, 1, 1])[:, H36M17.flip_perm], atol=1e-12)
+    # A real person's chirality (a mirror image has the opposite sign): forward x left = up.
+    assert np.all(_handedness(zero) > 0)
     # A positive left hip flexion moves the left knee forward (+y).
     a = np.zeros((1, 25))
     a[0, synthetic_body.ANGLE_NAMES.index("l_hip_flex")] = 60.0
     assert synthetic_body.forward_kinematics(a, lengths[:1])[0, _j("LKnee"), 1] > 0.3
 
 
-def test_rare_actions_share(world):
-    rare = synthetic_body.RARE_ACTIONS
-    for split in ("lab_train", "lab_val"):
-        act = world[split][0]["action"]
-        assert not np.isin(act, rare).any()
-        assert set(np.unique(act)) == set(synthetic_body.LAB_ACTIONS)
-    for split in ("wild_2d", "wild_test"):
+def test_rare_movement_share_is_one_knob(world):
+    rare = synthetic_motion.RARE
+    for split, want in (("lab_train", 0.1), ("wild_test", 0.1), ("wild_2d", 0.1),
+                        ("wild_stress_test", 0.35)):  # fmt: skip
         act = world[split][0]["action"]
         share = np.isin(act, rare).mean()
-        assert abs(share - 0.35) < 0.05, (split, share)
-        assert set(rare) <= set(np.unique(act))  # every rare action occurs
-    arrays, _ = synthetic.generate_split("wild_test", 300, seed=3, wild_rare_fraction=0.0)
-    assert not np.isin(arrays["action"], rare).any()
+        assert abs(share - want) < 0.04, (split, share)
+    assert set(synthetic_motion.MOVEMENTS) == set(np.unique(world["lab_train"][0]["action"]))
+    # The knob at 0: lab and wild_test never show a rare movement; the stress test still does.
+    for split in ("lab_val", "wild_test", "wild_stress_test"):
+        arrays, _ = synthetic.generate_split(split, 400, seed=3, wild_rare_fraction=0.0)
+        assert np.isin(arrays["action"], rare).any() == (split == "wild_stress_test")
 
 
-def test_wild_poses_lie_outside_the_lab_range(world):
+def test_stress_test_is_harder_than_wild_test(world):
     def torso_tilt(split):  # angle of pelvis->thorax from world up, degrees
         _, info = world[split]
         x = info["pose_3d"]
         return _angle_deg(x[:, _j("Thorax")] - x[:, 0], info["up_cam"])
 
-    def max_knee(split):
-        a = world[split][1]["angles"]
-        return np.maximum(a[:, 6], a[:, 7])
+    wild, stress = torso_tilt("wild_test"), torso_tilt("wild_stress_test")
+    assert (stress > 60.0).mean() > 2 * (wild > 60.0).mean() > 0.04
+    assert (stress > 135.0).mean() > 0.05  # inverted: handstand, cartwheel, flip
+    # Everyday lab motion stays upright.
+    arrays, info = world["lab_train"]
+    every = np.isin(arrays["action"], synthetic_motion.EVERYDAY)
+    tilt = _angle_deg(info["pose_3d"][:, _j("Thorax")] - info["pose_3d"][:, 0], info["up_cam"])
+    assert np.median(tilt[every]) < 25.0 and np.percentile(tilt[every], 99) < 120.0  # stooping
 
-    lab, wild = torso_tilt("lab_train"), torso_tilt("wild_test")
-    assert lab.max() < 50.0
-    assert (wild > 60.0).mean() > 0.15 and (wild > 135.0).mean() > 0.03  # lying, inverted
-    assert max_knee("lab_train").max() <= 110.0 and (max_knee("wild_test") > 115).mean() > 0.05
-    # Camera-frame view (what the model sees): lab torsos stay near image-up.
-    x = world["lab_train"][1]["pose_3d"]
-    cam_tilt = _angle_deg(x[:, _j("Thorax")] - x[:, 0], np.array([0.0, -1.0, 0.0]))
-    assert np.percentile(cam_tilt, 99) < 50.0
+
+def test_gait_arm_swing_is_phase_locked_to_the_legs():
+    """Walking: each arm swings with the opposite leg (correlation of shoulder flexion with the
+    contralateral hip flexion near +1, with the ipsilateral one near -1)."""
+    a, _, _ = synthetic_motion.trajectory("walking", 60, seed=1)
+    ix = synthetic_body.ANGLE_NAMES.index
+    l_sho, r_hip, l_hip = a[:, ix("l_sho_flex")], a[:, ix("r_hip_flex")], a[:, ix("l_hip_flex")]
+    assert np.corrcoef(l_sho, r_hip)[0, 1] > 0.9 and np.corrcoef(l_sho, l_hip)[0, 1] < -0.9
+    # Knee: swing-phase flexion 40-80 deg, stance nearly straight.
+    knee = a[:, ix("l_knee_flex")]
+    assert 40 < knee.max() < 80 and knee.min() < 15
+
+
+def test_every_movement_is_continuous_along_its_trajectory():
+    rng = np.random.default_rng(0)
+    lengths = synthetic_body.sample_bodies(rng, 1)
+    for m in synthetic_motion.MOVEMENTS:
+        a, tilt, lift = synthetic_motion.trajectory(m, 120, seed=2)
+        x = synthetic_body.forward_kinematics(a, np.repeat(lengths, 120, 0), tilt)
+        step = np.linalg.norm(np.diff(x, axis=0), axis=-1).max()
+        assert step < 0.25, (m, step)  # no jumps between consecutive frames (1/120 cycle)
+        assert np.all(lift >= 0)
 
 
 def test_2d_gt_is_exact_geometry_projection_of_3d(world):
@@ -153,17 +210,27 @@ def test_cameras_match_the_promised_rigs(world):
     assert np.all((dist > 4.0) & (dist < 6.0))
     depth = lab["pose_3d"][:, 0, 2]
     assert depth.min() > 3.0 and depth.max() < 7.0
+    # wild_test: phone video, focal tied to the image size by a 52-60 deg FOV (long side).
     wild, _ = world["wild_test"]
-    f = wild["intrinsics"][:, 0]
-    assert f.min() >= 500 and f.max() <= 2500 and np.ptp(np.log(f)) > 1.2
-    sizes = {tuple(s) for s in wild["image_size"]}
-    assert len(sizes) >= 6 and sizes <= {tuple(s) for s in synthetic_sensors.WILD_IMAGE_SIZES}
+    f, wh = wild["intrinsics"][:, 0], wild["image_size"]
+    fov = np.rad2deg(2 * np.arctan(0.5 * wh.max(-1) / f))
+    assert fov.min() >= 51.9 and fov.max() <= 60.1
+    assert {tuple(s) for s in wh} == {(1080.0, 1920.0), (1920.0, 1080.0)}
+    assert (wh[:, 0] < wh[:, 1]).mean() > 0.6  # mostly portrait
     dist = np.linalg.norm(wild["pose_3d"][:, 0], axis=-1)
-    assert dist.min() >= 1.9 and dist.max() <= 15.1 and (dist > 10).mean() > 0.05
+    assert dist.min() >= 1.9 and dist.max() <= 7.6
     gt = wild["keypoints_2d_gt"]
     assert np.all(gt >= 0) and np.all(gt <= wild["image_size"][:, None])  # whole body in view
-    # Varied elevation: the camera looks at the person from below and from high above.
-    up = world["wild_test"][1]["up_cam"]
+    # wild_2d: landscape web frames, people large (extent / image height 0.3..1).
+    web, _ = world["wild_2d"]
+    assert np.all(web["image_size"][:, 0] > web["image_size"][:, 1])
+    ext = np.max(web["keypoints_2d_gt"].max(1) - web["keypoints_2d_gt"].min(1), -1)
+    assert np.median(ext / web["image_size"][:, 1]) > 0.4
+    # The stress test keeps the old random cameras: focal 500-2500 px, varied elevation.
+    stress, _ = world["wild_stress_test"]
+    f = stress["intrinsics"][:, 0]
+    assert f.min() >= 500 and f.max() <= 2500 and np.ptp(np.log(f)) > 1.2
+    up = world["wild_stress_test"][1]["up_cam"]
     pitch = np.rad2deg(np.arcsin(np.clip(up[:, 2], -1, 1)))  # optical axis vs horizon
     assert pitch.min() < -30 and pitch.max() > 5
     rig2, _ = world["rig2_test"]
@@ -217,6 +284,7 @@ def test_deterministic_from_seed():
 
 def test_make_world_writes_schema_files_and_caches(tmp_path, monkeypatch):
     sizes = dict(lab_train=80, lab_val=40, wild_2d=40, wild_test=40, rig2_test=40)
+    sizes["wild_stress_test"] = 40
     paths = synthetic.make_world(5, sizes=sizes, cache_dir=tmp_path)
     assert list(paths) == list(synthetic.SPLITS)
     world = synthetic.load_world(paths)
@@ -247,7 +315,8 @@ def test_make_world_writes_schema_files_and_caches(tmp_path, monkeypatch):
     fig = synthetic.make_figure(world, tmp_path / "fig.png", per_split=2)
     assert fig.stat().st_size > 10_000
     stats = synthetic.world_stats(world)
-    assert stats["lab_train"]["rare_share"] == 0.0 and "pose_3d" not in world["wild_2d"]
+    assert stats["lab_train"]["rare_share"] < stats["wild_stress_test"]["rare_share"]
+    assert "pose_3d" not in world["wild_2d"]
 
 
 def test_detector_noise_is_partly_learnable(world):
@@ -276,3 +345,53 @@ def test_detector_noise_is_partly_learnable(world):
     before = np.linalg.norm(va["keypoints_2d"] - va["keypoints_2d_gt"], axis=-1).mean()
     after = np.linalg.norm(refined - va["keypoints_2d_gt"], axis=-1).mean()
     assert after < 0.92 * before, (before, after)
+
+
+def test_pose_coverage_is_pelvis_aligned_mpjpe(world, tmp_path, capsys):
+    x = world["lab_val"][1]["pose_3d"][:50]
+    # Invariant to rotation and translation; zero against itself.
+    rot = synthetic_body.axis_rotation(2, np.full(50, 70.0)) @ synthetic_body.tilt_matrix(
+        np.full(50, 20.0), np.full(50, 130.0)
+    )
+    moved = np.einsum("nij,nkj->nki", rot, x) + np.array([1.0, -2.0, 3.0])
+    np.testing.assert_allclose(
+        synthetic.pose_coverage(moved, x), 0.0, atol=0.02
+    )  # 10 um dedup grid
+    # One wrist moved 150 mm along the pelvis axis: 150 / 15 joints = 10 mm from its original
+    # (hand computation), or less if another pose of the set is nearer.
+    y = synthetic.pelvis_aligned(x[:1]).copy()
+    y[0, _j("LWrist"), 0] += 0.150
+    d = synthetic.pose_coverage(y, x)[0]
+    assert 0 < d <= 10.0 + 0.02
+    # Head and nose are not compared.
+    y = synthetic.pelvis_aligned(x[:1]).copy()
+    y[0, _j("Head")] += 0.3
+    np.testing.assert_allclose(synthetic.pose_coverage(y, x), 0.0, atol=0.02)
+    # The CLI prints median / p90 per split and per action of the reference.
+    ref = tmp_path / "ref.npz"
+    arrays, _ = synthetic.generate_split("wild_test", 30, seed=9)
+    from cpose_jax.data.schema import save_dataset
+
+    save_dataset(ref, skeleton="h36m17", **arrays)
+    sizes = [f"--size={s}=40" for s in synthetic.SPLITS]
+    synthetic.main(["--cache-dir", str(tmp_path), *sizes, "--coverage", str(ref)])
+    out = capsys.readouterr().out
+    assert "lab_train          all" in out and "walking" in out
+
+
+def test_view_poses_and_motion_figure(tmp_path):
+    a, tilt, _ = synthetic_motion.trajectory("walking", 5)
+    lengths = np.repeat(synthetic_body.MEAN_BONE_LENGTHS[None], 5, 0)
+    x = synthetic_body.forward_kinematics(a, lengths, tilt)
+    for dom, per in (("lab", 4), ("phone", 1)):
+        arrays, _ = synthetic.view_poses(
+            x, np.random.default_rng(0), domain=dom, root_height=np.full(5, 0.95)
+        )
+        assert arrays["pose_3d"].shape == (5 * per, 17, 3)
+        rel = arrays["pose_3d"] - arrays["pose_3d"][:, :1]
+        # Same pose up to a rotation: pairwise joint distances are kept.
+        d = lambda p: np.linalg.norm(p[:, :, None] - p[:, None], axis=-1)
+        np.testing.assert_allclose(d(rel), d(np.repeat(x, per, 0)), atol=1e-9)
+    with pytest.raises(ValueError, match="domain"):
+        synthetic.view_poses(x, np.random.default_rng(0), domain="moon", root_height=np.ones(5))
+    assert synthetic.make_motion_figure(tmp_path / "m.png", frames=3).stat().st_size > 10_000

@@ -59,3 +59,34 @@ def test_person_figure_without_camera_and_errors(tmp_path):
         viz.draw_3d(fig.axes[1], np.zeros((17, 2)))
     with pytest.raises(ValueError, match="at least one person"):
         viz.grid_figure([])
+
+
+def test_drawing_options():
+    """The options the synthetic world's figures use: bones without dots, confidence dots,
+    a crop around the points, a fixed 3D radius."""
+    from matplotlib.figure import Figure
+
+    rng = np.random.default_rng(1)
+    kp = rng.uniform(100, 200, (17, 2))
+    conf = np.linspace(0.0, 1.0, 17)  # joint 0 unseen
+    fig = Figure()
+    ax = fig.add_subplot(1, 2, 1)
+    viz.draw_2d(ax, kp, ls="--", joints=False)
+    assert not ax.collections and len(ax.lines) == 16  # 16 bones, no joint dots
+    assert ax.lines[0].get_linestyle() == "--"
+    dots = viz.draw_confidence(ax, kp, conf)
+    assert len(dots.get_offsets()) == 16  # confidence 0 left out
+    assert len(viz.draw_confidence(ax, kp, conf, only_seen=False).get_offsets()) == 17
+    with pytest.raises(ValueError, match="do not match"):
+        viz.draw_confidence(ax, kp, conf[:5])
+    viz.frame_2d(ax, [kp], image_size=(1000, 500), crop=True)
+    lo, hi = kp.min(0), kp.max(0)
+    x0, x1 = ax.get_xlim()
+    assert x0 < lo[0] and x1 > hi[0] and x1 - x0 < 200  # zoomed on the points, not the image
+    assert ax.get_ylim()[0] > ax.get_ylim()[1]  # y down
+    viz.frame_2d(ax, [kp], image_size=(1000, 500), crop=False)
+    assert ax.get_xlim() == (0, 1000) and ax.get_ylim() == (500, 0)
+    ax3 = fig.add_subplot(1, 2, 2, projection="3d")
+    viz.draw_3d(ax3, rng.normal(0, 0.2, (17, 3)), radius=0.9, zoom=1.3)
+    x0, x1 = ax3.get_xlim()
+    assert x1 - x0 == pytest.approx(1.8)

@@ -1,41 +1,52 @@
 """The synthetic world: the embedded default dataset (DESIGN §3), deterministic from a seed.
 
 With no real data, ``experiments.run`` calls :func:`make_world`, which generates (or finds in its
-cache) five splits written in the dataset schema (:mod:`cpose_jax.data.schema`) so every later
+cache) six splits written in the dataset schema (:mod:`cpose_jax.data.schema`) so every later
 stage runs the real code path:
 
-==============  ======  ==============================================================  =====
-split           domain  role                                                            3D
-==============  ======  ==============================================================  =====
-``lab_train``   lab     2D-3D training pairs (ϕ; Human3.6M S1, S5-S8 like)             yes
-``lab_val``     lab     model selection; held-out subjects S9, S11                       yes
-``wild_2d``     wild    2D-only training data (ϕ'; MPII like): no pose_3d/intrinsics     no
-``wild_test``   wild    cross-scenario 3D test (3DPW like)                              yes
-``rig2_test``   rig2    cross-dataset test: second lab rig, other subjects (3DHP like)  yes
-==============  ======  ==============================================================  =====
+====================  ======  ========================================================  =====
+split                 domain  role                                                      3D
+====================  ======  ========================================================  =====
+``lab_train``         lab     2D-3D training pairs (ϕ; Human3.6M S1, S5-S8 like)       yes
+``lab_val``           lab     model selection; held-out subjects S9, S11                 yes
+``wild_2d``           web     2D-only training data (ϕ'; MPII like): no 3D               no
+``wild_test``         phone   cross-scenario 3D test (3DPW like)                        yes
+``rig2_test``         rig2    cross-dataset test: second lab rig (3DHP like)            yes
+``wild_stress_test``  stress  the harder wild set of generator v3 (labelled stress test) yes
+====================  ======  ========================================================  =====
 
 Every split stores ``keypoints_2d`` = simulated detections with ``confidence`` = detector
 scores, and ``keypoints_2d_gt`` = the exact projection of the 3D (``geometry.project``), so
-GT-vs-detected input experiments need no second world. ``action`` holds action names,
+GT-vs-detected input experiments need no second world. ``action`` holds movement names,
 ``subject`` body ids, ``camera`` camera ids.
 
 * Bodies (:mod:`.synthetic_body`): anthropometric bone lengths per subject, joint angles within
-  anatomical limits, forward kinematics. Lab actions: standing, walking, sitting, gesturing,
-  hand_to_face, upright. Wild adds rare actions the lab never shows (lying, crouching,
-  kneeling, jumping, kicking, bending_over, inverted; ``wild_rare_fraction`` of samples) and
-  arbitrary body tilt (30% of samples tilted by |N(0, 25°)| about a random horizontal axis).
-  ``rig2_test`` mixes lab actions with 35% crouching/kneeling/bending/jumping/kicking/lying.
-* Cameras (:mod:`.synthetic_sensors`): lab = fixed ring of 4 cameras (f ~ 1145 px, 1000x1000,
-  4-6 m), every pose seen by all four; rig2 = 3DHP-like rig (2048x2048 f ~ 1500 px, one
-  1920x1080, 2.5-5.5 m, low and high viewpoints); wild = one random camera per sample (focal
-  500-2500 px log-uniform, common image sizes, 2-15 m, elevation mostly near eye level
-  (70%: N(5°, 12°)) else uniform in -20°..70°, roll N(0, 6°), person anywhere in the frame).
+  anatomical limits, forward kinematics with a real person's chirality.
+* Motion (:mod:`.synthetic_motion`): poses sampled at random phases along procedural movements
+  (gait cycles, sit-to-stand, squat, reaching, gestures, running, jumps, kicks, punches,
+  dancing, crawling, lying, rolling, getting up, handstand, cartwheel, flip) with per-subject
+  style; the lab subjects keep one body and one style each. Every domain mixes everyday and
+  sport movements (sport: 25 % lab, 30 % rig2, 15 % phone, 45 % web) and the rare (floor and
+  inverted) movements at ONE knob, ``wild_rare_fraction`` (default 0.1: lab, wild_test,
+  wild_2d; rig2_test at least 0.2; the stress test 0.35 plus arbitrary body tilt, 30 % tilted
+  by |N(0, 25°)|). Set it to 0 for the paper's setting where the lab never shows them.
+* Cameras (:mod:`.synthetic_sensors` and below): lab = fixed ring of 4 cameras (f ~ 1145 px,
+  1000x1000, 4-6 m), every pose seen by all four; rig2 = 3DHP-like rig (2048x2048 f ~ 1500 px,
+  one 1920x1080, 2.5-5.5 m, low and high viewpoints); phone (wild_test) = 3DPW-like phone video,
+  portrait 1080x1920 (70 %) or landscape, focal from a 52-60° field of view on the long side
+  (f ~ 1660-1970 px), held 1-1.8 m high, person 2-7 m away in the central part of the frame;
+  web (wild_2d) = YouTube-style landscape frames (1280x720, 1920x1080, 854x480, 640x480), focal
+  from a 50-80° horizontal field of view, people large (45-90 % of the image height) and
+  central, camera 0.3-4 m high; stress = the v3 wild cameras (focal 500-2500 px log-uniform,
+  common image sizes, 2-15 m, elevation mostly near eye level, person anywhere in the frame).
 * Detector: per-joint noise growing with body size in pixels and joint difficulty,
   systematic offsets, left/right swaps, jumps to neighbours, lost joints, heatmap-like
-  confidences (difficulty level 1.0 lab, 1.3 rig2, 1.7 wild).
+  confidences (difficulty level 1.0 lab, 1.3 rig2, 1.4 phone and web, 1.7 stress).
 
 Run ``python -m cpose_jax.data.synthetic --figure docs/figures/synthetic_world.png`` to generate
-the default world, print its statistics and draw sample poses of each split.
+the default world, print its statistics, draw every movement as a filmstrip and sample poses of
+each split (``..._splits.png``). ``--coverage REF.npz`` prints how far the poses of a reference
+set (e.g. real motion from ``data_prep.acclaim``) are from each split (:func:`pose_coverage`).
 """
 
 from __future__ import annotations
@@ -51,25 +62,35 @@ from pathlib import Path
 import numpy as np
 
 from cpose_jax.data import synthetic_body as body
+from cpose_jax.data import synthetic_motion as motion
 from cpose_jax.data import synthetic_sensors as sensors
 from cpose_jax.data.schema import Dataset, load_dataset, save_dataset
 
 __all__ = [
+    "DEFAULT_RARE_FRACTION",
     "DEFAULT_SIZES",
     "GENERATOR_VERSION",
     "SPLITS",
+    "TEST_SPLITS",
+    "coverage_table",
     "default_cache_dir",
     "generate_split",
     "load_world",
     "make_figure",
+    "make_motion_figure",
     "make_world",
+    "pelvis_aligned",
+    "pose_coverage",
+    "view_poses",
     "world_stats",
 ]
 
 #: Bump whenever the generated numbers change (invalidates caches).
-GENERATOR_VERSION = 3
+GENERATOR_VERSION = 4
 
-SPLITS = ("lab_train", "lab_val", "wild_2d", "wild_test", "rig2_test")
+SPLITS = ("lab_train", "lab_val", "wild_2d", "wild_test", "rig2_test", "wild_stress_test")
+#: The 3D test splits ``experiments`` evaluates by default (lab_val doubles as validation).
+TEST_SPLITS = ("lab_val", "rig2_test", "wild_test", "wild_stress_test")
 
 #: Default sample counts (lab_train: 10k poses x 4 cameras). Generation takes a few seconds.
 DEFAULT_SIZES = {
@@ -78,16 +99,22 @@ DEFAULT_SIZES = {
     "wild_2d": 12_000,
     "wild_test": 4_000,
     "rig2_test": 4_000,
+    "wild_stress_test": 4_000,
 }
+
+#: Default share of rare (floor and inverted) movements: lab, wild_test and wild_2d.
+DEFAULT_RARE_FRACTION = 0.1
+_STRESS_RARE_FRACTION = 0.35
 
 _SPEC = {
     "lab_train": dict(domain="lab", rig="rig1", subjects=("S1", "S5", "S6", "S7", "S8")),
     "lab_val": dict(domain="lab", rig="rig1", subjects=("S9", "S11")),
-    "wild_2d": dict(domain="wild"),
-    "wild_test": dict(domain="wild"),
+    "wild_2d": dict(domain="web"),
+    "wild_test": dict(domain="phone"),
     "rig2_test": dict(
         domain="rig2", rig="rig2", subjects=("TS1", "TS2", "TS3", "TS4", "TS5", "TS6")
     ),
+    "wild_stress_test": dict(domain="stress"),
 }
 _SPLIT_KEY = {s: i + 1 for i, s in enumerate(SPLITS)}
 _ALL_SUBJECTS = (
@@ -105,29 +132,28 @@ _ALL_SUBJECTS = (
     "TS5",
     "TS6",
 )
-_LAB_MIX = {
-    "standing": 0.2,
-    "walking": 0.25,
-    "sitting": 0.2,
-    "gesturing": 0.2,
-    "hand_to_face": 0.15,
-}
-_RIG2_MIX = {
-    "standing": 0.12, "walking": 0.15, "sitting": 0.15, "gesturing": 0.13, "hand_to_face": 0.10,
-    "crouching": 0.08, "kneeling": 0.07, "bending_over": 0.06, "jumping": 0.05, "kicking": 0.04,
-    "lying": 0.05,
+# Everyday (Human3.6M's activities) and sport movements; each mix is completed by the rare
+# (floor and inverted) movements, uniformly, at the split's rare share.
+_EVERYDAY_MIX = {
+    "standing": 0.12, "walking": 0.22, "sitting": 0.12, "sit_to_stand": 0.08,
+    "squat_pickup": 0.08, "reaching": 0.1, "gesturing": 0.16, "hand_to_face": 0.12,
 }  # fmt: skip
-_DETECTOR_LEVEL = {"lab": 1.0, "rig2": 1.3, "wild": 1.7}
+_SPORT_MIX = {"running": 0.25, "jumping": 0.2, "kicking": 0.15, "punching": 0.15, "dancing": 0.25}
+_SPORT_SHARE = {"lab": 0.25, "rig2": 0.3, "phone": 0.15, "web": 0.45, "stress": 0.3}
+_DETECTOR_LEVEL = {"lab": 1.0, "rig2": 1.3, "phone": 1.4, "web": 1.4, "stress": 1.7}
 _WILD_TILT_SHARE, _WILD_TILT_SD = 0.3, 25.0
 
 
 def _action_mix(domain: str, rare_fraction: float) -> dict[str, float]:
-    if domain == "lab":
-        return dict(_LAB_MIX)
-    if domain == "rig2":
-        return dict(_RIG2_MIX)
-    mix = {a: w * (1.0 - rare_fraction) for a, w in _LAB_MIX.items()}
-    mix.update({a: rare_fraction / len(body.RARE_ACTIONS) for a in body.RARE_ACTIONS})
+    """Movement -> probability for a domain (:mod:`.synthetic_motion` names)."""
+    if domain == "stress":
+        rare_fraction = max(rare_fraction, _STRESS_RARE_FRACTION)
+    elif domain == "rig2":
+        rare_fraction = max(rare_fraction, 0.2)
+    common, sport = 1.0 - rare_fraction, _SPORT_SHARE[domain]
+    mix = {a: w * common * (1 - sport) for a, w in _EVERYDAY_MIX.items()}
+    mix.update({a: w * common * sport for a, w in _SPORT_MIX.items()})
+    mix.update({a: rare_fraction / len(motion.RARE) for a in motion.RARE})
     return mix
 
 
@@ -136,18 +162,27 @@ def _subject_bodies(seed: int) -> dict[str, np.ndarray]:
     return dict(zip(_ALL_SUBJECTS, lengths))
 
 
-def _sample_poses(rng, n, mix):
-    """Actions drawn from ``mix``; returns action names (n,), angles, tilt, lift."""
+def _subject_styles(seed: int) -> dict[str, dict[str, np.ndarray]]:
+    st = motion.sample_styles(np.random.default_rng([seed, 100]), len(_ALL_SUBJECTS))
+    return {s: {k: v[i] for k, v in st.items()} for i, s in enumerate(_ALL_SUBJECTS)}
+
+
+def _sample_poses(rng, n, mix, style):
+    """Movements drawn from ``mix`` at random phases; ``style`` rows per sample.
+
+    Returns action names (n,), angles (n, 25), tilt (n, 3, 3), lift (n,).
+    """
     names = np.array(list(mix))
     p = np.array(list(mix.values()))
     action = rng.choice(len(names), size=n, p=p / p.sum())
     angles = np.zeros((n, len(body.ANGLE_NAMES)))
     tilt = np.zeros((n, 3, 3))
     lift = np.zeros(n)
-    for k, name in enumerate(names):  # one vectorised call per action
+    for k, name in enumerate(names):  # one vectorised call per movement
         idx = np.flatnonzero(action == k)
         if idx.size:
-            angles[idx], tilt[idx], lift[idx] = body.sample_action(rng, str(name), idx.size)
+            st = {key: v[idx] for key, v in style.items()}
+            angles[idx], tilt[idx], lift[idx] = motion.sample_movement(rng, str(name), st)
     return names[action], angles, tilt, lift
 
 
@@ -171,8 +206,78 @@ def _to_camera(x_world, centre, rotation):
     return np.einsum("nij,nkj->nki", rotation, x_world - centre[:, None, :])
 
 
+def _focal_from_fov(rng, wh, lo_deg, hi_deg):
+    """Focal (px) from a horizontal field of view on the LONG image side, uniform in degrees."""
+    fov = np.deg2rad(rng.uniform(lo_deg, hi_deg, wh.shape[0]))
+    return 0.5 * wh.max(-1) / np.tan(0.5 * fov)
+
+
+#: Phone video (3DPW-like): portrait 1080x1920 (and landscape), ~52-60 deg on the long side
+#: (f ~ 1700-1960 px, 3DPW's is 1962), held 1-1.8 m high, person 2-7 m away in the central part.
+_PHONE_SIZES = np.array([[1080.0, 1920.0], [1920.0, 1080.0]])
+_PHONE_WEIGHTS = np.array([0.7, 0.3])
+#: Web / YouTube-style frames (MPII-like 2D-only set): landscape, FOV 50-80 deg.
+_WEB_SIZES = np.array([[1280.0, 720.0], [1920.0, 1080.0], [854.0, 480.0], [640.0, 480.0]])
+_WEB_WEIGHTS = np.array([0.4, 0.3, 0.15, 0.15])
+
+
+def _aimed_cameras(rng, x_world, kind: str, max_rounds: int = 60):
+    """One camera per pose aimed at the person (``kind`` 'phone' or 'web'), rejection-sampled
+    until the whole body is inside the image. Returns centre, rotation, intrinsics, size."""
+    n = x_world.shape[0]
+    centre, rot = np.zeros((n, 3)), np.zeros((n, 3, 3))
+    intr, size = np.zeros((n, 4)), np.zeros((n, 2))
+    todo = np.arange(n)
+    root = x_world[:, 0]
+    extent = np.linalg.norm(x_world.max(1) - x_world.min(1), axis=-1)
+    for rnd in range(max_rounds + 1):
+        if todo.size == 0:
+            break
+        m = todo.size
+        last = rnd == max_rounds
+        if kind == "phone":
+            wh = _PHONE_SIZES[rng.choice(2, m, p=_PHONE_WEIGHTS)]
+            f = _focal_from_fov(rng, wh, 52.0, 60.0)
+            d = rng.uniform(2.0, 7.0, m)
+            height = rng.uniform(1.0, 1.8, m)
+            spread = 0.3  # person within the central part of the frame
+        else:
+            wh = _WEB_SIZES[rng.choice(len(_WEB_SIZES), m, p=_WEB_WEIGHTS)]
+            f = _focal_from_fov(rng, wh, 50.0, 80.0)
+            frac = rng.uniform(0.45, 0.9, m)  # people large: their extent / image height
+            d = np.clip(f * extent[todo] / (frac * wh[:, 1]), 1.5, 20.0)
+            height = np.clip(rng.normal(1.4, 0.6, m), 0.3, 4.0)
+            spread = 0.15
+        if last:
+            d, spread = d * 2.0, 0.0
+        az = rng.uniform(0.0, 2 * np.pi, m)
+        ctr = np.stack([root[todo, 0] + d * np.cos(az), root[todo, 1] + d * np.sin(az), height], -1)
+        tgt = x_world[todo].mean(axis=1)
+        r = sensors.look_at(ctr, tgt, rng.normal(0.0, 3.0, m))
+        half = np.arctan(0.5 * wh / f[:, None])
+        off = rng.uniform(-spread, spread, (m, 2)) * half
+        r = (
+            body.axis_rotation(0, np.rad2deg(off[:, 1]))
+            @ body.axis_rotation(1, -np.rad2deg(off[:, 0]))
+            @ r
+        )
+        c = 0.5 * wh + rng.normal(0.0, 0.005, (m, 2)) * wh[:, :1]
+        k = np.stack([f, f, c[:, 0], c[:, 1]], -1)
+        xc = _to_camera(x_world[todo], ctr, r)
+        uv = k[:, None, :2] * xc[..., :2] / xc[..., 2:] + k[:, None, 2:]
+        lo, hi = uv.min(axis=1), uv.max(axis=1)
+        ok = np.all(lo >= 0.02 * wh, -1) & np.all(hi <= 0.98 * wh, -1) & (xc[..., 2].min(-1) >= 0.5)
+        if last:
+            ok[:] = True
+        i = todo[ok]
+        centre[i], rot[i], intr[i], size[i] = ctr[ok], r[ok], k[ok], wh[ok]
+        todo = todo[~ok]
+    return centre, rot, intr, size
+
+
 def _wild_cameras(rng, x_world, max_rounds: int = 60):
-    """One random camera per pose that sees the whole body: rejection sampling, vectorised."""
+    """Stress-test cameras (the wild cameras of generator version 3): one random camera per
+    pose that sees the whole body; rejection sampling, vectorised."""
     n = x_world.shape[0]
     centre, rot = np.zeros((n, 3)), np.zeros((n, 3, 3))
     intr, size = np.zeros((n, 4)), np.zeros((n, 2))
@@ -237,7 +342,7 @@ def generate_split(
     num_samples: int,
     *,
     seed: int = 0,
-    wild_rare_fraction: float = 0.35,
+    wild_rare_fraction: float = DEFAULT_RARE_FRACTION,
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Generates one split in memory (no disk), deterministic from ``(seed, split)``.
 
@@ -246,7 +351,8 @@ def generate_split(
       num_samples: N.
       seed: world seed; each split draws from its own stream, so sizes of other splits do not
         change it.
-      wild_rare_fraction: share of rare actions in the wild domain.
+      wild_rare_fraction: share of rare (floor and inverted) movements in lab, wild_test and
+        wild_2d (the "unseen poses" knob; rig2_test has at least 20 %, wild_stress_test 35 %).
 
     Returns:
       ``(arrays, info)``: ``arrays`` are :func:`save_dataset` keyword arguments (pixels,
@@ -270,11 +376,15 @@ def generate_split(
         rig = sensors.RIGS[spec["rig"]]
         n_cam = len(rig["intrinsics"])
         n_pose = -(-n // n_cam)
-        action, angles, tilt, lift = _sample_poses(rng, n_pose, mix)
-        bodies = _subject_bodies(seed)
+        bodies, styles = _subject_bodies(seed), _subject_styles(seed)
         subj_idx = rng.integers(0, len(spec["subjects"]), n_pose)
         subject = np.array(spec["subjects"])[subj_idx]
         lengths = np.stack([bodies[s] for s in spec["subjects"]])[subj_idx]
+        style = {
+            k: np.stack([styles[s][k] for s in spec["subjects"]])[subj_idx]
+            for k in styles[spec["subjects"][0]]
+        }
+        action, angles, tilt, lift = _sample_poses(rng, n_pose, mix, style)
         xw = _place(
             rng, angles, lengths, tilt, lift, capture_radius=rig["capture_radius"], extra_tilt=False
         )
@@ -284,13 +394,18 @@ def generate_split(
         action, angles, lengths, subject, xw = map(rep, (action, angles, lengths, subject, xw))
         centre, rot, intr, size = sensors.rig_cameras(spec["rig"], cam)
         camera = np.char.add(f"{spec['rig']}_c", cam.astype(str))
-    else:
-        action, angles, tilt, lift = _sample_poses(rng, n, mix)
+    else:  # one body and style per sample
+        style = motion.sample_styles(rng, n)
+        action, angles, tilt, lift = _sample_poses(rng, n, mix, style)
         lengths = body.sample_bodies(rng, n)
-        subject = np.char.add(f"{split}:", np.arange(n).astype(str))  # one body per sample
-        xw = _place(rng, angles, lengths, tilt, lift, capture_radius=0.0, extra_tilt=True)
-        centre, rot, intr, size = _wild_cameras(rng, xw)
-        camera = np.full(n, "wild")
+        subject = np.char.add(f"{split}:", np.arange(n).astype(str))
+        stress = domain == "stress"
+        xw = _place(rng, angles, lengths, tilt, lift, capture_radius=0.0, extra_tilt=stress)
+        if stress:
+            centre, rot, intr, size = _wild_cameras(rng, xw)
+        else:
+            centre, rot, intr, size = _aimed_cameras(rng, xw, domain)
+        camera = np.full(n, domain)
     x_cam = _to_camera(xw, centre, rot)
     gt = sensors.project_px(x_cam, intr)
     det, conf, dinfo = sensors.simulate_detector(
@@ -318,6 +433,112 @@ def generate_split(
     return arrays, info
 
 
+def view_poses(pose, rng, *, domain: str, root_height) -> tuple[dict[str, np.ndarray], dict]:
+    """Poses from elsewhere (e.g. retargeted motion capture) seen through the world's cameras.
+
+    Args:
+      pose: ``(F, 17, 3)`` m, world axes (z up), root at the origin.
+      rng: numpy Generator (camera draws).
+      domain: 'lab' (every pose through the 4 cameras of the Human3.6M-like rig) or 'phone'
+        (one 3DPW-like phone camera per pose, as ``wild_test``).
+      root_height: ``(F,)`` m, height of the root above the ground.
+
+    Returns:
+      ``(arrays, info)`` as :func:`generate_split` (exact 2D: ``keypoints_2d`` =
+      ``keypoints_2d_gt``, confidence 1; no ``subject``/``action``), samples frame-major.
+    """
+    pose = np.asarray(pose, float)
+    if pose.ndim != 3 or pose.shape[1:] != (17, 3):
+        raise ValueError(f"pose must be (F, 17, 3), got {pose.shape}")
+    xw = pose.copy()
+    xw[..., 2] += np.asarray(root_height, float)[:, None]
+    if domain == "lab":
+        n_cam = len(sensors.RIGS["rig1"]["intrinsics"])
+        xw = np.repeat(xw, n_cam, axis=0)
+        cam = np.tile(np.arange(n_cam), len(pose))
+        centre, rot, intr, size = sensors.rig_cameras("rig1", cam)
+        camera = np.char.add("rig1_c", cam.astype(str))
+    elif domain == "phone":
+        centre, rot, intr, size = _aimed_cameras(rng, xw, "phone")
+        camera = np.full(len(xw), "phone")
+    else:
+        raise ValueError(f"domain must be 'lab' or 'phone', got {domain!r}")
+    x_cam = _to_camera(xw, centre, rot)
+    gt = sensors.project_px(x_cam, intr)
+    arrays = dict(
+        keypoints_2d=gt,
+        confidence=np.ones(gt.shape[:2]),
+        image_size=size,
+        keypoints_2d_gt=gt,
+        pose_3d=x_cam,
+        intrinsics=intr,
+        camera=camera,
+    )
+    return arrays, dict(up_cam=rot[:, :, 2])
+
+
+# ------------------------------------------------------------------ coverage
+
+#: Joints compared by :func:`pose_coverage`: all but Neck/Nose and Head (15).
+COVERAGE_JOINTS = tuple(j for j in range(17) if j not in (9, 10))
+
+
+def pelvis_aligned(pose) -> np.ndarray:
+    """Poses ``(N, 17, 3)`` m in their own pelvis frame: root at 0, x = right hip -> left hip,
+    z = the root -> thorax direction made orthogonal to x, y = z x x."""
+    x = np.asarray(pose, float) - np.asarray(pose, float)[:, :1]
+    ax = x[:, 4] - x[:, 1]
+    ax /= np.maximum(np.linalg.norm(ax, axis=-1, keepdims=True), 1e-9)
+    up = x[:, 8] - np.sum(x[:, 8] * ax, -1, keepdims=True) * ax
+    up /= np.maximum(np.linalg.norm(up, axis=-1, keepdims=True), 1e-9)
+    fw = np.cross(up, ax)
+    r = np.stack([ax, fw, up], axis=1)  # rows: new axes
+    return np.einsum("nij,nkj->nki", r, x)
+
+
+def pose_coverage(reference, train, *, chunk: int = 64) -> np.ndarray:
+    """Per reference pose, the distance (mm) to its nearest training pose.
+
+    Distance = mean over :data:`COVERAGE_JOINTS` of the per-joint Euclidean distance between
+    pelvis-aligned poses (:func:`pelvis_aligned`), i.e. MPJPE after aligning the pelvis frames.
+
+    Args:
+      reference: ``(R, 17, 3)`` m (any frame).
+      train: ``(T, 17, 3)`` m (any frame; duplicates are harmless).
+
+    Returns:
+      ``(R,)`` mm.
+    """
+    j = list(COVERAGE_JOINTS)
+    ref = pelvis_aligned(reference)[:, j].astype(np.float32)
+    tr = pelvis_aligned(train)[:, j].astype(np.float32)
+    tr = np.unique(np.round(tr, 5), axis=0)  # a rig's 4 views of one pose are one pose
+    out = np.empty(len(ref))
+    for s in range(0, len(ref), chunk):
+        d = np.linalg.norm(ref[s : s + chunk, None] - tr[None], axis=-1).mean(-1)
+        out[s : s + chunk] = d.min(1) * 1000.0
+    return out
+
+
+def coverage_table(reference, datasets: dict[str, Dataset]) -> dict[str, dict]:
+    """Median and 90th percentile of :func:`pose_coverage` of ``reference`` (a Dataset with
+    ``pose_3d``) against every split with 3D, overall and per reference action."""
+    ref = reference["pose_3d"]
+    acts = reference["action"] if "action" in reference else None
+    out = {}
+    for split, ds in datasets.items():
+        if "pose_3d" not in ds or len(ds) == 0:
+            continue
+        d = pose_coverage(ref, ds["pose_3d"])
+        row = dict(all=[float(np.median(d)), float(np.percentile(d, 90)), int(d.size)])
+        if acts is not None:
+            for a in np.unique(acts):
+                m = acts == a
+                row[str(a)] = [float(np.median(d[m])), float(np.percentile(d[m], 90)), int(m.sum())]
+        out[split] = row
+    return out
+
+
 def default_cache_dir() -> Path:
     """``$CPOSE_CACHE_DIR/synthetic`` or ``~/.cache/cpose_jax/synthetic``."""
     root = os.environ.get("CPOSE_CACHE_DIR")
@@ -337,7 +558,7 @@ def make_world(
     *,
     sizes: dict[str, int] | None = None,
     cache_dir: str | os.PathLike | None = None,
-    wild_rare_fraction: float = 0.35,
+    wild_rare_fraction: float = DEFAULT_RARE_FRACTION,
     overwrite: bool = False,
     verbose: bool = False,
 ) -> dict[str, Path]:
@@ -352,7 +573,7 @@ def make_world(
       seed: world seed.
       sizes: split -> sample count, overriding :data:`DEFAULT_SIZES` (0 allowed).
       cache_dir: default :func:`default_cache_dir`.
-      wild_rare_fraction: share of rare actions in the wild splits.
+      wild_rare_fraction: share of rare movements (see :func:`generate_split`).
       overwrite: regenerate even when cached.
       verbose: print progress.
 
@@ -431,7 +652,7 @@ def world_stats(datasets: dict[str, Dataset]) -> dict[str, dict]:
             out[split] = s
             continue
         act = ds["action"]
-        s["rare_share"] = float(np.isin(act, body.RARE_ACTIONS).mean())
+        s["rare_share"] = float(np.isin(act, motion.RARE).mean())
         gt, det, conf = ds["keypoints_2d_gt"], ds["keypoints_2d"], ds["confidence"]
         size = np.max(gt.max(1) - gt.min(1), -1)
         err = np.linalg.norm(det - gt, axis=-1)
@@ -459,44 +680,54 @@ def world_stats(datasets: dict[str, Dataset]) -> dict[str, dict]:
     return out
 
 
-def _bone_colour(name: str) -> str:
-    return "tab:red" if name.startswith("R") else "tab:blue" if name.startswith("L") else "k"
+def _draw_sample_2d(ax, gt, det, conf, wh, title, *, crop=True):
+    """GT 2D `(J, 2)` px solid, detections dashed, detection dots coloured by confidence; a crop
+    around the GT (`crop=True`) or the whole `wh` image. Returns the dots (for a colorbar)."""
+    from cpose_jax import viz
 
-
-def _draw_3d(ax, x, title):
-    from cpose_jax.skeleton import H36M17
-
-    # Camera frame (x right, y down, z forward) -> plot axes (x, z, -y): up is up.
-    p = np.stack([x[:, 0], x[:, 2], -x[:, 1]], -1)
-    p = p - p[:1]
-    for par, c in H36M17.bone_pairs:
-        ax.plot(*np.stack([p[par], p[c]], -1), color=_bone_colour(H36M17.joint_names[c]), lw=2)
-    ax.scatter(*p.T, s=5, c="k")
-    r = 0.9
-    ax.set(xlim=(-r, r), ylim=(-r, r), zlim=(-r, r), xticklabels=[], yticklabels=[])
-    ax.set(zticklabels=[])
-    ax.set_box_aspect((1, 1, 1), zoom=1.3)
-    ax.set_title(title, fontsize=8)
-    ax.view_init(elev=12, azim=-65)
-
-
-def _draw_2d(ax, gt, det, conf, wh, title, *, crop=True):
-    from cpose_jax.skeleton import H36M17
-
-    for par, c in H36M17.bone_pairs:
-        col = _bone_colour(H36M17.joint_names[c])
-        ax.plot(*np.stack([gt[par], gt[c]], -1), color=col, lw=1.8)
-        ax.plot(*np.stack([det[par], det[c]], -1), color=col, lw=0.7, ls="--", alpha=0.8)
-    sc = ax.scatter(det[:, 0], det[:, 1], c=conf, cmap="viridis", vmin=0, vmax=1, s=12, zorder=3)
-    if crop:
-        lo, hi = gt.min(0), gt.max(0)
-        ctr, half = 0.5 * (lo + hi), 0.6 * (hi - lo).max()
-        ax.set(xlim=(ctr[0] - half, ctr[0] + half), ylim=(ctr[1] + half, ctr[1] - half))
-    else:
-        ax.set(xlim=(0, wh[0]), ylim=(wh[1], 0))
-    ax.set(aspect="equal", xticks=[], yticks=[])
+    viz.draw_2d(ax, gt, lw=1.8, joints=False)
+    viz.draw_2d(ax, det, lw=0.7, ls="--", alpha=0.8, joints=False)
+    sc = viz.draw_confidence(ax, det, conf, size=12, only_seen=False)
+    viz.frame_2d(ax, [gt], image_size=wh, crop=crop)
     ax.set_title(title, fontsize=8)
     return sc
+
+
+def make_motion_figure(out_path, *, frames: int = 8, seed: int = 0):
+    """Filmstrips of every movement (:data:`synthetic_motion.MOVEMENTS`): ``frames`` poses along
+    one cycle of one subject (mean body), side by side, seen from 30 deg off the body's side
+    (orthographic, z up, ground line at 0). Red = right side, blue = left."""
+    from matplotlib.figure import Figure
+
+    from cpose_jax import viz
+
+    names = motion.MOVEMENTS
+    cols = 2
+    rows = -(-len(names) // cols)
+    fig = Figure(figsize=(5.2 * cols, 1.45 * rows + 0.3))
+    axes = fig.subplots(rows, cols)
+    az = np.deg2rad(30.0)
+    # Body yawed by 90 deg (facing -x, its right on +y); the screen's horizontal axis is
+    # mostly the facing direction: a side view, turned 30 deg towards the body's right.
+    view = np.array([-np.cos(az), np.sin(az), 0.0])
+    lengths = np.repeat(body.MEAN_BONE_LENGTHS[None], frames, 0)
+    for k, ax in enumerate(axes.T.ravel()):
+        ax.set_axis_off()
+        if k >= len(names):
+            continue
+        m = names[k]
+        a, tilt, lift = motion.trajectory(m, frames, seed=seed)
+        x = body.forward_kinematics(a, lengths, body.axis_rotation(2, np.full(frames, 90.0)) @ tilt)
+        x[..., 2] += (lift - x[..., 2].min(1))[:, None]
+        for f in range(frames):
+            u = x[f] @ view - x[f, 0] @ view + 1.0 * f
+            viz.draw_2d(ax, np.stack([u, x[f, :, 2]], -1), lw=1.4, joints=False)
+        ax.axhline(0.0, color="0.6", lw=0.6)
+        ax.set(xlim=(-0.8, frames - 0.2), ylim=(-0.1, 2.3), aspect="equal")
+        group = "everyday" if m in motion.EVERYDAY else "sport" if m in motion.SPORT else "rare"
+        ax.set_title(f"{m} ({group})", fontsize=8, loc="left", pad=1)
+    fig.subplots_adjust(left=0.01, right=0.99, top=0.97, bottom=0.01, wspace=0.03, hspace=0.3)
+    return viz.save_figure(fig, out_path, dpi=90)
 
 
 def make_figure(datasets: dict[str, Dataset], out_path, *, per_split: int = 3, seed: int = 0):
@@ -506,20 +737,19 @@ def make_figure(datasets: dict[str, Dataset], out_path, *, per_split: int = 3, s
     image: GT 2D solid, detections dashed, detection dots coloured by confidence. Red = right
     side, blue = left. For the 2D-only split the 3D slot shows the whole image instead.
     """
-    import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from cpose_jax import viz
 
     rng = np.random.default_rng(seed)
     splits = [s for s in datasets if len(datasets[s])]
     rows, cols = len(splits), 2 * per_split
-    fig = plt.figure(figsize=(2.6 * cols, 2.7 * rows + 0.4))
+    fig = Figure(figsize=(2.6 * cols, 2.7 * rows + 0.4))
     sc = None
     for r, split in enumerate(splits):
         ds = datasets[split]
         act = ds["action"]
-        is_rare = np.isin(act, body.RARE_ACTIONS)
+        is_rare = np.isin(act, motion.RARE)
         pick = []
         for a in rng.permutation(np.unique(act[is_rare])):
             pick.append(int(rng.choice(np.flatnonzero(act == a))))
@@ -536,21 +766,20 @@ def make_figure(datasets: dict[str, Dataset], out_path, *, per_split: int = 3, s
             head = f"{split}: {act[i]}"
             if "pose_3d" in ds:
                 ax = fig.add_subplot(rows, cols, base, projection="3d")
-                _draw_3d(ax, ds["pose_3d"][i], f"{head}\n3D ({ds['camera'][i]})")
+                viz.draw_3d(ax, ds["pose_3d"][i], elev=12, azim=-65, radius=0.9, zoom=1.3)
+                ax.set_title(f"{head}\n3D ({ds['camera'][i]})", fontsize=8)
             else:
                 ax = fig.add_subplot(rows, cols, base)
-                _draw_2d(ax, gt, det, conf, wh, f"{head}\n2D only: whole image", crop=False)
+                _draw_sample_2d(ax, gt, det, conf, wh, f"{head}\n2D only: whole image", crop=False)
             ax = fig.add_subplot(rows, cols, base + 1)
-            sc = _draw_2d(ax, gt, det, conf, wh, f"2D crop\n({int(wh[0])}x{int(wh[1])} image)")
+            sc = _draw_sample_2d(
+                ax, gt, det, conf, wh, f"2D crop\n({int(wh[0])}x{int(wh[1])} image)"
+            )
     if sc is not None:
         cax = fig.add_axes([0.93, 0.35, 0.01, 0.3])
         fig.colorbar(sc, cax=cax, label="detector confidence")
     fig.subplots_adjust(left=0.01, right=0.91, top=0.95, bottom=0.01, wspace=0.08, hspace=0.35)
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out_path, dpi=80)
-    plt.close(fig)
-    return out_path
+    return viz.save_figure(fig, out_path, dpi=80)
 
 
 def main(argv=None):
@@ -560,9 +789,28 @@ def main(argv=None):
     ap.add_argument(
         "--size", action="append", default=[], metavar="SPLIT=N", help="override a split size"
     )
-    ap.add_argument("--wild-rare-fraction", type=float, default=0.35)
+    ap.add_argument("--wild-rare-fraction", type=float, default=DEFAULT_RARE_FRACTION)
     ap.add_argument("--overwrite", action="store_true")
-    ap.add_argument("--figure", default=None, help="write a figure of sample poses here")
+    ap.add_argument(
+        "--figure",
+        default=None,
+        help="write filmstrips of every movement here, and sample poses of each split beside it "
+        "(NAME_splits.png)",
+    )
+    ap.add_argument(
+        "--coverage",
+        default=None,
+        metavar="REF.npz",
+        help="print the nearest-neighbour distance (median / p90, mm, pelvis-aligned) from the "
+        "3D poses of REF.npz (e.g. from data_prep.acclaim) to every 3D split, per action",
+    )
+    ap.add_argument(
+        "--coverage-also",
+        action="append",
+        default=[],
+        metavar="NAME=PATH.npz",
+        help="with --coverage: also measure against this dataset (e.g. an older world's split)",
+    )
     args = ap.parse_args(argv)
     sizes = {}
     for item in args.size:
@@ -577,9 +825,31 @@ def main(argv=None):
         verbose=True,
     )
     world = load_world(paths)
+    if args.coverage:
+        try:
+            ref = load_dataset(args.coverage)
+        except (OSError, ValueError) as e:
+            raise SystemExit(f"--coverage: {e}") from e
+        if "pose_3d" not in ref:
+            raise SystemExit(f"--coverage: {args.coverage} has no pose_3d")
+        sets = dict(world)
+        for item in args.coverage_also:
+            name, _, path = item.partition("=")
+            sets[name] = load_dataset(path)
+        table = coverage_table(ref, sets)
+        print(f"coverage of {args.coverage} ({len(ref)} poses): median / p90 mm (n)")
+        for split, row in table.items():
+            print(f"  {split:18s} all {row['all'][0]:6.1f} / {row['all'][1]:6.1f}")
+            for a, v in row.items():
+                if a != "all":
+                    print(f"  {'':18s} {a:22s} {v[0]:6.1f} / {v[1]:6.1f}  ({v[2]})")
+        return
     print(json.dumps(world_stats(world), indent=1))
     if args.figure:
-        print("figure:", make_figure(world, args.figure, seed=args.seed))
+        fig = Path(args.figure)
+        print("figure:", make_motion_figure(fig, seed=args.seed))
+        splits_fig = fig.with_name(f"{fig.stem}_splits{fig.suffix}")
+        print("figure:", make_figure(world, splits_fig, seed=args.seed))
 
 
 if __name__ == "__main__":

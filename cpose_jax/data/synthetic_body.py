@@ -1,9 +1,15 @@
 """Synthetic human bodies: anthropometric bone lengths, joint angles within anatomical limits,
-action-specific pose distributions, and forward kinematics (numpy, vectorised over samples).
+and forward kinematics (numpy, vectorised over samples); the movements that set the angles are
+in :mod:`.synthetic_motion`.
 
-Body frame (before the body is placed in the world): x to the body's LEFT, y FORWARD (facing
-direction), z UP; the root (pelvis, H36M17 joint 0) at the origin. The world frame is z-up
-with the ground at z = 0. Output skeleton: H36M17 (DESIGN §1).
+Body frame (before the body is placed in the world): x to the body's RIGHT, y FORWARD (facing
+direction), z UP (right-handed, as a real person: forward x left = up); the root (pelvis,
+H36M17 joint 0) at the origin. The world frame is z-up with the ground at z = 0. Output
+skeleton: H36M17 (DESIGN §1). The tables below (rest directions, rotations) are written in the
+mirrored frame (x to the LEFT) and :func:`forward_kinematics` reflects x once, after the joint
+chain and before the root rotation. Up to generator version 3 that reflection was missing and
+every synthetic person was the mirror image of a real one (their "left" limbs on their right),
+which no rotation, hence no Procrustes alignment, can undo.
 
 Joints and their degrees of freedom (angles in degrees, see :data:`ANGLE_NAMES`,
 :data:`ANGLE_LIMITS`):
@@ -25,17 +31,16 @@ import numpy as np
 from cpose_jax.skeleton import H36M17
 
 __all__ = [
-    "ACTIONS",
     "ANGLE_LIMITS",
     "ANGLE_NAMES",
     "BONE_LENGTH_RANGES",
-    "LAB_ACTIONS",
     "MEAN_BONE_LENGTHS",
-    "RARE_ACTIONS",
     "axis_rotation",
+    "directions_from_positions",
     "forward_kinematics",
     "mirror_angles",
-    "sample_action",
+    "pose_from_directions",
+    "rest_vector",
     "sample_bodies",
     "tilt_matrix",
 ]
@@ -145,18 +150,6 @@ _MIRROR_PERM = np.array(
 )
 _MIRROR_SIGN = np.array([-1.0 if n.endswith(("_side", "_twist")) else 1.0 for n in ANGLE_NAMES])
 
-LAB_ACTIONS = ("standing", "walking", "sitting", "gesturing", "hand_to_face")
-RARE_ACTIONS = (
-    "lying",
-    "crouching",
-    "kneeling",
-    "jumping",
-    "kicking",
-    "bending_over",
-    "inverted",
-)
-ACTIONS = LAB_ACTIONS + RARE_ACTIONS
-
 
 # ------------------------------------------------------------------ rotations (numpy)
 
@@ -192,7 +185,7 @@ def tilt_matrix(axis_deg, angle_deg) -> np.ndarray:
     """Rotation by ``angle_deg`` about the horizontal axis at azimuth ``axis_deg`` (N,) -> (N,3,3).
 
     Azimuth 0 is the body's left-right (x) axis: a positive angle there tips the head
-    BACKWARD; azimuth 90 (the y axis) tips it to the body's left.
+    BACKWARD; azimuth 90 (the y axis) tips it to the body's right.
     """
     return (
         axis_rotation(2, axis_deg)
@@ -210,14 +203,15 @@ def forward_kinematics(angles, lengths, root_rotation=None) -> np.ndarray:
       root_rotation: ``(N, 3, 3)`` pelvis orientation (body -> world); identity if None.
 
     Returns:
-      ``(N, 17, 3)`` metres, root at the origin, axes of the world (or body) frame.
+      ``(N, 17, 3)`` metres, root at the origin, axes of the world (or body) frame; a real
+      person's chirality (the left joints on the body's left).
     """
     angles, lengths = np.asarray(angles, float), np.asarray(lengths, float)
     n = angles.shape[0]
     if angles.shape != (n, len(ANGLE_NAMES)) or lengths.shape != (n, SKELETON.num_joints):
         raise ValueError(f"angles {angles.shape} must be (N, 25), lengths {lengths.shape} (N, 17)")
     a = {k: angles[:, i] for k, i in _A.items()}
-    pelvis = np.broadcast_to(np.eye(3), (n, 3, 3)) if root_rotation is None else root_rotation
+    pelvis = np.broadcast_to(np.eye(3), (n, 3, 3))
     f = {"pelvis": pelvis}
     f["lumbar"] = pelvis @ _spine(a["lumbar_flex"], a["lumbar_side"], a["lumbar_twist"])
     f["thoracic"] = f["lumbar"] @ _spine(a["thor_flex"], a["thor_side"], a["thor_twist"])
@@ -236,6 +230,38 @@ def forward_kinematics(angles, lengths, root_rotation=None) -> np.ndarray:
         name = SKELETON.joint_names[j]
         frame, d = _REST[name]
         x[:, j] = x[:, SKELETON.parents[j]] + (f[frame] @ d) * lengths[:, j : j + 1]
+    x[..., 0] *= -1.0  # mirrored table frame (x left) -> body frame (x right): see module doc
+    if root_rotation is not None:
+        x = np.einsum("nij,nkj->nki", root_rotation, x)
+    return x
+
+
+def rest_vector(name: str, *, left, up, forward) -> np.ndarray:
+    """The mean body's rest bone vector (m) ending at joint ``name`` (e.g. 'Head',
+    'LShoulder'), in a frame given by the body's ``left``, ``up`` and ``forward`` unit vectors
+    (3,) (used to place joints a motion capture marks differently or not at all)."""
+    left, up, forward = (np.asarray(v, float) for v in (left, up, forward))
+    d = _REST[name][1]  # table frame: x left, y forward, z up
+    return (d[0] * left + d[1] * forward + d[2] * up) * MEAN_BONE_LENGTHS[_J(name)]
+
+
+def directions_from_positions(x) -> np.ndarray:
+    """Unit bone directions ``(..., 17, 3)`` (entry 0 zero) of H36M17 joint positions
+    ``(..., 17, 3)``; a zero-length bone gets direction 0."""
+    x = np.asarray(x, float)
+    d = x - x[..., [max(p, 0) for p in SKELETON.parents], :]
+    d[..., 0, :] = 0.0
+    n = np.linalg.norm(d, axis=-1, keepdims=True)
+    return np.where(n > 1e-9, d / np.maximum(n, 1e-9), 0.0)
+
+
+def pose_from_directions(directions, lengths) -> np.ndarray:
+    """Retargeting: joints ``(..., 17, 3)`` (root at 0) from bone directions ``(..., 17, 3)``
+    (e.g. of a motion capture) and bone lengths ``(..., 17)`` m (e.g. :func:`sample_bodies`)."""
+    d, ln = np.asarray(directions, float), np.asarray(lengths, float)
+    x = np.zeros(np.broadcast_shapes(d.shape, (*ln.shape, 3)))
+    for j in range(1, SKELETON.num_joints):
+        x[..., j, :] = x[..., SKELETON.parents[j], :] + d[..., j, :] * ln[..., j, None]
     return x
 
 
@@ -254,252 +280,3 @@ def sample_bodies(rng: np.random.Generator, n: int) -> np.ndarray:
     prop = np.clip(rng.normal(1.0, _PROP_SD, (n, SKELETON.num_joints)), *_PROP_CLIP)
     prop = 0.5 * (prop + prop[:, SKELETON.flip_perm])  # symmetric proportions
     return MEAN_BONE_LENGTHS * scale * prop
-
-
-# ------------------------------------------------------------------ actions
-
-
-class _Pose:
-    """Helper holding angles (N, 25), a body tilt (N, 3, 3) and a lift above ground (N,)."""
-
-    def __init__(self, rng: np.random.Generator, n: int):
-        self.rng, self.n = rng, n
-        self.angles = np.zeros((n, len(ANGLE_NAMES)))
-        self.tilt = np.broadcast_to(np.eye(3), (n, 3, 3)).copy()
-        self.lift = np.zeros(n)
-
-    def u(self, lo, hi):
-        return self.rng.uniform(lo, hi, self.n)
-
-    def g(self, mean, sd):
-        return self.rng.normal(mean, sd, self.n)
-
-    def set(self, names, values):
-        for name in names.split():
-            self.angles[:, _A[name]] = values() if callable(values) else values
-
-    def both(self, suffix, values):
-        self.set(f"l_{suffix} r_{suffix}", values)
-
-    def relaxed(self):
-        """Standing, arms hanging, small natural variation."""
-        self.both("hip_flex", lambda: self.g(2, 5))
-        self.both("hip_abd", lambda: self.g(4, 3))
-        self.both("hip_rot", lambda: self.g(0, 8))
-        self.both("knee_flex", lambda: self.u(0, 12))
-        self.both("sho_flex", lambda: self.g(5, 10))
-        self.both("sho_abd", lambda: self.g(9, 5))
-        self.both("sho_rot", lambda: self.g(10, 15))
-        self.both("elbow_flex", lambda: self.u(3, 35))
-        self.set("lumbar_flex", lambda: self.g(3, 5))
-        self.set("lumbar_side lumbar_twist", lambda: self.g(0, 4))
-        self.set("thor_flex", lambda: self.g(3, 4))
-        self.set("thor_side thor_twist", lambda: self.g(0, 4))
-        self.set("neck_flex", lambda: self.g(5, 10))
-        self.set("neck_side", lambda: self.g(0, 6))
-        self.set("neck_twist", lambda: self.g(0, 20))
-
-    def arms(self, flex, abd, rot, elbow):
-        self.both("sho_flex", lambda: self.u(*flex))
-        self.both("sho_abd", lambda: self.u(*abd))
-        self.both("sho_rot", lambda: self.u(*rot))
-        self.both("elbow_flex", lambda: self.u(*elbow))
-
-    def where(self, mask, other: _Pose):
-        self.angles[mask] = other.angles[mask]
-        self.tilt[mask] = other.tilt[mask]
-        self.lift[mask] = other.lift[mask]
-
-
-def _standing(p: _Pose):
-    p.relaxed()
-    p.set("l_hip_abd", lambda: p.g(6, 4))  # weight shift
-
-
-def _walking(p: _Pose):
-    p.relaxed()
-    ph = p.u(0, 2 * np.pi)
-    amp = p.u(0.7, 1.3)
-    for s, off in (("l", 0.0), ("r", np.pi)):
-        hip = 5 + 22 * amp * np.sin(ph + off)
-        knee = 5 + 55 * amp * ((1 + np.cos(ph + off + 0.3)) / 2) ** 3
-        p.set(f"{s}_hip_flex", hip + p.g(0, 3))
-        p.set(f"{s}_knee_flex", knee + p.g(0, 4))
-        p.set(f"{s}_sho_flex", -18 * amp * np.sin(ph + off) + p.g(0, 5))
-    p.both("elbow_flex", lambda: p.u(10, 45))
-    p.set("lumbar_flex", lambda: p.g(5, 3))
-    p.set("lumbar_twist", 6 * np.sin(ph) + p.g(0, 2))
-
-
-def _sitting(p: _Pose):
-    p.relaxed()
-    p.both("hip_flex", lambda: p.u(75, 105))
-    p.both("hip_abd", lambda: p.u(0, 20))
-    p.both("knee_flex", lambda: p.u(70, 110))
-    p.set("lumbar_flex", lambda: p.u(-10, 25))
-    p.set("thor_flex", lambda: p.u(0, 20))
-    p.arms((0, 60), (0, 30), (-10, 40), (30, 110))
-    p.set("neck_flex", lambda: p.g(10, 12))
-    down = p.rng.uniform(size=p.n) < 0.2  # sitting down / standing up
-    q = _Pose(p.rng, p.n)
-    _standing(q)
-    q.both("hip_flex", lambda: q.u(40, 75))
-    q.both("knee_flex", lambda: q.u(45, 80))
-    q.set("lumbar_flex", lambda: q.u(10, 35))
-    p.where(down, q)
-
-
-def _gesturing(p: _Pose):
-    p.relaxed()
-    p.set("l_sho_flex", lambda: p.u(-20, 120))
-    p.set("l_sho_abd", lambda: p.u(0, 100))
-    p.set("l_sho_rot", lambda: p.u(-40, 60))
-    p.set("l_elbow_flex", lambda: p.u(0, 130))
-    both = p.rng.uniform(size=p.n) < 0.5
-    for k, lim in (("flex", (-20, 120)), ("abd", (0, 90)), ("rot", (-40, 60))):
-        v = p.angles[:, _A[f"r_sho_{k}"]]
-        p.angles[:, _A[f"r_sho_{k}"]] = np.where(both, p.u(*lim), v)
-    p.set("r_elbow_flex", np.where(both, p.u(0, 130), p.angles[:, _A["r_elbow_flex"]]))
-    p.set("neck_twist", lambda: p.g(0, 30))
-    p.set("lumbar_twist", lambda: p.g(0, 8))
-
-
-def _hand_to_face(p: _Pose):
-    p.relaxed()
-    p.set("l_sho_flex", lambda: p.u(20, 65))
-    p.set("l_sho_abd", lambda: p.u(5, 50))
-    p.set("l_sho_rot", lambda: p.u(0, 40))
-    p.set("l_elbow_flex", lambda: p.u(110, 145))
-    p.set("r_elbow_flex", lambda: p.u(20, 100))
-    p.set("r_sho_flex", lambda: p.u(0, 45))
-    p.set("neck_flex", lambda: p.g(10, 10))
-    seated = p.rng.uniform(size=p.n) < 0.3
-    q = _Pose(p.rng, p.n)
-    _sitting(q)
-    for k in ("hip_flex", "hip_abd", "knee_flex"):
-        for s in "lr":
-            i = _A[f"{s}_{k}"]
-            p.angles[:, i] = np.where(seated, q.angles[:, i], p.angles[:, i])
-
-
-def _lying(p: _Pose):
-    p.relaxed()
-    p.both("hip_flex", lambda: p.u(-10, 45))
-    p.both("hip_abd", lambda: p.u(0, 30))
-    p.both("knee_flex", lambda: p.u(0, 70))
-    p.arms((-30, 180), (0, 150), (-40, 60), (0, 120))
-    p.set("neck_flex", lambda: p.u(-20, 40))
-    p.tilt = tilt_matrix(p.u(0, 360), p.g(90, 8))
-
-
-def _crouching(p: _Pose):
-    p.relaxed()
-    p.tilt = axis_rotation(0, -p.u(10, 35))  # lean forward
-    p.both("hip_flex", lambda: p.u(100, 130))
-    p.both("hip_abd", lambda: p.u(10, 35))
-    p.both("hip_rot", lambda: p.g(-10, 8))
-    p.both("knee_flex", lambda: p.u(115, 150))
-    p.set("lumbar_flex", lambda: p.u(0, 30))
-    p.arms((0, 90), (0, 40), (-20, 40), (0, 110))
-    p.set("neck_flex", lambda: p.u(-40, 0))
-
-
-def _kneeling(p: _Pose):
-    p.relaxed()
-    kind = p.rng.uniform(size=p.n)
-    # 35% upright on both knees (defaults below), 25% sitting on the heels, 40% on one knee.
-    on_heels, one_knee = (kind >= 0.35) & (kind < 0.6), kind >= 0.6
-    p.both("hip_flex", lambda: p.u(-10, 30))
-    p.both("knee_flex", lambda: p.u(80, 115))
-    i = _A
-    for s in "lr":
-        p.angles[on_heels, i[f"{s}_hip_flex"]] = p.u(70, 100)[on_heels]
-        p.angles[on_heels, i[f"{s}_knee_flex"]] = p.u(135, 150)[on_heels]
-    p.angles[one_knee, i["l_hip_flex"]] = p.u(80, 100)[one_knee]
-    p.angles[one_knee, i["l_knee_flex"]] = p.u(80, 100)[one_knee]
-    p.arms((-20, 100), (0, 60), (-20, 50), (0, 120))
-
-
-def _jumping(p: _Pose):
-    p.relaxed()
-    p.both("hip_flex", lambda: p.u(0, 70))
-    p.both("knee_flex", lambda: p.u(5, 100))
-    p.both("hip_abd", lambda: p.u(0, 40))
-    p.arms((60, 180), (20, 170), (-30, 60), (0, 60))
-    p.set("lumbar_flex", lambda: p.u(-20, 20))
-    p.lift = p.u(0.1, 0.6)
-
-
-def _kicking(p: _Pose):
-    p.relaxed()
-    p.set("l_hip_flex", lambda: p.u(50, 115))
-    p.set("l_hip_abd", lambda: p.u(0, 40))
-    p.set("l_knee_flex", lambda: p.u(0, 60))
-    p.set("r_hip_flex", lambda: p.u(-10, 10))
-    p.set("r_knee_flex", lambda: p.u(0, 25))
-    p.arms((-30, 60), (20, 90), (-20, 40), (0, 90))
-    p.set("lumbar_flex", lambda: p.u(-25, 5))
-    p.tilt = axis_rotation(0, p.u(0, 25))  # lean back
-
-
-def _bending_over(p: _Pose):
-    p.relaxed()
-    pitch = p.u(30, 75)
-    p.tilt = axis_rotation(0, -pitch)
-    p.both("hip_flex", lambda: np.clip(pitch + p.g(0, 8), None, 125))
-    p.both("knee_flex", lambda: p.u(0, 35))
-    lum, thor = p.u(5, 35), p.u(0, 20)
-    p.set("lumbar_flex", lum)
-    p.set("thor_flex", thor)
-    p.both("sho_flex", lambda: np.clip(pitch + lum + thor + p.g(0, 20), -60, 180))
-    p.both("elbow_flex", lambda: p.u(0, 40))
-    p.set("neck_flex", lambda: p.u(-50, 0))
-
-
-def _inverted(p: _Pose):
-    p.relaxed()
-    cart = p.rng.uniform(size=p.n) < 0.4
-    p.both("sho_flex", lambda: np.where(cart, p.u(0, 40), p.u(150, 180)))
-    p.both("sho_abd", lambda: np.where(cart, p.u(150, 180), p.u(0, 30)))
-    p.both("elbow_flex", lambda: p.u(0, 20))
-    p.both("hip_flex", lambda: p.u(-20, 40))
-    p.both("hip_abd", lambda: p.u(0, 50))
-    p.both("knee_flex", lambda: p.u(0, 60))
-    p.set("lumbar_flex", lambda: p.u(-30, 10))
-    axis = np.where(cart, 90.0, 0.0) + p.g(0, 20)
-    p.tilt = tilt_matrix(axis, p.g(180, 20))
-
-
-_SAMPLERS = {
-    "standing": _standing,
-    "walking": _walking,
-    "sitting": _sitting,
-    "gesturing": _gesturing,
-    "hand_to_face": _hand_to_face,
-    "lying": _lying,
-    "crouching": _crouching,
-    "kneeling": _kneeling,
-    "jumping": _jumping,
-    "kicking": _kicking,
-    "bending_over": _bending_over,
-    "inverted": _inverted,
-}
-
-
-def sample_action(rng: np.random.Generator, action: str, n: int):
-    """``n`` poses of ``action`` (one of :data:`ACTIONS`).
-
-    Returns:
-      angles ``(n, 25)`` degrees clipped to :data:`ANGLE_LIMITS` (half of the samples
-      mirrored left/right), tilt ``(n, 3, 3)`` body -> upright-body rotation (e.g. lying,
-      bending over), lift ``(n,)`` metres of the lowest joint above the ground (jumping).
-    """
-    if action not in _SAMPLERS:
-        raise ValueError(f"unknown action {action!r}; known: {ACTIONS}")
-    p = _Pose(rng, n)
-    _SAMPLERS[action](p)
-    mirror = rng.uniform(size=n) < 0.5
-    angles = np.where(mirror[:, None], mirror_angles(p.angles), p.angles)
-    tilt = np.where(mirror[:, None, None], _M @ p.tilt @ _M, p.tilt)
-    angles = np.clip(angles, ANGLE_LIMITS[:, 0], ANGLE_LIMITS[:, 1])
-    return angles, tilt, p.lift
