@@ -39,11 +39,10 @@ Remaining departures:
     with any coordinate > 1, no lower bound, no depth check);
   * no lens distortion in the projection of generated poses (PoseAug projects with the
     source camera's distortion; the synthetic cameras have none);
-  * the bone-length template swap (`random_bl_aug`) is not used: the real 3D poses are the
-    discriminators' real samples. On the synthetic world each lab subject's body is drawn
-    independently of its pose, so swapping the 5 training subjects' bone lengths samples the
-    same distribution the data already has (on Human3.6M, with subject-specific motions, it
-    would not);
+  * the bone-length template swap (`random_bl_aug`) is not built: the real 3D poses are the
+    discriminators' real samples. (In the v3 synthetic world bodies were independent of
+    poses, so the swap would have added nothing; in v4 each lab subject has its own movement
+    style, as in Human3.6M, so it may matter: not measured);
   * the feedback loss's lifter passes do not update its BatchNorm statistics (a side effect
     in PoseAug);
   * 17 joints (`skeleton='h36m16'` is PoseAug's 16), and model selection on the validation
