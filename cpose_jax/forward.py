@@ -52,6 +52,7 @@ def pose_forward(
     train: bool = False,
     rng: jax.Array | None = None,
     trained: Collection[str] = (),
+    refiner_grad_scale: float = 1.0,
 ) -> tuple[dict[str, jax.Array], dict[str, Any]]:
     """refiner? -> lifter -> camera? on a batch of 2D poses.
 
@@ -65,6 +66,10 @@ def pose_forward(
       trained: the networks being updated. A refiner not in it runs in inference mode with
         its output's gradient stopped (frozen, as at test time); the new BatchNorm statistics
         of networks in it (and in `modules`) are returned when `train`.
+      refiner_grad_scale: a trained refiner's output feeds the lifter and camera with its
+        gradient scaled by this (same values): 1 = end to end (the paper); 0 = the
+        downstream losses do not reach the refiner (trained by Eq. 4 on
+        `keypoints_2d_refined` alone).
 
     Returns:
       (outputs, new_batch_stats). outputs: `pose_3d (B, J, 3)` root-relative metres; with a
@@ -85,11 +90,15 @@ def pose_forward(
             train=ref_train,
             rng=keys[0],
         )
+        out["keypoints_2d_refined"] = x
         if ref_train:
             new_stats["refiner"] = stats
+            if refiner_grad_scale != 1.0:
+                frozen = jax.lax.stop_gradient(x)
+                x = frozen + refiner_grad_scale * (x - frozen)
         else:
             x = jax.lax.stop_gradient(x)
-        out["keypoints_2d_refined"] = x
+            out["keypoints_2d_refined"] = x
     for name, key in (("lifter", keys[1]), ("camera", keys[2])):
         if name not in modules:
             continue

@@ -299,12 +299,20 @@ def _perspective_divide(x_cam: jax.Array, min_depth: float | None) -> jax.Array:
     return x_cam[..., :2] / z
 
 
-def project(x_cam: jax.Array, intrinsics: jax.Array, *, min_depth: float | None = 1e-3):
+def project(
+    x_cam: jax.Array,
+    intrinsics: jax.Array,
+    *,
+    min_depth: float | None = 1e-3,
+    clip_xy: float | None = None,
+):
     """Pinhole projection ``x = M_int X / Z`` (paper Eq. 5-7), no distortion.
 
     ``u = fx X/Z + cx``, ``v = fy Y/Z + cy``. With pixel intrinsics the result is in pixels; with
     normalized intrinsics (:func:`normalize_intrinsics`) in normalized screen coordinates. For
     Eq. 7 pass ``x_cam = X̂ + t̂[..., None, :]`` (root-relative pose plus predicted translation).
+    ``clip_xy=1.0`` is PoseAug's ``project_to_2d_linear`` (``u = fx clip(X/Z, -1, 1) + cx``),
+    the projection its generated poses go through.
 
     Args:
       x_cam: points ``(..., N, 3)`` in the camera frame, metres (Z forward).
@@ -313,6 +321,9 @@ def project(x_cam: jax.Array, intrinsics: jax.Array, *, min_depth: float | None 
         give large but finite values; their gradient with respect to Z is the projection's at
         ``min_depth`` (never 0), so a loss on the projection pushes them forward. None
         disables the clamp.
+      clip_xy: None (default: no clip) or ``c > 0``: ``X/Z`` and ``Y/Z`` are clipped to
+        ``[-c, c]`` before the intrinsics apply (a point far out of view lands on the border
+        of a ``±atan(c)`` field of view, with zero gradient there, as PoseAug).
 
     Returns:
       ``(..., N, 2)`` image coordinates.
@@ -320,7 +331,11 @@ def project(x_cam: jax.Array, intrinsics: jax.Array, *, min_depth: float | None 
     x_cam, k = jnp.asarray(x_cam), jnp.asarray(intrinsics)
     _check_points("x_cam", x_cam)
     _check_last("intrinsics", k, (4,))
+    if clip_xy is not None and not clip_xy > 0:
+        raise ValueError(f"clip_xy must be None or > 0, got {clip_xy}")
     xy = _perspective_divide(x_cam, min_depth)
+    if clip_xy is not None:
+        xy = jnp.clip(xy, -clip_xy, clip_xy)
     return k[..., None, :2] * xy + k[..., None, 2:]
 
 

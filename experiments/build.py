@@ -54,6 +54,11 @@ def build_modules(config) -> dict[str, Any]:
             f"model.lifter.input_norm must be one of {models.lifter.INPUT_NORMS}, "
             f"got {m.lifter.input_norm!r}"
         )
+    if m.generator.translation not in models.generator.TRANSLATIONS:
+        raise ConfigError(
+            f"model.generator.translation must be one of {models.generator.TRANSLATIONS}, "
+            f"got {m.generator.translation!r}"
+        )
     build = {
         "refiner": lambda: _module(models.Refiner, m.refiner, j),
         "lifter": lambda: _module(lifter_cls[m.lifter.kind], m.lifter, j),
@@ -89,17 +94,31 @@ def stage_steps_per_epoch(config, paired_size: int) -> int:
 
 def build_txs(config, stage_name: str, steps_per_epoch: int) -> dict[str, Any]:
     """Every network's optimizer for one stage: lr = stage lr * optim.<net>.lr_scale, step
-    decays (x decay_factor) at the stage's decay epochs, gradient clipping, Adam(W)."""
+    decays (x decay_factor) at the stage's decay epochs (decay_kind 'step') or PoseAug's
+    per-epoch linear decay ('linear'), gradient clipping, Adam(W)."""
     st = config.stages[stage_name]
     txs = {}
+    if st.decay_kind not in ("step", "linear"):
+        raise ConfigError(
+            f"stages.{stage_name}.decay_kind must be step|linear, got {st.decay_kind!r}"
+        )
     for name in network_names(config):
         o = config.optim[name]
-        schedule = optim.step_decay_schedule(
-            st.lr * o.lr_scale,
-            boundaries=[int(e) * steps_per_epoch for e in st.decay_epochs],
-            factor=st.decay_factor,
-            warmup_steps=round(st.warmup_epochs * steps_per_epoch),
-        )
+        warmup = round(st.warmup_epochs * steps_per_epoch)
+        if st.decay_kind == "linear":
+            schedule = optim.linear_decay_schedule(
+                st.lr * o.lr_scale,
+                steps_per_epoch=steps_per_epoch,
+                epochs=int(st.epochs),
+                warmup_steps=warmup,
+            )
+        else:
+            schedule = optim.step_decay_schedule(
+                st.lr * o.lr_scale,
+                boundaries=[int(e) * steps_per_epoch for e in st.decay_epochs],
+                factor=st.decay_factor,
+                warmup_steps=warmup,
+            )
         txs[name] = optim.make_optimizer(
             schedule, clip_norm=o.clip_norm, b1=o.b1, b2=o.b2, weight_decay=o.weight_decay
         )
@@ -165,6 +184,7 @@ def build_step(
         feedback=st.feedback,
         stage_start=stage_start,
         stage_steps=stage_steps,
+        single_update=st.single_update,
     )
 
 

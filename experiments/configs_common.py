@@ -30,16 +30,25 @@ Key reference (what the training code reads):
   only the camera branch can explain depth (experiments/RESULTS.md, claim 1).
 - `model.lifter.kind` ('martinez' | 'videopose'), widths/blocks/dropout per network,
   `model.refiner.enabled`, `model.camera.enabled`, camera/generator priors.
+- `model.generator.translation` ('bounded' | 'poseaug'): how the generator's RT stage places
+  the root (`cpose_jax.models.generator`); `model.disc_2d.input_kind` ('kcs' | 'raw').
 - `optim.<net>.{lr_scale, clip_norm, b1, b2, weight_decay}`: each network's own optimizer; its
   learning rate in a stage = stage lr * lr_scale.
-- `loss_weights.*`: λ of paper Eq. 16/17 (+ the 2D-only adversarial weight).
-- `gan.*`: PoseAug generator-loss weights/ranges, pool size.
+- `loss_weights.*`: λ of paper Eq. 16/17 (+ the 2D-only adversarial weight), and three
+  departures from the paper, off by default (issue 14): `camera_fakes` (Eq. 8 on augmented
+  pairs x this; 0 = real pairs only), `reprojection_balance` (Eq. 7 rows weighted by their
+  2D size^(-2p); 1 = each person's error relative to their size) and `refiner_downstream`
+  (1 = the refiner trained end to end; 0 = by Eq. 4 alone).
+- `gan.*`: PoseAug generator-loss weights/ranges, pool size; `gan.project_clip` (> 0: the
+  generated poses are projected with X/Z, Y/Z clipped to that bound, PoseAug's 1.0).
 - `stages.order` (str): comma-separated stage names run in order; `stages.<name>.*`: kind
   ('refiner' | 'supervised' | 'gan'), epochs, lr, decay_epochs, decay_factor (x lr at each
-  decay epoch), warmup_epochs (linear lr ramp at the stage start; 3 for end_to_end: at the
-  paper's 5e-4 with fresh Adam moments the start of that stage otherwise blows up on the
-  synthetic world), and the GAN options train_on_fakes, use_2d_only, feedback,
-  train_refiner, train_camera, validate.
+  decay epoch), decay_kind ('step': those decays; 'linear': PoseAug's lr * (1 - e/(epochs+1))
+  in epoch e, decay_epochs unused), warmup_epochs (linear lr ramp at the stage start; 3 for
+  end_to_end: at the paper's 5e-4 with fresh Adam moments the start of that stage otherwise
+  blows up on the synthetic world), and the GAN options train_on_fakes, use_2d_only, feedback,
+  train_refiner, train_camera, validate, single_update (one forward and one update per pose
+  network per iteration on real, augmented and 2D-only rows: `steps.make_gan_step`).
 - `stages.epoch_scale` (float): an "epoch" is `epoch_scale` passes over the 2D-3D training
   set (epochs, decay epochs and validation all count in these units). 1.0 = the paper.
 - `train.*`: batch sizes, host sync / checkpoint / log intervals, devices, compile cache.
@@ -61,6 +70,7 @@ def stage(
     lr: float,
     decay_epochs: tuple[int, ...] = (),
     decay_factor: float = 0.1,
+    decay_kind: str = "step",
     warmup_epochs: float = 0.0,
     train_on_fakes: bool = True,
     use_2d_only: bool = False,
@@ -68,6 +78,7 @@ def stage(
     train_refiner: bool = False,
     train_camera: bool = True,
     validate: bool = True,
+    single_update: bool = False,
 ) -> ml_collections.ConfigDict:
     c = ml_collections.ConfigDict()
     c.kind = kind
@@ -76,6 +87,7 @@ def stage(
     # Tuples are overridable: --config.stages.end_to_end.decay_epochs="(30,60)".
     c.decay_epochs = tuple(decay_epochs)
     c.decay_factor = decay_factor
+    c.decay_kind = decay_kind  # 'step' (x decay_factor at decay_epochs) | 'linear' (PoseAug)
     c.warmup_epochs = warmup_epochs  # linear lr ramp at the stage start (not in the paper)
     c.train_on_fakes = train_on_fakes
     c.use_2d_only = use_2d_only
@@ -83,6 +95,7 @@ def stage(
     c.train_refiner = train_refiner
     c.train_camera = train_camera
     c.validate = validate
+    c.single_update = single_update
     return c
 
 
@@ -152,6 +165,7 @@ def base_config() -> ml_collections.ConfigDict:
             depth_prior=5.0,
             depth_log_range=1.5,
             view_limit=0.5,
+            translation="bounded",
         )
     )
     m.disc_3d = ml_collections.ConfigDict(dict(features=256, mid_features=100))
@@ -175,6 +189,9 @@ def base_config() -> ml_collections.ConfigDict:
     w.reprojection_2d_only = 0.2  # λ2D,ϕ'
     w.pose_3d = 1.0  # λ3D
     w.adversarial_2d_only = 0.01  # D2D judgement of ϕ' reprojections (weight not in the paper)
+    w.camera_fakes = 1.0  # x λcam on augmented pairs (1 = paper; 0 = camera loss on real only)
+    w.reprojection_balance = 0.0  # Eq. 7 rows weighted by 2D size^(-2p) (0 = paper; 1 = balanced)
+    w.refiner_downstream = 1.0  # x the gradient of the 3D/camera losses into the refiner (0 = off)
 
     c.gan = g = ml_collections.ConfigDict()
     g.adv_2d = 1.0
@@ -192,6 +209,7 @@ def base_config() -> ml_collections.ConfigDict:
     g.hard_rt_radius = 15.0
     g.max_aug_coord = 1.0
     g.min_aug_depth = 0.1
+    g.project_clip = 0.0  # PoseAug: 1.0 (X/Z, Y/Z of generated poses clipped to [-1, 1])
     g.pool_batches = 4  # pool size = pool_batches * batch_size (PoseAug: 4096 = 4 x 1024)
 
     c.stages = st = ml_collections.ConfigDict()

@@ -228,6 +228,23 @@ class TestProjection:
     def test_bad_intrinsics_raise(self):
         with pytest.raises(ValueError, match=r"intrinsics.*\(3,\)"):
             G.project(np.ones((2, 3)), np.ones(3))
+        with pytest.raises(ValueError, match="clip_xy"):
+            g.project(np.ones((2, 3)), np.ones(4), clip_xy=0.0)
+
+    def test_clip_xy_is_poseaug_project_to_2d_linear(self):
+        # PoseAug common/camera.py project_to_2d_linear: f * clamp(X/Z, -1, 1) + c, in numpy.
+        # Joint 0: X/Z = 3 -> 1, Y/Z = -0.5 kept; joint 1: X/Z = -0.25, Y/Z = -4 -> -1.
+        x = np.asarray([[[3.0, -0.5, 1.0], [-0.5, -8.0, 2.0]]], np.float32)
+        k = np.asarray([[2.29, 2.28, 0.02, 0.03]], np.float32)
+        ref = k[:, None, :2] * np.clip(x[..., :2] / x[..., 2:], -1, 1) + k[:, None, 2:]
+        np.testing.assert_allclose(G.project(x, k, clip_xy=1.0), ref, rtol=1e-6)
+        np.testing.assert_allclose(
+            ref, [[[2.31, 0.03 - 1.14], [0.02 - 0.5725, 0.03 - 2.28]]], rtol=1e-6
+        )
+        # In view (|X/Z|, |Y/Z| < 1) the clip changes nothing, bit for bit.
+        y = _poses(10, (4,))
+        kk = np.tile(self.K, (4, 1))
+        np.testing.assert_array_equal(G.project(y, kk, clip_xy=1.0), G.project(y, kk))
 
 
 class TestNormalization:

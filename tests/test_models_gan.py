@@ -244,6 +244,29 @@ def test_rt_is_rigid_and_in_front_of_camera(generated):
     assert np.abs(out.rotation).max() > 0.1  # it really rotates
 
 
+@pytest.mark.parametrize("translation", ["bounded", "poseaug"])
+def test_rt_translation_mappings_hand_values(translation):
+    # The translation head's kernel set to 0 and its bias to a = (3, -4, 2), so its output is
+    # a for every pose. poseaug (RTGenerator): t = (a_x, a_y, a_z²) = (3, -4, 4). bounded:
+    # tz = 5 exp(1.5 tanh(2 / 1.5)), (tx, ty) = 0.5 tanh(a_xy) tz.
+    model = PoseGenerator("h36m16", features=8, num_blocks=0, noise_dim=4, translation=translation)
+    x = random_poses(16, (3,), seed=4)
+    v = numpy_init(model, x)
+    head = v["params"]["rt_translation"]["head"]
+    head["kernel"] = jnp.zeros_like(head["kernel"])
+    head["bias"] = jnp.asarray([3.0, -4.0, 2.0])
+    out = jax.jit(lambda v, x: model.apply(v, x, train=False, rngs={"noise": RNGS["noise"]}))(v, x)
+    tz = 5.0 * np.exp(1.5 * np.tanh(2.0 / 1.5))
+    want = {
+        "poseaug": [3.0, -4.0, 4.0],
+        "bounded": [0.5 * np.tanh(3) * tz, -0.5 * np.tanh(4) * tz, tz],
+    }
+    np.testing.assert_allclose(out.translation, np.tile(want[translation], (3, 1)), rtol=1e-5)
+    np.testing.assert_allclose(out.rt[:, 0], out.translation, atol=1e-6)
+    with pytest.raises(ValueError, match="translation"):
+        PoseGenerator("h36m16", translation="free").init(RNGS, x, train=False)
+
+
 def test_noise_rng_controls_output(generated):
     g = generated
     (_, a), _ = g.run(g.v["params"], g.x_all, jax.random.key(2))

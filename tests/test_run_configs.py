@@ -16,7 +16,7 @@ from experiments import build
 CONFIGS = {
     "joint": ["", "paper", "smoke", "tiny", "detected", "no_refiner", "detected,no_refiner"],
     "supervised": ["", "paper", "smoke", "refiner,detected"],
-    "poseaug": ["", "paper", "smoke", "refiner,detected"],
+    "poseaug": ["", "paper", "smoke", "refiner,detected", "faithful"],
 }
 CASES = [(name, v) for name, variants in CONFIGS.items() for v in variants]
 
@@ -105,6 +105,31 @@ def test_step_decay_boundaries_follow_epochs():
             sizes.append(float(jnp.abs(updates["w"][0])))
     assert sizes[0] == pytest.approx(5e-4, rel=1e-3)
     assert sizes[1] == pytest.approx(5e-5, rel=1e-3)
+
+
+def test_poseaug_is_faithful_to_the_released_code():
+    from experiments import poseaug
+
+    default = build.build_modules(poseaug.get_config())
+    assert default["disc_2d"].input_kind == "kcs" and default["generator"].translation == "bounded"
+    config = poseaug.get_config("faithful")
+    modules = build.build_modules(config)
+    assert modules["disc_2d"].input_kind == "raw" and modules["disc_2d"].features == 100
+    assert modules["generator"].translation == "poseaug"
+    assert build.gan_settings(config).project_clip == 1.0
+    # PoseAug's linear decay: lr 1e-4 * (1 - e / 49) in epoch e of the 48-epoch stage (Adam's
+    # first update has size lr): epoch 0 -> 1e-4, epoch 1 -> 1e-4 * 48/49.
+    tx = build.build_txs(config, "end_to_end", steps_per_epoch=2)["lifter"]
+    params, grad = {"w": jnp.ones(3)}, {"w": jnp.ones(3)}
+    state = tx.init(params)
+    sizes = []
+    for _ in range(3):
+        updates, state = tx.update(grad, state, params)
+        sizes.append(float(jnp.abs(updates["w"][0])))
+    np.testing.assert_allclose(sizes, [1e-4, 1e-4, 1e-4 * 48 / 49], rtol=1e-3)
+    config.stages.end_to_end.decay_kind = "cosine"
+    with pytest.raises(build.ConfigError, match="decay_kind"):
+        build.build_txs(config, "end_to_end", steps_per_epoch=2)
 
 
 def _zero_pose(variables, keypoints_2d, confidence):

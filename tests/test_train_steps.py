@@ -7,6 +7,7 @@ with `cpose_jax.train.recipe`, on a tiny synthetic world generated into a tempor
 
 from __future__ import annotations
 
+import functools
 import types
 
 import jax
@@ -32,6 +33,15 @@ STAGES = {
     ),
     "end_to_end": dict(
         kind="gan", train_refiner=True, train_on_fakes=True, use_2d_only=True, feedback=True
+    ),
+    # The same with one forward and one update per pose network per iteration.
+    "end_to_end_single": dict(
+        kind="gan",
+        train_refiner=True,
+        train_on_fakes=True,
+        use_2d_only=True,
+        feedback=True,
+        single_update=True,
     ),
 }
 
@@ -122,7 +132,9 @@ def _run(step, state, batches, mesh):
 # SGD, not Adam: Adam turns float-noise gradients (e.g. of a bias before BatchNorm, zero in
 # exact arithmetic) into ±lr updates whose sign depends on summation order; the comparison is
 # about gradients and batch statistics, which SGD passes through linearly.
-@pytest.mark.parametrize("stage", ["refiner", "pretrain", "warmup", "end_to_end"])
+@pytest.mark.parametrize(
+    "stage", ["refiner", "pretrain", "warmup", "end_to_end", "end_to_end_single"]
+)
 def test_sharded_step_equals_single_device(setup, stage):
     data, modules = setup
     txs = {n: optax.sgd(1.0 if stage == "refiner" else 0.05) for n in modules}
@@ -243,3 +255,155 @@ def test_apply_gradients_is_the_update_helper():
     net = NetState(params=params, batch_stats={}, opt_state=tx.init(params))
     new = optim.apply_gradients(net, {"w": jnp.asarray([2.0, -2.0])}, tx)
     np.testing.assert_allclose(np.asarray(new.params["w"]), [0.0, 2.0])
+
+
+def _adam_counts(opt_state) -> list[int]:
+    leaves = jax.tree_util.tree_leaves(
+        opt_state, is_leaf=lambda x: isinstance(x, optax.ScaleByAdamState)
+    )
+    return [int(s.count) for s in leaves if isinstance(s, optax.ScaleByAdamState)]
+
+
+@pytest.mark.parametrize("single_update", [True, False])
+def test_optimizer_counts_per_iteration(setup, single_update):
+    """single_update: every network's Adam count (its lr schedule's clock) equals the
+    iteration count in the end-to-end stage with 2D-only data. The two-update iteration counts
+    the pose networks twice (the schedule bug single_update fixes)."""
+    data, modules = setup
+    txs = {n: optim.make_optimizer(1e-3) for n in modules}
+    opts = dict(STAGES["end_to_end"])
+    kind = opts.pop("kind")
+    trained = recipe.trained_networks(
+        kind, modules, train_refiner=opts.pop("train_refiner"), train_camera=True
+    )
+    step = recipe.make_stage_step(
+        kind,
+        modules,
+        txs,
+        trained=trained,
+        skeleton=H36M17,
+        stage_steps=3,
+        single_update=single_update,
+        **opts,
+    )
+    fn = steps.jit_step(step, compiler_options=FAST_COMPILE)
+    state = _init(modules, txs)
+    key = jax.random.key(7)
+    for i in range(3):
+        state, metrics = fn(state, _batch(data, 32 * i), key)
+        metrics = jax.device_get(metrics)
+    pose_updates = 1 if single_update else 2
+    for name in trained:
+        want = 3 * (pose_updates if name in models.POSE_NETS else 1)
+        assert _adam_counts(state.nets[name].opt_state) == [want], name
+    for key_ in (
+        "train/camera/reprojection",
+        "train/camera/reprojection_2d_only",
+        "train/lifter/adversarial_2d_only",
+        "train/refiner/refine_2d_only",
+        "train/generator/fake_root_depth_median",
+        "train/generator/fake_extent_ratio",
+        "train/generator/fake_torso_down_fraction",
+    ):
+        assert np.isfinite(metrics[key_]), key_
+
+
+def test_iteration_objective_masks_each_term_to_its_rows(setup):
+    """iteration_pose_objective: the labels of rows outside a term's mask do not change it
+    (the 2D-only rows' filler 3D/camera labels; the augmented rows' camera labels under
+    camera_mask 0), and a 2D-only row's 2D label moves only the 2D-only terms."""
+    from cpose_jax.train import objectives
+
+    data, modules = setup
+    txs = {n: optim.make_optimizer(1e-3) for n in modules}
+    state = _init(modules, txs)
+    batch = _batch(data, 0, n=8)
+    rows, paired_mask, wild_mask = steps._with_2d_only(
+        {k: jnp.asarray(batch["paired"][k]) for k in pipeline.PAIRED_KEYS},
+        jnp.ones((8,), jnp.float32),
+        {k: jnp.asarray(v) for k, v in batch["wild"].items()},
+    )
+    camera_mask = paired_mask.at[4:8].set(0.0)  # rows 4-7 as if augmented, camera_fakes = 0
+
+    @jax.jit
+    def terms(rows):
+        _, aux = objectives.iteration_pose_objective(
+            {},
+            modules=modules,
+            nets=state.nets,
+            data=rows,
+            paired_mask=paired_mask,
+            wild_mask=wild_mask,
+            camera_mask=camera_mask,
+            weights=objectives.LossWeights(),
+            rng=jax.random.key(0),
+            use_refiner_loss=True,
+        )
+        return aux.metrics
+
+    base = terms(rows)
+    other = dict(rows)
+    other["pose_3d"] = rows["pose_3d"].at[8:].set(3.0)  # 2D-only rows: filler
+    other["translation"] = rows["translation"].at[4:].set(-7.0)  # camera_mask 0 there
+    other["intrinsics"] = rows["intrinsics"].at[8:].set(9.0)
+    for key, value in terms(other).items():
+        np.testing.assert_allclose(value, base[key], rtol=1e-6, err_msg=key)
+    moved = dict(rows, keypoints_2d_gt=rows["keypoints_2d_gt"].at[8:].add(0.3))
+    after = terms(moved)
+    for key in ("train/lifter/pose_3d", "train/camera/camera", "train/camera/reprojection"):
+        np.testing.assert_allclose(after[key], base[key], rtol=1e-6, err_msg=key)
+    assert after["train/camera/reprojection_2d_only"] > base["train/camera/reprojection_2d_only"]
+    assert np.isfinite(base["train/lifter/total"]) and base["train/camera/camera"] > 0
+
+
+def test_size_weights_balance_rows_by_2d_extent():
+    from cpose_jax.train import objectives
+
+    # Two poses with every non-root joint at the same offset: extents 0.1 * sqrt(16/17) and
+    # 0.4 * sqrt(16/17). power 1 weights rows by extent^-2: ratio (0.4 / 0.1)^2 = 16.
+    x = np.zeros((2, 17, 2), np.float32)
+    x[0, 1:] = [0.0, -0.1]
+    x[1, 1:] = [0.0, -0.4]
+    valid = np.ones((2, 17), np.float32)
+    w = np.asarray(objectives.size_weights(jnp.asarray(x), jnp.asarray(valid), 1.0))
+    np.testing.assert_allclose(w[0, 0] / w[1, 0], 16.0, rtol=1e-5)
+    np.testing.assert_allclose(w[0, 0], 1 / (0.01 * 16 / 17), rtol=1e-5)
+    assert objectives.size_weights(x, valid, 0.0) is valid  # the paper: untouched
+
+
+def test_refiner_grad_scale_cuts_only_the_downstream_gradient(setup):
+    from cpose_jax.forward import pose_forward
+    from cpose_jax.train import objectives
+
+    data, modules = setup
+    txs = {n: optim.make_optimizer(1e-3) for n in modules}
+    state = _init(modules, txs)
+    pose_modules = {n: modules[n] for n in models.POSE_NETS}
+    x = jnp.asarray(data.paired["keypoints_2d"][:8])
+    conf = jnp.asarray(data.paired["confidence"][:8])
+
+    @functools.partial(jax.jit, static_argnums=1)
+    def grads(params, scale):
+        def loss(p):
+            out, _ = pose_forward(
+                pose_modules,
+                objectives.variables(state.nets, p, pose_modules),
+                x,
+                conf,
+                train=True,
+                rng=jax.random.key(0),
+                trained=("refiner", "camera"),
+                refiner_grad_scale=scale,
+            )
+            down = jnp.sum(out["translation"] ** 2)  # (the lifter's output starts at 0)
+            return down, (down, jnp.sum(out["keypoints_2d_refined"] ** 2))
+
+        return jax.grad(loss, has_aux=True)(params)
+
+    params = {n: state.nets[n].params for n in ("refiner", "camera")}
+    g1, v1 = grads(params, 1.0)
+    g0, v0 = grads(params, 0.0)
+    np.testing.assert_allclose(v0, v1, rtol=1e-6)  # same values either way
+    ref_norm = lambda g: max(float(jnp.abs(a).max()) for a in jax.tree_util.tree_leaves(g))
+    assert ref_norm(g1["refiner"]) > 0 and ref_norm(g0["refiner"]) == 0.0
+    assert _max_diff(g0["camera"], g1["camera"]) == 0.0

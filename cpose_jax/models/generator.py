@@ -16,13 +16,19 @@ Three conditional MLPs modify a 3D pose in sequence (research/poseaug.md §1.3):
    ``1 + r5``, exactly like the single H36M16 head bone.
 3. **RT** (rotation, translation): axis-angle ``ω = tanh(·) * rotation_limit`` (each component
    in ``(-π, π)``) rotates the BL pose about its root; the root is then placed at ``t`` (camera
-   frame, metres). Departure from PoseAug (``t`` linear with ``tz <- tz²``, which can put the root
-   at depth 0 and the projection at infinity, and lets ``tx, ty`` wander out of view):
-   ``tz = depth_prior * exp(L tanh(a_z / L))`` (``L = depth_log_range``; 5 m * e^±1.5 =
-   1.1..22 m, always positive), and ``(tx, ty) = view_limit * tanh(a_xy) * tz``, i.e. the root
-   lies inside a viewing cone of half-angle ``atan(view_limit)`` (0.5 ≈ 27°, a bit wider than
-   Human3.6M's half field of view) at any depth. This matters more here than in PoseAug because
-   CameraPose's 2D discriminator sees root-relative KCS, not absolute image positions.
+   frame, metres), from the translation MLP's raw output ``a``, by ``translation``:
+
+   - ``"bounded"`` (default; a departure from PoseAug): ``tz = depth_prior * exp(L tanh(a_z /
+     L))`` (``L = depth_log_range``; 5 m * e^±1.5 = 1.1..22 m, always positive), and ``(tx,
+     ty) = view_limit * tanh(a_xy) * tz``, i.e. the root lies inside a viewing cone of
+     half-angle ``atan(view_limit)`` (0.5 ≈ 27°, a bit wider than Human3.6M's half field of
+     view) at any depth. Meant for a 2D discriminator that sees root-relative KCS, not
+     absolute image positions (CameraPose's), which cannot keep fakes in view.
+   - ``"poseaug"`` (PoseAug's ``RTGenerator``): ``t = (a_x, a_y, a_z²)``, unbounded; the depth
+     can reach 0 (PoseAug projects generated poses with ``X/Z`` clipped to ``[-1, 1]``:
+     ``geometry.project(..., clip_xy=1.0)``) and only its raw-coordinate 2D discriminator and
+     the feedback loss keep the root in view. ``depth_prior``, ``depth_log_range`` and
+     ``view_limit`` are unused.
 
 Every MLP has PoseAug's shape: ``in -> Dense(256)-BN-LReLU -> num_blocks x
 [2 x (Dense(256)-BN-LReLU)] (no skip) -> Dense(out)``, LeakyReLU slope 0.01, Kaiming init, and
@@ -69,6 +75,7 @@ _BL_GROUPS: tuple[tuple[str, ...], ...] = (
 _FIXED_RATIO_GROUP = 4  # Spine->Thorax, masked to 0 in PoseAug's BL
 _HEAD_GROUP = 5
 NUM_BL_RATIOS = len(_BL_GROUPS)
+TRANSLATIONS = ("bounded", "poseaug")
 
 
 def resolve_skeleton(skeleton: str | Skeleton) -> Skeleton:
@@ -155,9 +162,12 @@ class PoseGenerator(nn.Module):
     depth_prior: float = 5.0
     depth_log_range: float = 1.5
     view_limit: float = 0.5
+    translation: str = "bounded"  # one of TRANSLATIONS (see the module docstring)
 
     @nn.compact
     def __call__(self, pose_3d: Array, *, train: bool) -> GeneratorOutput:
+        if self.translation not in TRANSLATIONS:
+            raise ValueError(f"translation must be one of {TRANSLATIONS}, got {self.translation!r}")
         skel = resolve_skeleton(self.skeleton)
         j, k = skel.num_joints, skel.num_bones
         if pose_3d.shape[-2:] != (j, 3):
@@ -199,8 +209,11 @@ class PoseGenerator(nn.Module):
         rotation = jnp.tanh(_GeneratorMLP(3, name="rt_rotation", **mlp)(rel_flat, train=train))
         rotation = rotation * self.rotation_limit
         a = _GeneratorMLP(3, name="rt_translation", **mlp)(rel_flat, train=train)
-        tz = positive_around(a[:, 2:3], self.depth_prior, log_range=self.depth_log_range)
-        translation = jnp.concatenate([self.view_limit * jnp.tanh(a[:, :2]) * tz, tz], axis=-1)
+        if self.translation == "poseaug":
+            translation = jnp.concatenate([a[:, :2], jnp.square(a[:, 2:3])], axis=-1)
+        else:
+            tz = positive_around(a[:, 2:3], self.depth_prior, log_range=self.depth_log_range)
+            translation = jnp.concatenate([self.view_limit * jnp.tanh(a[:, :2]) * tz, tz], axis=-1)
         rot_m = geometry.axis_angle_to_matrix(rotation)
         centred = pose_bl - pose_bl[:, :1, :]
         pose_rt = jnp.einsum("nab,njb->nja", rot_m, centred) + translation[:, None, :]

@@ -25,7 +25,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from cpose_jax import geometry, losses
+from cpose_jax import diagnostics, geometry, losses
 from cpose_jax.forward import apply_module, pose_forward
 from cpose_jax.models import POSE_NETS
 from cpose_jax.skeleton import Skeleton
@@ -50,6 +50,18 @@ class LossWeights:
     reprojection_2d_only: float = 0.2
     pose_3d: float = 1.0
     adversarial_2d_only: float = 0.01
+    # Eq. 8 on the generator's augmented pairs is weighted by this (1 = the paper: every
+    # pair; 0 = real pairs only). Their root depths span ~1-22 m, so the squared metre error
+    # can dominate every other term (issue 14).
+    camera_fakes: float = 1.0
+    # Rows of Eq. 7 weighted by (2D extent of the label)^(-2 p) in the mean (`size_weights`):
+    # 0 = the paper (normalized screen units: a person counts with their 2D size squared, so
+    # far people barely do); 1 = every person's error relative to their size.
+    reprojection_balance: float = 0.0
+    # Scale of the downstream losses' gradient into a trained refiner (1 = end to end, the
+    # paper; 0 = the refiner learns from Eq. 4 alone: with ground-truth input Eq. 4 is ~0 and
+    # the downstream gradients alone drive it away from its input, issue 14).
+    refiner_downstream: float = 1.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,6 +83,9 @@ class GanSettings:
     hard_rt_radius: float = 15.0
     max_aug_coord: float = 1.0  # augmented pairs with |u| or |v| above this are not used
     min_aug_depth: float = 0.1  # metres
+    # > 0: the generator's poses are projected with X/Z, Y/Z clipped to [-c, c] (PoseAug's
+    # project_to_2d_linear: 1.0); 0 = the plain projection.
+    project_clip: float = 0.0
 
 
 # Which network a pose-loss term is reported under (`train/<net>/<term>`).
@@ -107,6 +122,16 @@ def variables(
     }
 
 
+def size_weights(target_2d: jax.Array, valid: jax.Array, power: float) -> jax.Array:
+    """`valid (N, J)` times `extent(target_2d)^(-2 power)` per row (`diagnostics.extent_2d`,
+    the RMS joint distance from the root, at least 1e-3): as a `masked_mean` mask it averages
+    each row's squared 2D error relative to its 2D size. power 0 returns `valid` itself."""
+    if power == 0:
+        return valid
+    extent = jnp.maximum(diagnostics.extent_2d(target_2d), 1e-3)
+    return valid * jnp.power(extent, -2.0 * power)[:, None]
+
+
 def refiner_objective(
     params: Mapping[str, Any],
     *,
@@ -141,8 +166,10 @@ def paired_objective(
     weights: LossWeights,
     rng: jax.Array,
     use_refiner_loss: bool,
+    camera_mask: jax.Array | None = None,
 ) -> tuple[jax.Array, Aux]:
-    """Eq. 16 on a (real or real+augmented) paired batch; `sample_mask (B,)` drops rows."""
+    """Eq. 16 on a (real or real+augmented) paired batch; `sample_mask (B,)` drops rows;
+    `camera_mask (B,)` (None: `sample_mask`) weights the rows of Eq. 8."""
     out, new_stats = pose_forward(
         modules,
         variables(nets, params, modules),
@@ -151,6 +178,7 @@ def paired_objective(
         train=True,
         rng=rng,
         trained=params,
+        refiner_grad_scale=weights.refiner_downstream,
     )
     valid = data["valid"] * sample_mask[:, None]
     joint_mask = jnp.broadcast_to(sample_mask[:, None], data["valid"].shape)
@@ -165,13 +193,13 @@ def paired_objective(
             losses.camera_loss(
                 out["intrinsics"], out["translation"], data["intrinsics"], data["translation"]
             ),
-            sample_mask,
+            sample_mask if camera_mask is None else camera_mask,
         )
         terms["reprojection"] = losses.masked_mean(
             losses.reprojection_loss(
                 out["pose_3d"], out["translation"], out["intrinsics"], data["keypoints_2d_gt"]
             ),
-            valid,
+            size_weights(data["keypoints_2d_gt"], valid, weights.reprojection_balance),
         )
         total = total + weights.camera * terms["camera"]
         total = total + weights.reprojection * terms["reprojection"]
@@ -208,6 +236,7 @@ def two_d_only_objective(
         train=True,
         rng=rng,
         trained=params,
+        refiner_grad_scale=weights.refiner_downstream,
     )
     # The loss projects the pose itself and the discriminator gets its own projection: the
     # same values, but sharing one would sum the two gradient paths in another order (float32
@@ -217,7 +246,7 @@ def two_d_only_objective(
         losses.reprojection_loss(
             out["pose_3d"], out["translation"], out["intrinsics"], wild["keypoints_2d_gt"]
         ),
-        wild["valid"],
+        size_weights(wild["keypoints_2d_gt"], wild["valid"], weights.reprojection_balance),
     )
     d2 = modules["disc_2d"].apply({"params": nets["disc_2d"].params}, reproj, train=False)
     adv = losses.masked_mean(losses.lsgan_generator_loss(d2))
@@ -233,6 +262,91 @@ def two_d_only_objective(
         total = total + weights.refine_2d_only * lref
         terms["refine_2d_only"] = lref
     terms["total_2d_only"] = total
+    return total, Aux(new_stats, _named(None, terms))
+
+
+def iteration_pose_objective(
+    params: Mapping[str, Any],
+    *,
+    modules: Mapping[str, Any],
+    nets: Mapping[str, NetState],
+    data: Mapping[str, jax.Array],
+    paired_mask: jax.Array,
+    wild_mask: jax.Array | None,
+    weights: LossWeights,
+    rng: jax.Array,
+    use_refiner_loss: bool,
+    camera_mask: jax.Array | None = None,
+) -> tuple[jax.Array, Aux]:
+    """Eq. 16 and Eq. 17 in ONE forward of the pose networks: the rows of `data` (N, ...) are
+    2D-3D pairs (real or augmented) where `paired_mask (N,)` is nonzero and 2D-only samples
+    where `wild_mask (N,)` is; rows in neither feed BatchNorm only. Every term is the masked
+    mean over its own rows, as in `paired_objective` + `two_d_only_objective`, and the sum is
+    one loss, so each network takes one optax update per iteration on one BatchNorm batch.
+    The 2D-only rows need `data` keys of the pairs too (any finite filler: they are masked).
+    `wild_mask` None: no 2D-only rows (Eq. 16 alone, the terms of `paired_objective`); else
+    `modules` must include 'disc_2d' and the camera branch. `camera_mask (N,)` (None:
+    `paired_mask`) weights the rows of Eq. 8."""
+    pose_modules = {n: m for n, m in modules.items() if n in POSE_NETS}
+    out, new_stats = pose_forward(
+        pose_modules,
+        variables(nets, params, pose_modules),
+        data["keypoints_2d"],
+        data["confidence"],
+        train=True,
+        rng=rng,
+        trained=params,
+        refiner_grad_scale=weights.refiner_downstream,
+    )
+    has_wild = wild_mask is not None
+    valid_p = data["valid"] * paired_mask[:, None]
+    valid_w = data["valid"] * wild_mask[:, None] if has_wild else None
+    joints_p = jnp.broadcast_to(paired_mask[:, None], data["valid"].shape)
+    terms = {
+        "pose_3d": losses.masked_mean(
+            losses.pose_3d_loss(out["pose_3d"], data["pose_3d"]), joints_p
+        )
+    }
+    total = weights.pose_3d * terms["pose_3d"]
+    if "intrinsics" in out:
+        terms["camera"] = losses.masked_mean(
+            losses.camera_loss(
+                out["intrinsics"], out["translation"], data["intrinsics"], data["translation"]
+            ),
+            paired_mask if camera_mask is None else camera_mask,
+        )
+        reproj_err = losses.reprojection_loss(
+            out["pose_3d"], out["translation"], out["intrinsics"], data["keypoints_2d_gt"]
+        )
+        p = weights.reprojection_balance
+        terms["reprojection"] = losses.masked_mean(
+            reproj_err, size_weights(data["keypoints_2d_gt"], valid_p, p)
+        )
+        total = total + weights.camera * terms["camera"]
+        total = total + weights.reprojection * terms["reprojection"]
+        if has_wild:
+            terms["reprojection_2d_only"] = losses.masked_mean(
+                reproj_err, size_weights(data["keypoints_2d_gt"], valid_w, p)
+            )
+            reproj = geometry.reproject(out["pose_3d"], out["translation"], out["intrinsics"])
+            d2 = modules["disc_2d"].apply({"params": nets["disc_2d"].params}, reproj, train=False)
+            terms["adversarial_2d_only"] = losses.masked_mean(
+                losses.lsgan_generator_loss(d2), wild_mask[:, None]
+            )
+            total = total + weights.reprojection_2d_only * terms["reprojection_2d_only"]
+            total = total + weights.adversarial_2d_only * terms["adversarial_2d_only"]
+    elif has_wild:
+        raise ValueError("2D-only rows (wild_mask) need the camera branch")
+    if use_refiner_loss and "keypoints_2d_refined" in out:
+        ref_err = losses.refinement_loss(
+            out["keypoints_2d_refined"], data["keypoints_2d_gt"], data["confidence"]
+        )
+        terms["refine"] = losses.masked_mean(ref_err, valid_p)
+        total = total + weights.refine * terms["refine"]
+        if has_wild:
+            terms["refine_2d_only"] = losses.masked_mean(ref_err, valid_w)
+            total = total + weights.refine_2d_only * terms["refine_2d_only"]
+    terms["total"] = total
     return total, Aux(new_stats, _named(None, terms))
 
 
@@ -262,7 +376,8 @@ def generator_objective(
         train=True,
         rng=rng,
     )
-    x_rt = geometry.project(out.rt, intrinsics)
+    clip = gan.project_clip if gan.project_clip > 0 else None
+    x_rt = geometry.project(out.rt, intrinsics, clip_xy=clip)
     d3 = modules["disc_3d"].apply({"params": nets["disc_3d"].params}, out.ba, train=False)
     d2 = modules["disc_2d"].apply({"params": nets["disc_2d"].params}, x_rt, train=False)
     adv_3d = losses.masked_mean(losses.lsgan_generator_loss(d3))
@@ -277,8 +392,8 @@ def generator_objective(
     terms = {"adv_3d": adv_3d, "adv_2d": adv_2d, "ba_range": ba_range, "bl_range": bl_range}
     if feedback:
         b = real_abs.shape[0]
-        x_orig = geometry.project(real_abs, intrinsics)
-        x_ba = geometry.project(out.ba, intrinsics)
+        x_orig = geometry.project(real_abs, intrinsics, clip_xy=clip)
+        x_ba = geometry.project(out.ba, intrinsics, clip_xy=clip)
         inputs = jnp.concatenate([x_orig, x_ba, x_rt], axis=0)
         # Frozen lifter in train mode (BN batch statistics, dropout), as PoseAug.
         pred, _ = apply_module(

@@ -43,6 +43,31 @@ def step_decay_schedule(
     return schedule
 
 
+def linear_decay_schedule(
+    base_lr: float, *, steps_per_epoch: int, epochs: int, warmup_steps: int = 0
+) -> optax.Schedule:
+    """PoseAug's learning rate (``get_scheduler(policy='lambda')``, stepped once per epoch):
+    ``base_lr * (1 - e / (epochs + 1))`` during epoch ``e = count // steps_per_epoch`` (0, 1,
+    ...), i.e. a staircase from ``base_lr`` down to ``2 base_lr / (epochs + 1)`` in the last
+    epoch, held after it (research/poseaug.md §1.6). ``warmup_steps``: as in
+    :func:`step_decay_schedule`.
+    """
+    if base_lr < 0 or steps_per_epoch < 1 or epochs < 0:
+        raise ValueError(
+            f"need base_lr >= 0, steps_per_epoch >= 1, epochs >= 0; got {base_lr}, "
+            f"{steps_per_epoch}, {epochs}"
+        )
+
+    def schedule(count):
+        epoch = jnp.minimum(count // steps_per_epoch, max(epochs - 1, 0))
+        lr = base_lr * (1.0 - epoch / (epochs + 1.0))
+        if warmup_steps > 0:
+            lr = lr * jnp.minimum(1.0, (count + 1) / float(warmup_steps))
+        return lr
+
+    return schedule
+
+
 def make_optimizer(
     learning_rate: optax.Schedule,
     *,

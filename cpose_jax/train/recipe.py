@@ -128,6 +128,7 @@ def make_stage_step(
     feedback: bool = True,
     stage_start: int = 0,
     stage_steps: int = 1,
+    single_update: bool = False,
 ) -> Callable:
     """The (un-jitted) step `step(state, batch, seed_key) -> (state, metrics)` of a stage.
 
@@ -159,6 +160,7 @@ def make_stage_step(
         train_refiner="refiner" in trained,
         stage_start=stage_start,
         stage_steps=stage_steps,
+        single_update=single_update,
     )
 
 

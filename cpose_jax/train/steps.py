@@ -25,7 +25,8 @@ Step kinds:
   4. (optional) refiner/lifter/camera on the 2D-only batch (Eq. 17) including the 2D
      discriminator's judgement of the reprojection.
   Options select the warm-up stage (no 2D-only data, lifter on real pairs only), the end-to-end
-  stage and the PoseAug baseline (no camera, no 2D-only data).
+  stage and the PoseAug baseline (no camera, no 2D-only data); with `single_update`, 3 and 4
+  are one forward and one update per pose network on all their rows together.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from cpose_jax import geometry
+from cpose_jax import diagnostics, geometry
 from cpose_jax.data.pipeline import PAIRED_KEYS, UNPAIRED_KEYS
 from cpose_jax.forward import pose_forward
 from cpose_jax.models import GAN_NETS, POSE_NETS
@@ -143,6 +144,7 @@ def make_gan_step(
     wild_nets: Collection[str] = POSE_NETS,
     stage_start: int = 0,
     stage_steps: int = 1,
+    single_update: bool = False,
 ):
     """One end-to-end iteration (paper §4.3), or the warm-up / PoseAug variants of it.
 
@@ -158,6 +160,15 @@ def make_gan_step(
     wild_nets: networks step 4 updates (of those present).
     stage_start, stage_steps: the stage's first global step and length; the BA hardness
       target grows linearly over the stage (PoseAug: 3 -> 5 over the epochs).
+    single_update: steps 3 and 4 as ONE forward and ONE optax update of each pose network:
+      real pairs, usable augmented pairs and the 2D-only batch in one BatchNorm batch, each
+      loss term masked to its rows (`objectives.iteration_pose_objective`), so every network's
+      optimizer count equals the iteration count (with separate steps 3 and 4 the pose
+      networks take two updates per iteration and their lr schedules run at double speed).
+      Needs `wild_nets` to include every trained pose network.
+
+    Metrics also include the fake statistics of `cpose_jax.diagnostics` (the RT fakes against
+    the real 2D of the paired batch) as `train/generator/fake_<statistic>`.
     """
     for required in ("lifter", *GAN_NETS):
         if required not in modules:
@@ -168,6 +179,10 @@ def make_gan_step(
     pose_names = _pose_names(modules, train_refiner)
     pose_modules = {n: modules[n] for n in POSE_NETS if n in modules}
     wild_names = tuple(n for n in pose_names if n in wild_nets)
+    if single_update and use_2d_only and wild_names != pose_names:
+        raise ValueError(
+            f"single_update trains {pose_names} on the 2D-only rows too; wild_nets={wild_nets}"
+        )
 
     def step(state: TrainState, batch: Batch, rng: jax.Array):
         k_gen, k_fb, k_pool, k_dwild, k_pose, k_wild = _keys(rng, state.step, 6)
@@ -194,6 +209,14 @@ def make_gan_step(
         nets, aux = update_networks(nets, ("generator",), g_loss, txs)
         metrics |= aux.metrics
         fakes, x_rt = jax.lax.stop_gradient(aux.outputs)
+        stats = diagnostics.fake_statistics(
+            fakes.rt,
+            x_rt,
+            paired["keypoints_2d_gt"],
+            skeleton,
+            real_mask=jnp.all(paired["valid"] > 0, axis=-1),
+        )
+        metrics |= {f"train/generator/fake_{k}": v for k, v in stats.items()}
 
         # 2. Discriminators: real poses vs. the generator's pre-update fakes (through the
         # pool) and, with 2D-only data, the reprojections of the 2D-only batch.
@@ -223,6 +246,34 @@ def make_gan_step(
         if train_on_fakes:
             data, mask, usable = _with_augmented(data, fakes.rt, x_rt, paired, gan)
             metrics["train/generator/usable_fraction"] = usable
+        # Eq. 8 on the augmented rows weighted by camera_fakes (0 = real pairs only).
+        camera_mask = mask
+        if train_on_fakes and weights.camera_fakes != 1.0:
+            fake_rows = jnp.arange(mask.shape[0]) >= b
+            camera_mask = mask * jnp.where(fake_rows, weights.camera_fakes, 1.0)
+        if single_update:
+            # 3+4 in one forward and one update (see the docstring).
+            wild_mask = None
+            if use_2d_only:
+                data, mask, wild_mask = _with_2d_only(data, mask, batch["wild"])
+                n_wild = wild_mask.shape[0] - camera_mask.shape[0]
+                camera_mask = jnp.concatenate([camera_mask, jnp.zeros((n_wild,), jnp.float32)])
+            loss = functools.partial(
+                objectives.iteration_pose_objective,
+                modules=modules,
+                nets=nets,
+                data=data,
+                paired_mask=mask,
+                wild_mask=wild_mask,
+                camera_mask=camera_mask,
+                weights=weights,
+                rng=k_pose,
+                use_refiner_loss=train_refiner,
+            )
+            nets, aux = update_networks(nets, pose_names, loss, txs)
+            metrics |= aux.metrics
+            return state.replace(step=state.step + 1, nets=nets, pool=pool), metrics
+
         p_loss = functools.partial(
             objectives.paired_objective,
             modules=pose_modules,
@@ -232,6 +283,7 @@ def make_gan_step(
             weights=weights,
             rng=k_pose,
             use_refiner_loss=train_refiner,
+            camera_mask=camera_mask,
         )
         nets, aux = update_networks(nets, pose_names, p_loss, txs)
         metrics |= aux.metrics
@@ -309,6 +361,19 @@ def _with_augmented(data, fake_abs, fake_2d, paired, gan: GanSettings):
     }
     mask = jnp.concatenate([jnp.ones((len(ok),), jnp.float32), ok.astype(jnp.float32)])
     return _concat(data, aug), mask, jnp.mean(ok.astype(jnp.float32))
+
+
+def _with_2d_only(data, paired_mask, wild):
+    """The pair rows `data (B, ...)` followed by the 2D-only batch `wild (B', ...)` (its
+    missing pair keys filled with zeros, masked out), the `(B + B',)` pair mask and the
+    `(B + B',)` 2D-only mask."""
+    n = wild["keypoints_2d"].shape[0]
+    filled = {
+        k: wild[k] if k in wild else jnp.zeros((n, *v.shape[1:]), v.dtype) for k, v in data.items()
+    }
+    zeros_w, zeros_p = jnp.zeros((n,), jnp.float32), jnp.zeros_like(paired_mask)
+    wild_mask = jnp.concatenate([zeros_p, jnp.ones((n,), jnp.float32)])
+    return _concat(data, filled), jnp.concatenate([paired_mask, zeros_w]), wild_mask
 
 
 # --------------------------------------------------------------------------------- compile

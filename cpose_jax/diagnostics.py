@@ -1,0 +1,97 @@
+"""Diagnostics of the generator's fakes as pure JAX functions (jit-able, no host syncs).
+
+A PoseAug generator can collapse to poses that fool its discriminators but look like no real
+image: tiny, far away, upside down. These statistics make that visible in the training log:
+
+- ``root_depth_median``: median root depth ``Z`` of the fakes, metres (the lab rig: ~5 m);
+- ``extent_ratio``: median 2D extent of the fakes / median 2D extent of the real poses (1 =
+  the same apparent size; the 2D extent of a pose is :func:`extent_2d`);
+- ``torso_down_fraction``: share of fakes whose 2D torso (root -> Thorax) points more than 90°
+  away from image-up (:func:`torso_angle_from_up`); upright people give ~0.
+
+Poses are camera frame, metres ``(B, J, 3)``; 2D poses are normalized screen coordinates (or
+pixels: any units, the same for fakes and reals) ``(B, J, 2)`` with ``v`` pointing down.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from cpose_jax import geometry
+from cpose_jax.skeleton import Skeleton
+
+__all__ = ["extent_2d", "fake_statistics", "masked_median", "torso_angle_from_up"]
+
+
+def extent_2d(keypoints_2d: jax.Array, *, root: int = 0) -> jax.Array:
+    """RMS distance of the joints from the root joint, ``(..., J, 2) -> (...)``, the 2D
+    units of the input (the size :func:`geometry.scale_normalize_2d` divides by)."""
+    centred = geometry.root_relative(keypoints_2d, root=root)
+    return jnp.sqrt(jnp.mean(jnp.sum(jnp.square(centred), axis=-1), axis=-1))
+
+
+def torso_angle_from_up(keypoints_2d: jax.Array, skeleton: Skeleton) -> jax.Array:
+    """Angle in degrees ``[0, 180]`` between the 2D torso (root -> Thorax) and image-up
+    ``(0, -1)`` (``v`` grows downward), ``(..., J, 2) -> (...)``. 0° is upright, 180° upside
+    down; a zero-length torso gives 90°."""
+    x = jnp.asarray(keypoints_2d)
+    if x.ndim < 2 or x.shape[-2:] != (skeleton.num_joints, 2):
+        raise ValueError(f"keypoints_2d must be (..., {skeleton.num_joints}, 2), got {x.shape}")
+    torso = x[..., skeleton.joint_index("Thorax"), :] - x[..., 0, :]
+    # atan2(|u x up|, u . up) with up = (0, -1): |cross| = |u_x|, dot = -u_y; a zero-length
+    # torso has no direction (atan2(0, 0) would say 0°): 90°.
+    ang = jnp.arctan2(jnp.abs(torso[..., 0]), -torso[..., 1])
+    return jnp.degrees(jnp.where(geometry.safe_norm(torso) > 0, ang, jnp.pi / 2))
+
+
+def masked_median(x: jax.Array, mask: jax.Array | None = None) -> jax.Array:
+    """Median of ``x (N,)`` over the entries where ``mask (N,)`` is nonzero (all if None); NaN
+    when none is."""
+    x = jnp.asarray(x, jnp.float32)
+    if mask is None:
+        return jnp.median(x)
+    return jnp.nanmedian(jnp.where(jnp.asarray(mask) > 0, x, jnp.nan))
+
+
+def fake_statistics(
+    fake_3d: jax.Array,
+    fake_2d: jax.Array,
+    real_2d: jax.Array,
+    skeleton: Skeleton,
+    *,
+    fake_mask: jax.Array | None = None,
+    real_mask: jax.Array | None = None,
+) -> dict[str, jax.Array]:
+    """The module docstring's statistics of a batch of fakes against a batch of real poses.
+
+    Args:
+      fake_3d: ``(B, J, 3)`` the fakes, camera frame, metres (absolute: the root at its depth).
+      fake_2d: ``(B, J, 2)`` their projections.
+      real_2d: ``(B', J, 2)`` real 2D poses in the same units.
+      skeleton: static topology (needs a ``Thorax`` joint).
+      fake_mask: ``(B,)`` rows to count (e.g. the usable fakes); None = all.
+      real_mask: ``(B',)`` rows of ``real_2d`` to count; None = all.
+
+    Returns:
+      ``{"root_depth_median": m, "extent_ratio": -, "torso_down_fraction": -}`` scalars.
+    """
+    fake_3d, fake_2d, real_2d = map(jnp.asarray, (fake_3d, fake_2d, real_2d))
+    j = skeleton.num_joints
+    if fake_3d.shape[-2:] != (j, 3) or fake_2d.shape != (*fake_3d.shape[:-1], 2):
+        raise ValueError(
+            f"fake_3d (B, {j}, 3) and fake_2d (B, {j}, 2) disagree: {fake_3d.shape}, "
+            f"{fake_2d.shape}"
+        )
+    if real_2d.ndim != 3 or real_2d.shape[-2:] != (j, 2):
+        raise ValueError(f"real_2d must be (B', {j}, 2), got {real_2d.shape}")
+    ratio = masked_median(extent_2d(fake_2d), fake_mask) / masked_median(
+        extent_2d(real_2d), real_mask
+    )
+    down = (torso_angle_from_up(fake_2d, skeleton) > 90.0).astype(jnp.float32)
+    w = jnp.ones_like(down) if fake_mask is None else jnp.asarray(fake_mask, jnp.float32)
+    return {
+        "root_depth_median": masked_median(fake_3d[:, 0, 2], fake_mask),
+        "extent_ratio": ratio,
+        "torso_down_fraction": jnp.sum(down * w) / jnp.maximum(jnp.sum(w), 1.0),
+    }
