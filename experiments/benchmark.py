@@ -10,6 +10,11 @@ What it measures, in one process (so every number shares the machine's state):
   `layer` = the lifter's hidden layer at batch 1024 (1024 x 1024 by 1024), `layer@B` = the same
   at the config's batch size, `square` = a big square product (`--square`, default 2048).
   The reference for "% of matmul" is `layer` (the issue's target: >= 60 %).
+* **Best matmul rate** (the machine's practical roof): the same `layer` and `square` products
+  in reference BLAS libraries, timed in the same rounds: numpy's (OpenBLAS in the wheels) and
+  torch's (oneDNN/MKL) when torch is importable (it is not a dependency); `best_matmul` is the
+  fastest matmul of the run, XLA's included, and "% best" is model FLOP/s over it
+  (`--no-reference-blas` times XLA's only).
 * **Step kinds** at the config's batch size (`train.batch_size`; 2D-only batch
   `train.two_d_only_batch_size`), each built exactly as training builds it
   (`experiments.build.build_step` + `cpose_jax.train.steps.jit_step`, state donated):
@@ -48,6 +53,11 @@ reported time is the median round's time per step, and "% of matmul" compares ag
 matmul timed in the same rounds. The host syncs every 8 calls as
 `cpose_jax.train.loop` does (jax 0.10.2 CPU collectives deadlock with many queued steps).
 `--steps-per-call K` fuses K steps in one `lax.scan` over K stacked batches.
+Load guard: every round records the share of the machine's CPU that other processes used
+during it (from /proc/stat minus this process's CPU time) and the load average; rounds where
+others used more than `--max-other-cpu` (default 10 %) are left out of the medians while at
+least one quiet round exists, and the table says how many rounds were quiet ("NO QUIET
+ROUND" when every round was taken under load: compare variants of the same run, not runs).
 No numbers are asserted anywhere: tests only check that the JSON is complete and consistent.
 """
 
