@@ -14,7 +14,10 @@ What it measures, in one process (so every number shares the machine's state):
   in reference BLAS libraries, timed in the same rounds: numpy's (OpenBLAS in the wheels) and
   torch's (oneDNN/MKL) when torch is importable (it is not a dependency); `best_matmul` is the
   fastest matmul of the run, XLA's included, and "% best" is model FLOP/s over it
-  (`--no-reference-blas` times XLA's only).
+  (`--no-reference-blas` times XLA's only). The same per CPU second of this process (all its
+  threads: `cpu ms` per step, "% best/cpu"): on a shared machine the wall-clock rates fall
+  with the CPU share the process gets, the per-CPU-second ones much less (spinning threads
+  count as CPU time, so they are a lower bound of the efficiency).
 * **Step kinds** at the config's batch size (`train.batch_size`; 2D-only batch
   `train.two_d_only_batch_size`), each built exactly as training builds it
   (`experiments.build.build_step` + `cpose_jax.train.steps.jit_step`, state donated):
@@ -337,7 +340,16 @@ def best_matmul(matmul: Mapping[str, Any]) -> dict[str, Any]:
     if not rated:
         raise ValueError("no matmul was timed")
     name = max(rated, key=rated.get)
-    return {"name": name, "flops_per_s": rated[name]}
+    best = {"name": name, "flops_per_s": rated[name]}
+    per_cpu = {
+        k: v["flops_per_cpu_s"]
+        for k, v in matmul.items()
+        if isinstance(v, dict) and math.isfinite(v.get("flops_per_cpu_s", float("nan")))
+    }
+    if per_cpu:
+        cpu_name = max(per_cpu, key=per_cpu.get)
+        best.update(cpu_name=cpu_name, flops_per_cpu_s=per_cpu[cpu_name])
+    return best
 
 
 def matmul_timing_recs(matmul: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
@@ -354,6 +366,7 @@ def fill_matmul(matmul: dict[str, Any], recs: Mapping[str, Mapping[str, Any]]) -
             r = recs[f"matmul_{k}"]
             v.update(seconds=r["step_ms"] / 1e3, flops_per_s=r["model_flops_per_s"])
             v["repeat_flops_per_s"] = [v["flops"] / (t / 1e3) for t in r["repeat_ms"]]
+            v["flops_per_cpu_s"] = r["model_flops_per_cpu_s"]
 
 
 # ---------------------------------------------------------------------------------- building
@@ -600,8 +613,13 @@ def cpu_counters() -> tuple[float, float, float] | None:
     ticks = [int(x) for x in fields[1:]]
     idle = ticks[3] + (ticks[4] if len(ticks) > 4 else 0)
     total = sum(ticks[:8])  # guest time is already inside user/nice
+    return (total - idle) / hz, total / hz, own_cpu_seconds()
+
+
+def own_cpu_seconds() -> float:
+    """CPU seconds this process (all its threads) has used so far."""
     own = resource.getrusage(resource.RUSAGE_SELF)
-    return (total - idle) / hz, total / hz, own.ru_utime + own.ru_stime
+    return own.ru_utime + own.ru_stime
 
 
 def other_cpu_fraction(before, after) -> float:
@@ -640,12 +658,12 @@ def time_interleaved(
         block(call())
         first = time.perf_counter() - t0
         n_calls[name] = int(min(100, max(1, math.ceil(min_time / max(first, 1e-6)))))
-    rounds = []
+    rounds, cpu = [], {n: [] for n in names}
     for _ in range(max(1, repeats)):
         counters, load = cpu_counters(), os.getloadavg()[0]
         for name in names:
             call, n = bench.calls[name], n_calls[name]
-            t0 = time.perf_counter()
+            c0, t0 = own_cpu_seconds(), time.perf_counter()
             out = None
             for i in range(n):
                 out = call()
@@ -653,6 +671,7 @@ def time_interleaved(
                     block(out)
             block(out)
             times[name].append((time.perf_counter() - t0) / n)
+            cpu[name].append((own_cpu_seconds() - c0) / n)
             if bench.settle.get(name):
                 time.sleep(bench.settle[name])
         other = other_cpu_fraction(counters, cpu_counters())
@@ -664,6 +683,8 @@ def time_interleaved(
         rec = recs[name]
         k = rec["steps_per_call"]
         step_s = statistics.median(times[name][i] for i in kept) / k
+        # CPU time is counted in scheduler ticks: a very short call group can read 0.
+        cpu_s = statistics.median(cpu[name][i] for i in kept) / k
         rec.update(
             step_ms=1e3 * step_s,
             steps_per_s=1.0 / step_s,
@@ -671,6 +692,8 @@ def time_interleaved(
             calls_per_repeat=n_calls[name],
             repeat_ms=[1e3 * t / k for t in times[name]],
             quiet_rounds=sum(r["quiet"] for r in rounds),
+            cpu_ms=1e3 * cpu_s,
+            model_flops_per_cpu_s=rec["model_flops"] / cpu_s if cpu_s > 0 else float("nan"),
             model_flops_per_s=rec["model_flops"] / step_s,
             xla_flops_per_s=rec["xla_flops"] / step_s,
         )
@@ -935,6 +958,8 @@ def bench_breakdown(bench: Bench, *, repeats: int, min_time: float) -> dict[str,
         if math.isfinite(rec.get("model_flops", float("nan"))):
             rec["fraction_of_matmul"] = rec["model_flops"] / (rec["step_ms"] / 1e3) / ref
             rec["fraction_of_best_matmul"] = rec["model_flops"] / (rec["step_ms"] / 1e3) / best
+            best_cpu = bench.best.get("flops_per_cpu_s", float("nan"))
+            rec["fraction_of_best_matmul_cpu"] = rec["model_flops_per_cpu_s"] / best_cpu
     return out
 
 
@@ -942,6 +967,8 @@ def _short(rec: Mapping[str, Any]) -> dict[str, Any]:
     keys = (
         "compile_s",
         "step_ms",
+        "cpu_ms",
+        "model_flops_per_cpu_s",
         "steps_per_s",
         "model_flops",
         "xla_flops",
@@ -1122,10 +1149,17 @@ def format_table(result: Mapping[str, Any]) -> str:
         f"best matmul rate: {best['flops_per_s'] / 1e9:.1f} GFLOP/s ({best['name']}); "
         f"'% matmul' = model FLOP/s over xla:{mm['reference']}, '% best' over the best"
     )
+    if "flops_per_cpu_s" in best:
+        lines.append(
+            f"per CPU second of this process (load-independent): best matmul "
+            f"{best['flops_per_cpu_s'] / 1e9:.1f} GFLOP/cpu-s ({best['cpu_name']}); "
+            f"'cpu ms' = CPU time per step (all threads), '% best/cpu' = model FLOP per "
+            f"CPU second over it"
+        )
     head = (
         f"{'step':<12}{'compile s':>10}{'ms/step':>10}{'steps/s':>9}{'samples/s':>11}"
         f"{'model GF':>10}{'xla GF':>9}{'jaxpr GF':>10}{'model GF/s':>11}{'% matmul':>9}"
-        f"{'% best':>8}"
+        f"{'% best':>8}{'cpu ms':>8}{'% best/cpu':>11}"
     )
     lines += [head, "-" * len(head)]
     for kind, r in result["steps"].items():
@@ -1138,6 +1172,8 @@ def format_table(result: Mapping[str, Any]) -> str:
             f"{r['xla_flops'] / 1e9:>9.2f}{r['jaxpr_flops'] / 1e9:>10.2f}"
             f"{r['model_flops_per_s'] / 1e9:>11.1f}{100 * r['model_flops_per_s'] / ref:>8.0f}%"
             f"{100 * r['model_flops_per_s'] / best['flops_per_s']:>7.0f}%"
+            f"{r.get('cpu_ms', float('nan')):>8.0f}"
+            f"{100 * r.get('fraction_of_best_matmul_cpu', float('nan')):>10.0f}%"
         )
     pl = result.get("pipeline")
     if pl:
@@ -1268,6 +1304,10 @@ def run(
         if "model_flops_per_s" in rec:
             rec["fraction_of_matmul"] = rec["model_flops_per_s"] / ref
             rec["fraction_of_best_matmul"] = rec["model_flops_per_s"] / best["flops_per_s"]
+            if "flops_per_cpu_s" in best:
+                rec["fraction_of_best_matmul_cpu"] = (
+                    rec["model_flops_per_cpu_s"] / best["flops_per_cpu_s"]
+                )
     e2e = result["steps"].get("end_to_end", {})
     stage = _find_stage(config, "end_to_end")
     wild = stage is not None and _step_options(config, stage, bench.modules)["use_2d_only"]
