@@ -10,6 +10,14 @@ What it measures, in one process (so every number shares the machine's state):
   `layer` = the lifter's hidden layer at batch 1024 (1024 x 1024 by 1024), `layer@B` = the same
   at the config's batch size, `square` = a big square product (`--square`, default 2048).
   The reference for "% of matmul" is `layer` (the issue's target: >= 60 %).
+* **Best matmul rate** (the machine's practical roof): the same `layer` and `square` products
+  in reference BLAS libraries, timed in the same rounds: numpy's (OpenBLAS in the wheels) and
+  torch's (oneDNN/MKL) when torch is importable (it is not a dependency); `best_matmul` is the
+  fastest matmul of the run, XLA's included, and "% best" is model FLOP/s over it
+  (`--no-reference-blas` times XLA's only). The same per CPU second of this process (all its
+  threads: `cpu ms` per step, "% best/cpu"): on a shared machine the wall-clock rates fall
+  with the CPU share the process gets, the per-CPU-second ones much less (spinning threads
+  count as CPU time, so they are a lower bound of the efficiency).
 * **Step kinds** at the config's batch size (`train.batch_size`; 2D-only batch
   `train.two_d_only_batch_size`), each built exactly as training builds it
   (`experiments.build.build_step` + `cpose_jax.train.steps.jit_step`, state donated):
@@ -48,6 +56,11 @@ reported time is the median round's time per step, and "% of matmul" compares ag
 matmul timed in the same rounds. The host syncs every 8 calls as
 `cpose_jax.train.loop` does (jax 0.10.2 CPU collectives deadlock with many queued steps).
 `--steps-per-call K` fuses K steps in one `lax.scan` over K stacked batches.
+Load guard: every round records the share of the machine's CPU that other processes used
+during it (from /proc/stat minus this process's CPU time) and the load average; rounds where
+others used more than `--max-other-cpu` (default 10 %) are left out of the medians while at
+least one quiet round exists, and the table says how many rounds were quiet ("NO QUIET
+ROUND" when every round was taken under load: compare variants of the same run, not runs).
 No numbers are asserted anywhere: tests only check that the JSON is complete and consistent.
 """
 
@@ -270,9 +283,73 @@ def matmul_rates(bench: Bench, *, width: int, square: int) -> dict[str, Any]:
         fn = jax.jit(jnp.matmul).lower(a, b).compile()
         bench.calls[f"matmul_{name}"] = lambda fn=fn, a=a, b=b: fn(a, b)
         flops = 2.0 * m * k * n
-        out[name] = {"shape": [m, k, n], "flops": flops}
+        out[name] = {"shape": [m, k, n], "flops": flops, "library": "xla"}
     out["reference"] = "layer"
     return out
+
+
+def reference_blas_libraries() -> dict[str, Callable[[np.ndarray, np.ndarray], Callable]]:
+    """Reference BLAS libraries importable here: name -> make(a, b) returning one timed call.
+
+    `numpy` (its BLAS, OpenBLAS in the wheels; always present) and `torch` (oneDNN/MKL on CPU)
+    when it is installed: it is not a dependency, install it next to the project for a one-off
+    comparison. Both run on the host CPU with their own thread pools, between XLA's calls.
+    """
+    libs: dict[str, Callable] = {"numpy": lambda a, b: lambda: np.matmul(a, b)}
+    try:
+        import torch  # optional, not a dependency
+    except ImportError:
+        return libs
+
+    def make_torch(a, b):
+        ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+        return lambda: torch.matmul(ta, tb)
+
+    libs["torch"] = make_torch
+    return libs
+
+
+# Spin-waiting BLAS threads (OpenBLAS keeps its threads busy for a while after a call) would
+# slow whatever runs next; a reference call group ends with this pause (not timed).
+_BLAS_SETTLE_S = 0.2
+
+
+def reference_matmul_rates(bench: Bench, *, width: int, square: int) -> dict[str, Any]:
+    """The same float32 products as `matmul_rates` (`layer`, `square`) in each reference BLAS
+    library, as timed calls `matmul_<lib>:<name>` for the same interleaved rounds."""
+    out = {}
+    rng = np.random.default_rng(0)
+    for lib, make in reference_blas_libraries().items():
+        for name, (m, k, n) in {"layer": (1024, width, width), "square": (square,) * 3}.items():
+            a = rng.standard_normal((m, k), dtype=np.float32)
+            b = rng.standard_normal((k, n), dtype=np.float32)
+            bench.calls[f"matmul_{lib}:{name}"] = make(a, b)
+            bench.settle[f"matmul_{lib}:{name}"] = _BLAS_SETTLE_S
+            out[f"{lib}:{name}"] = {"shape": [m, k, n], "flops": 2.0 * m * k * n, "library": lib}
+    return out
+
+
+def best_matmul(matmul: Mapping[str, Any]) -> dict[str, Any]:
+    """The fastest float32 matmul of the run (XLA's and the reference BLAS libraries'): the
+    machine's practical roof for the steps' "% of best matmul"."""
+    rated = {
+        k: v["flops_per_s"]
+        for k, v in matmul.items()
+        if isinstance(v, dict) and math.isfinite(v.get("flops_per_s", float("nan")))
+    }
+    if not rated:
+        raise ValueError("no matmul was timed")
+    name = max(rated, key=rated.get)
+    best = {"name": name, "flops_per_s": rated[name]}
+    per_cpu = {
+        k: v["flops_per_cpu_s"]
+        for k, v in matmul.items()
+        if isinstance(v, dict) and math.isfinite(v.get("flops_per_cpu_s", float("nan")))
+    }
+    if per_cpu:
+        cpu_name = max(per_cpu, key=per_cpu.get)
+        best.update(cpu_name=cpu_name, flops_per_cpu_s=per_cpu[cpu_name])
+    return best
 
 
 def matmul_timing_recs(matmul: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
@@ -289,6 +366,7 @@ def fill_matmul(matmul: dict[str, Any], recs: Mapping[str, Mapping[str, Any]]) -
             r = recs[f"matmul_{k}"]
             v.update(seconds=r["step_ms"] / 1e3, flops_per_s=r["model_flops_per_s"])
             v["repeat_flops_per_s"] = [v["flops"] / (t / 1e3) for t in r["repeat_ms"]]
+            v["flops_per_cpu_s"] = r["model_flops_per_cpu_s"]
 
 
 # ---------------------------------------------------------------------------------- building
@@ -398,8 +476,12 @@ class Bench:
         self.seed_key = parallel.replicate(jax.random.key(0), self.mesh)
         self.compiled: dict[str, Any] = {}  # name -> AOT-compiled executable
         self.calls: dict[str, Callable[[], Any]] = {}  # name -> one timed call
+        self.settle: dict[str, float] = {}  # name -> untimed pause after its call group
+        self.max_other_cpu = 0.1  # load guard: see time_interleaved
+        self.rounds: dict[str, list[dict[str, Any]]] = {}  # timing pass -> its rounds
         self.results: dict[str, Any] = {}
         self.matmul: dict[str, Any] = {}
+        self.best: dict[str, Any] = {}  # best_matmul of the main rounds
 
     def log(self, msg: str) -> None:
         if self.verbose:
@@ -518,11 +600,54 @@ def _measure(
     return rec
 
 
+def cpu_counters() -> tuple[float, float, float] | None:
+    """(busy CPU s of the whole machine, total CPU s, CPU s of this process) so far; None where
+    /proc/stat is not readable (not Linux). Busy excludes idle and iowait."""
+    try:
+        fields = Path("/proc/stat").read_text().splitlines()[0].split()
+    except OSError:
+        return None
+    if fields[0] != "cpu":
+        return None
+    hz = os.sysconf("SC_CLK_TCK")
+    ticks = [int(x) for x in fields[1:]]
+    idle = ticks[3] + (ticks[4] if len(ticks) > 4 else 0)
+    total = sum(ticks[:8])  # guest time is already inside user/nice
+    return (total - idle) / hz, total / hz, own_cpu_seconds()
+
+
+def own_cpu_seconds() -> float:
+    """CPU seconds this process (all its threads) has used so far."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    return own.ru_utime + own.ru_stime
+
+
+def other_cpu_fraction(before, after) -> float:
+    """Share of the machine's CPU time used by other processes between two `cpu_counters()`
+    readings (0 = nothing else ran, 1 = they used every core all the time); nan if unknown."""
+    if before is None or after is None or after[1] <= before[1]:
+        return float("nan")
+    busy, total, own = (a - b for a, b in zip(after, before, strict=True))
+    return min(1.0, max(0.0, (busy - own) / total))
+
+
 def time_interleaved(
-    bench: Bench, recs: Mapping[str, dict[str, Any]], *, repeats: int, min_time: float
+    bench: Bench,
+    recs: Mapping[str, dict[str, Any]],
+    *,
+    repeats: int,
+    min_time: float,
+    label: str = "steps",
 ) -> None:
     """Time every prepared call in rounds (A B C A B C ...), so slow drifts of the machine's
-    load hit all of them alike; fills the timing fields of `recs` (median over rounds)."""
+    load hit all of them alike; fills the timing fields of `recs` (median over rounds).
+
+    Load guard: each round records the share of the CPU other processes used during it
+    (`other_cpu_fraction`) and the 1-min load average; rounds where others used more than
+    `bench.max_other_cpu` are *busy*. The medians are over the quiet rounds when there is at
+    least one (whole rounds are kept or dropped, so every call keeps the same rounds), else
+    over all rounds; `bench.rounds[label]` keeps the per-round record.
+    """
     names = [n for n in recs if n in bench.calls]
     n_calls, times = {}, {n: [] for n in names}
     for name in names:
@@ -533,10 +658,12 @@ def time_interleaved(
         block(call())
         first = time.perf_counter() - t0
         n_calls[name] = int(min(100, max(1, math.ceil(min_time / max(first, 1e-6)))))
+    rounds, cpu = [], {n: [] for n in names}
     for _ in range(max(1, repeats)):
+        counters, load = cpu_counters(), os.getloadavg()[0]
         for name in names:
             call, n = bench.calls[name], n_calls[name]
-            t0 = time.perf_counter()
+            c0, t0 = own_cpu_seconds(), time.perf_counter()
             out = None
             for i in range(n):
                 out = call()
@@ -544,16 +671,29 @@ def time_interleaved(
                     block(out)
             block(out)
             times[name].append((time.perf_counter() - t0) / n)
+            cpu[name].append((own_cpu_seconds() - c0) / n)
+            if bench.settle.get(name):
+                time.sleep(bench.settle[name])
+        other = other_cpu_fraction(counters, cpu_counters())
+        quiet = not other > bench.max_other_cpu  # unknown (nan) counts as quiet
+        rounds.append({"other_cpu": other, "load_1min": load, "quiet": quiet})
+    bench.rounds[label] = rounds
+    kept = [i for i, r in enumerate(rounds) if r["quiet"]] or list(range(len(rounds)))
     for name in names:
         rec = recs[name]
         k = rec["steps_per_call"]
-        step_s = statistics.median(times[name]) / k
+        step_s = statistics.median(times[name][i] for i in kept) / k
+        # CPU time is counted in scheduler ticks: a very short call group can read 0.
+        cpu_s = statistics.median(cpu[name][i] for i in kept) / k
         rec.update(
             step_ms=1e3 * step_s,
             steps_per_s=1.0 / step_s,
             samples_per_s=bench.b / step_s,
             calls_per_repeat=n_calls[name],
             repeat_ms=[1e3 * t / k for t in times[name]],
+            quiet_rounds=sum(r["quiet"] for r in rounds),
+            cpu_ms=1e3 * cpu_s,
+            model_flops_per_cpu_s=rec["model_flops"] / cpu_s if cpu_s > 0 else float("nan"),
             model_flops_per_s=rec["model_flops"] / step_s,
             xla_flops_per_s=rec["xla_flops"] / step_s,
         )
@@ -710,7 +850,7 @@ def bench_fed(
         for n in ("fed_synchronous", "fed_prefetch", "fed_preplaced")
     }
     try:
-        time_interleaved(bench, recs, repeats=repeats, min_time=min_time)
+        time_interleaved(bench, recs, repeats=repeats, min_time=min_time, label="fed")
     finally:
         pf.close()
     out = {
@@ -810,12 +950,16 @@ def bench_breakdown(bench: Bench, *, repeats: int, min_time: float) -> dict[str,
             bench.seed_key = saved
     recs["matmul_layer"] = matmul_timing_recs(bench.matmul)["matmul_layer"]
     bench.log("[benchmark] timing the end-to-end variants (interleaved rounds)")
-    time_interleaved(bench, recs, repeats=repeats, min_time=min_time)
+    time_interleaved(bench, recs, repeats=repeats, min_time=min_time, label="breakdown")
     ref = recs["matmul_layer"]["model_flops_per_s"]
     out = {name: _short(rec) for name, rec in recs.items()}
+    best = bench.best.get("flops_per_s", float("nan"))
     for rec in out.values():
         if math.isfinite(rec.get("model_flops", float("nan"))):
             rec["fraction_of_matmul"] = rec["model_flops"] / (rec["step_ms"] / 1e3) / ref
+            rec["fraction_of_best_matmul"] = rec["model_flops"] / (rec["step_ms"] / 1e3) / best
+            best_cpu = bench.best.get("flops_per_cpu_s", float("nan"))
+            rec["fraction_of_best_matmul_cpu"] = rec["model_flops_per_cpu_s"] / best_cpu
     return out
 
 
@@ -823,6 +967,8 @@ def _short(rec: Mapping[str, Any]) -> dict[str, Any]:
     keys = (
         "compile_s",
         "step_ms",
+        "cpu_ms",
+        "model_flops_per_cpu_s",
         "steps_per_s",
         "model_flops",
         "xla_flops",
@@ -990,16 +1136,30 @@ def format_table(result: Mapping[str, Any]) -> str:
     )
     mm = result["matmul"]
     lines.append(
-        "matmul f32: "
+        "matmul f32 (GFLOP/s): "
         + ", ".join(
-            f"{k} {'x'.join(map(str, v['shape']))} {v['flops_per_s'] / 1e9:.1f} GFLOP/s"
+            f"{k if ':' in k else 'xla:' + k} {'x'.join(map(str, v['shape']))} "
+            f"{v['flops_per_s'] / 1e9:.1f}"
             for k, v in mm.items()
             if isinstance(v, dict)
         )
     )
+    best = result.get("best_matmul", {"name": mm["reference"], "flops_per_s": ref})
+    lines.append(
+        f"best matmul rate: {best['flops_per_s'] / 1e9:.1f} GFLOP/s ({best['name']}); "
+        f"'% matmul' = model FLOP/s over xla:{mm['reference']}, '% best' over the best"
+    )
+    if "flops_per_cpu_s" in best:
+        lines.append(
+            f"per CPU second of this process (load-independent): best matmul "
+            f"{best['flops_per_cpu_s'] / 1e9:.1f} GFLOP/cpu-s ({best['cpu_name']}); "
+            f"'cpu ms' = CPU time per step (all threads), '% best/cpu' = model FLOP per "
+            f"CPU second over it"
+        )
     head = (
         f"{'step':<12}{'compile s':>10}{'ms/step':>10}{'steps/s':>9}{'samples/s':>11}"
         f"{'model GF':>10}{'xla GF':>9}{'jaxpr GF':>10}{'model GF/s':>11}{'% matmul':>9}"
+        f"{'% best':>8}{'cpu ms':>8}{'% best/cpu':>11}"
     )
     lines += [head, "-" * len(head)]
     for kind, r in result["steps"].items():
@@ -1011,6 +1171,9 @@ def format_table(result: Mapping[str, Any]) -> str:
             f"{r['samples_per_s']:>11.0f}{r['model_flops'] / 1e9:>10.2f}"
             f"{r['xla_flops'] / 1e9:>9.2f}{r['jaxpr_flops'] / 1e9:>10.2f}"
             f"{r['model_flops_per_s'] / 1e9:>11.1f}{100 * r['model_flops_per_s'] / ref:>8.0f}%"
+            f"{100 * r['model_flops_per_s'] / best['flops_per_s']:>7.0f}%"
+            f"{r.get('cpu_ms', float('nan')):>8.0f}"
+            f"{100 * r.get('fraction_of_best_matmul_cpu', float('nan')):>10.0f}%"
         )
     pl = result.get("pipeline")
     if pl:
@@ -1047,6 +1210,14 @@ def format_table(result: Mapping[str, Any]) -> str:
     for name, prof in result.get("profile", {}).items():
         cats = ", ".join(f"{k} {v:.0f}" for k, v in prof["by_category_ms"].items())
         lines.append(f"profile {name}: CPU ms per step {prof['cpu_ms_per_call']:.0f} = {cats}")
+    for label, rounds in result.get("rounds", {}).items():
+        n_quiet = sum(r["quiet"] for r in rounds)
+        shares = ", ".join(f"{100 * r['other_cpu']:.0f}%" for r in rounds)
+        lines.append(
+            f"load guard ({label}): {n_quiet}/{len(rounds)} rounds quiet (other processes' CPU "
+            f"share per round: {shares}; limit {100 * meta.get('max_other_cpu', 0.1):.0f}%)"
+            + ("" if n_quiet else "; NO QUIET ROUND: timings taken under load")
+        )
     lines.append(f"peak host memory (ru_maxrss): {result['peak_rss_mib']:.0f} MiB")
     la, lb = meta.get("load_average_at_start"), meta.get("load_average_at_end")
     if la and lb:
@@ -1073,10 +1244,14 @@ def run(
     verbose: bool = True,
     compiler_options: Mapping[str, Any] | None = None,
     profile_dir: str | None = None,
+    reference_blas: bool = True,
+    max_other_cpu: float = 0.1,
 ) -> dict[str, Any]:
     """Run the benchmark for `config`; returns the JSON-able result dict."""
     if steps_per_call < 1:
         raise ValueError(f"steps_per_call must be >= 1, got {steps_per_call}")
+    if not 0.0 <= max_other_cpu <= 1.0:
+        raise ValueError(f"max_other_cpu must be in [0, 1], got {max_other_cpu}")
     t_start = time.perf_counter()
     load_before = os.getloadavg()
     bench = Bench(
@@ -1106,9 +1281,14 @@ def run(
             "kernel_sizes": bench.kernels,
             "compiler_options": bench.compiler_options,
             "load_average_at_start": load_before,
+            "max_other_cpu": max_other_cpu,
         }
     }
-    result["matmul"] = matmul_rates(bench, width=config.model.lifter.features, square=square)
+    bench.max_other_cpu = max_other_cpu
+    width = config.model.lifter.features
+    result["matmul"] = matmul_rates(bench, width=width, square=square)
+    if reference_blas:
+        result["matmul"].update(reference_matmul_rates(bench, width=width, square=square))
     result["steps"] = bench_kinds(bench, kinds, repeats=repeats, min_time=min_time)
     bench.results = result["steps"]
     bench.matmul = result["matmul"]
@@ -1117,10 +1297,17 @@ def run(
     recs.update({k: v for k, v in result["steps"].items() if "skipped" not in v})
     time_interleaved(bench, recs, repeats=repeats, min_time=min_time)
     fill_matmul(result["matmul"], recs)
+    bench.best = best_matmul(result["matmul"])
     ref = result["matmul"]["layer"]["flops_per_s"]
+    result["best_matmul"] = best = bench.best
     for rec in result["steps"].values():
         if "model_flops_per_s" in rec:
             rec["fraction_of_matmul"] = rec["model_flops_per_s"] / ref
+            rec["fraction_of_best_matmul"] = rec["model_flops_per_s"] / best["flops_per_s"]
+            if "flops_per_cpu_s" in best:
+                rec["fraction_of_best_matmul_cpu"] = (
+                    rec["model_flops_per_cpu_s"] / best["flops_per_cpu_s"]
+                )
     e2e = result["steps"].get("end_to_end", {})
     stage = _find_stage(config, "end_to_end")
     wild = stage is not None and _step_options(config, stage, bench.modules)["use_2d_only"]
@@ -1145,6 +1332,7 @@ def run(
                     calls=3,
                     logdir=os.path.join(profile_dir, name),
                 )
+    result["rounds"] = bench.rounds
     result["peak_rss_mib"] = peak_rss_mib()
     result["meta"]["load_average_at_end"] = os.getloadavg()
     result["total_s"] = time.perf_counter() - t_start
@@ -1176,6 +1364,18 @@ def _parse(argv: list[str]) -> tuple[argparse.Namespace, dict[str, str]]:
     )
     parser.add_argument(
         "--profile", default=None, metavar="DIR", help="jax.profiler traces + per-op summary"
+    )
+    parser.add_argument(
+        "--no-reference-blas",
+        action="store_true",
+        help="time only XLA's matmuls (no numpy/torch reference for the best matmul rate)",
+    )
+    parser.add_argument(
+        "--max-other-cpu",
+        type=float,
+        default=0.1,
+        help="load guard: rounds where other processes used more than this share of the CPU "
+        "are left out of the medians while a quiet round exists (default 0.1)",
     )
     parser.add_argument("--json", default=None, help="write the result here")
     parser.add_argument("--quiet", action="store_true")
@@ -1225,6 +1425,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         verbose=not args.quiet,
         compiler_options=dict(_literal_pair(x) for x in args.compile_option),
         profile_dir=args.profile,
+        reference_blas=not args.no_reference_blas,
+        max_other_cpu=args.max_other_cpu,
     )
     result["meta"]["command"] = " ".join(
         ["python -m experiments.benchmark", *(argv or sys.argv[1:])]
