@@ -9,7 +9,8 @@ fsynced; only when *every* temporary file is complete are they renamed into plac
 any folder this call created, so nothing is left behind and an existing output is untouched.
 
 Used by ``experiments.infer`` (JSON, npz, figures), ``experiments.evaluate`` (JSON, markdown),
-``experiments.run`` (``config.json``, results) and :func:`cpose_jax.data.schema.save_dataset`
+``experiments.run`` (``config.json``, results), ``experiments.report`` (RESULTS.md, its figures and
+summary), :func:`cpose_jax.viz.save_figure` and :func:`cpose_jax.data.schema.save_dataset`
 (every ``data_prep`` converter and the synthetic world).
 """
 
@@ -28,6 +29,7 @@ import numpy as np
 __all__ = [
     "OutputError",
     "check_targets",
+    "figure_bytes",
     "finite_or_null",
     "json_bytes",
     "npz_bytes",
@@ -81,6 +83,13 @@ def npz_bytes(arrays: Mapping[str, Any]) -> bytes:
     """An ``.npz`` in memory (``np.savez``, no pickled objects)."""
     buf = io.BytesIO()
     np.savez(buf, **{k: np.asarray(v) for k, v in arrays.items()})
+    return buf.getvalue()
+
+
+def figure_bytes(fig: Any, *, fmt: str = "png", dpi: int = 110) -> bytes:
+    """A matplotlib figure rendered in memory (``fmt``: png, pdf, svg, ...; white background)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format=fmt, dpi=dpi, facecolor="white")
     return buf.getvalue()
 
 

@@ -115,18 +115,11 @@ def _finish(
     k = jmap.num_source
     kp = np.asarray(kp, np.float64).reshape(-1, k, 2)
     conf = np.asarray(conf, np.float64).reshape(-1, k)
-    usable = coco_json.usable_keypoints(kp, conf)  # the one rule
-    conf = np.where(usable, np.clip(np.nan_to_num(conf), 0.0, 1.0), 0.0)
-    kp = np.where(usable[..., None], kp, 0.0)
-    present = usable.sum(-1)
-    keep = present >= max(1, min_keypoints)
+    kp, conf, keep, dropped = coco_json.drop_unusable(kp, conf, min_keypoints=min_keypoints)
+    conf = np.clip(conf, 0.0, 1.0)
     skipped = dict(skipped)
-    n_none = int(np.sum(present == 0))
-    if n_none:
-        skipped["no_keypoints"] = skipped.get("no_keypoints", 0) + n_none
-    n_few = int(np.sum((present > 0) & ~keep))
-    if n_few:
-        skipped["too_few_keypoints"] = skipped.get("too_few_keypoints", 0) + n_few
+    for reason, n in dropped.items():
+        skipped[reason] = skipped.get(reason, 0) + n
     from cpose_jax.data import schema
 
     try:

@@ -249,8 +249,11 @@ def person_figure(person: dict, *, skeleton: Skeleton = H36M17, crop: bool = Tru
 
 
 def save_figure(fig: Figure, path: str | Path, *, dpi: int = 110) -> Path:
-    """Writes `fig` (format from the suffix, e.g. .png / .pdf); creates the folder."""
+    """Writes `fig` all or nothing (format from the suffix, e.g. .png / .pdf); creates the
+    folder."""
+    from cpose_jax import atomic_io
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=dpi, facecolor="white")
+    fmt = path.suffix[1:].lower() or "png"
+    atomic_io.write_files({path: atomic_io.figure_bytes(fig, fmt=fmt, dpi=dpi)})
     return path

@@ -41,13 +41,10 @@ def _finish(kp: np.ndarray, conf, layout: str, sizes, ids, meta: dict, path) -> 
     jmap = get_joint_map(layout)
     if conf is None:
         conf = np.ones(kp.shape[:2])
-    usable = coco_json.usable_keypoints(kp, conf)
-    conf = np.where(usable, conf, 0.0)
-    kp = np.where(usable[..., None], kp, 0.0)
-    keep = usable.any(-1)
+    kp, conf, keep, dropped = coco_json.drop_unusable(kp, conf)
     skipped = meta.setdefault("skipped", {})
-    if not keep.all():
-        skipped["no_keypoints"] = skipped.get("no_keypoints", 0) + int((~keep).sum())
+    for reason, n in dropped.items():
+        skipped[reason] = skipped.get(reason, 0) + n
     xy, c = map_to_h36m17(kp[keep], conf[keep], source=jmap)
     meta.update(
         {

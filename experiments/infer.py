@@ -241,7 +241,6 @@ def figure_files(
     image_dir: where the input's image files (`file_name`) are; found images are drawn under
     the 2D panels.
     """
-    import io
 
     from cpose_jax import viz
 
@@ -275,9 +274,7 @@ def figure_files(
             drawn.append(person)
         fig = viz.grid_figure(drawn, skeleton=skeleton, title=title)
         path = target if single else target / f"people_{page:03d}.png"
-        buf = io.BytesIO()
-        fig.savefig(buf, format=path.suffix[1:].lower(), dpi=110, facecolor="white")
-        files[path] = buf.getvalue()
+        files[path] = atomic_io.figure_bytes(fig, fmt=path.suffix[1:].lower())
     return files
 
 

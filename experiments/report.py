@@ -39,6 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cpose_jax import atomic_io
 from experiments import datasets
 
 REPO = Path(__file__).resolve().parent.parent
@@ -177,7 +178,9 @@ def train_all(settings, seeds, runs_dir: Path, epoch_scale: float, dry_run: bool
             print(f"  failed (exit {rc}); see {workdir / 'report.log'}", flush=True)
             continue
         # Wall time of this (last) invocation; a resumed run's earlier part is not counted.
-        (workdir / "wall.json").write_text(json.dumps({"wall_seconds": round(wall, 1)}))
+        atomic_io.write_files(
+            {workdir / "wall.json": atomic_io.json_bytes({"wall_seconds": round(wall, 1)})}
+        )
         print(f"  {wall / 60:.1f} min", flush=True)
 
 
@@ -343,7 +346,8 @@ def budget_table(runs: dict, settings: Sequence[Setting]) -> str:
     )
 
 
-def plot_curves(runs: dict, names: Sequence[str], path: Path) -> None:
+def plot_curves(runs: dict, names: Sequence[str]):
+    """Validation curves of seed 0 per setting (a matplotlib Figure)."""
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(15, 4.2), dpi=110)
@@ -373,10 +377,10 @@ def plot_curves(runs: dict, names: Sequence[str], path: Path) -> None:
         axes[0].legend(fontsize=8)
     fig.suptitle("Validation curves, seed 0 (each point: one validation at an epoch end)")
     fig.tight_layout()
-    fig.savefig(path)
+    return fig
 
 
-def plot_decomposition(runs: dict, names: Sequence[str], path: Path) -> None:
+def plot_decomposition(runs: dict, names: Sequence[str]):
     """Stacked horizontal bars per method and set: PA-MPJPE (pose shape), N-MPJPE - PA (mostly
     the pose's rotation about its root), MPJPE - N-MPJPE (global scale); means over seeds."""
     from matplotlib.figure import Figure
@@ -401,7 +405,7 @@ def plot_decomposition(runs: dict, names: Sequence[str], path: Path) -> None:
     axes[0].set_yticks(y, [BY_NAME[n].full_label for n in names], fontsize=8)
     fig.legend(*axes[0].get_legend_handles_labels(), loc="upper center", ncol=3, fontsize=9)
     fig.tight_layout(rect=(0, 0, 1, 1 - 0.5 / fig.get_figheight()))
-    fig.savefig(path)
+    return fig
 
 
 def _predict(model, arrays: dict) -> dict:
@@ -417,12 +421,12 @@ DIAGNOSED = ("poseaug", "joint_no2d", "joint", "joint_blind")
 SMALL, LARGE = 0.2, 0.5  # 2D extent (normalized screen units) of a "far" / "near" person
 
 
-def scale_diagnostic(runs_dir: Path, path: Path) -> dict:
+def scale_diagnostic(runs_dir: Path) -> tuple[dict, object]:
     """Why the 2D-only data shrinks the predictions: per-pose optimal scale vs the person's 2D
     size, and the camera branch's focal/depth ratio vs the truth, on seed 0's selected models.
 
-    Returns {setting: {set: {'small', 'large', 'all'}: median log s}} plus the data facts, and
-    saves a three-panel figure.
+    Returns ``(numbers, figure)``: {setting: {set: {'small', 'large', 'all'}: median log s}}
+    plus the data facts, and a three-panel matplotlib Figure (None when no run is there).
     """
     from matplotlib.figure import Figure
 
@@ -435,7 +439,7 @@ def scale_diagnostic(runs_dir: Path, path: Path) -> dict:
         if (workdir / "results.json").exists():
             loaded[name] = evaluate.load_model(workdir)
     if not loaded:
-        return {}
+        return {}, None
     first = next(iter(loaded.values()))
     paths, _ = evaluate.default_test_sets(evaluate.run_config(first))
     sets = {s: evaluate.load_test_set(paths[s])["gt"] for s in ("lab_val", "wild_test")}
@@ -507,8 +511,7 @@ def scale_diagnostic(runs_dir: Path, path: Path) -> dict:
     ax_data.set_title("what sets a person's 2D size", fontsize=10)
     ax_data.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path)
-    return out
+    return out, fig
 
 
 REFINED = ("poseaug_det_ref", "joint_det", "joint_det_frozen_ref")
@@ -847,12 +850,13 @@ def aggregate(
             run["seed"] = seed
             runs.setdefault(st.name, []).append(run)
     out_dir = out_md.parent / "results"
-    out_dir.mkdir(parents=True, exist_ok=True)
     t4, t5 = list(TABLE4_ROWS), list(TABLE5_ROWS)
-    plot_curves(runs, t4, out_dir / "curves.png")
-    plot_curves(runs, t5, out_dir / "curves_detected.png")
-    plot_decomposition(runs, t4 + t5, out_dir / "error_decomposition.png")
-    diag = scale_diagnostic(runs_dir, out_dir / "scale_diagnostic.png") if diagnose else {}
+    figures = {
+        "curves.png": plot_curves(runs, t4),
+        "curves_detected.png": plot_curves(runs, t5),
+        "error_decomposition.png": plot_decomposition(runs, t4 + t5),
+    }
+    diag, figures["scale_diagnostic.png"] = scale_diagnostic(runs_dir) if diagnose else ({}, None)
     ref_diag = refiner_diagnostic(runs_dir) if diagnose else {}
     summary = {
         name: [
@@ -869,7 +873,6 @@ def aggregate(
     }
     summary["scale_diagnostic"] = diag
     summary["refiner_diagnostic"] = ref_diag
-    (out_dir / "summary.json").write_text(json.dumps(summary, indent=1))
 
     analysis_path = REPO / "experiments" / "report_analysis.md"
     analysis = analysis_path.read_text() if analysis_path.exists() else "(no analysis yet)\n"
@@ -884,7 +887,11 @@ def aggregate(
         analysis=analysis,
         facts=setting_facts(),
     )
-    out_md.write_text(md)
+    # Everything at once, all or nothing (a crash while plotting leaves the old report intact).
+    files = {out_dir / n: atomic_io.figure_bytes(f) for n, f in figures.items() if f is not None}
+    files[out_dir / "summary.json"] = atomic_io.json_bytes(atomic_io.finite_or_null(summary))
+    files[out_md] = md
+    atomic_io.write_files(files)
     return summary
 
 

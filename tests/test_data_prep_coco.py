@@ -193,3 +193,21 @@ def test_real_coco_sample(tmp_path):
     out = tmp_path / "real.npz"
     assert coco.main(["--ann", str(real), "--out", str(out)]) == 0
     assert len(load_dataset(out)) == 12
+
+
+def test_drop_unusable_applies_the_one_rule():
+    from cpose_jax.data.coco_json import drop_unusable
+
+    kp = np.arange(3 * 3 * 2, dtype=np.float64).reshape(3, 3, 2) + 1.0
+    conf = np.array([[0.9, 0.0, 0.5], [0.0, 0.0, 0.0], [0.8, np.nan, 0.0]])
+    kp[0, 2, 1] = np.nan  # person 0: joint 2 has a NaN coordinate
+    out_kp, out_conf, keep, skipped = drop_unusable(kp, conf, min_keypoints=2)
+    # person 0 keeps joint 0 only, person 1 has none, person 2 keeps joint 0 only
+    np.testing.assert_array_equal(out_conf, [[0.9, 0, 0], [0, 0, 0], [0.8, 0, 0]])
+    np.testing.assert_array_equal(out_kp[0, 1:], 0.0)
+    np.testing.assert_array_equal(out_kp[0, 0], kp[0, 0])
+    np.testing.assert_array_equal(keep, [False, False, False])
+    assert skipped == {"no_keypoints": 1, "too_few_keypoints": 2}
+    _, _, keep1, skipped1 = drop_unusable(kp, conf)
+    np.testing.assert_array_equal(keep1, [True, False, True])
+    assert skipped1 == {"no_keypoints": 1}

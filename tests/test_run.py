@@ -125,6 +125,14 @@ def test_killed_run_resumes_to_the_same_parameters(shared, reference, tmp_path):
     resumed = _run(shared, killed)
     assert "resumed from step 20" in resumed.stdout
     _assert_trees_close(_final_params(full), _final_params(killed), atol=1e-6)
+
+    # The log reads as the uninterrupted run's (no record falls between checkpoint 20 and the
+    # kill here; tests/test_logging.py checks that such records and a cut line are dropped).
+    def logged_steps(workdir):
+        lines = (workdir / "metrics.jsonl").read_text().splitlines()
+        return [json.loads(line)["step"] for line in lines]
+
+    assert logged_steps(killed) == logged_steps(full)
     # Running a finished run again only re-evaluates, with the same table.
     again = _run(shared, killed)
     assert "resumed from step 32" in again.stdout

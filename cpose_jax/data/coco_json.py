@@ -37,7 +37,13 @@ import numpy as np
 
 from cpose_jax.data.joint_maps import COCO17_NAMES
 
-__all__ = ["CocoFormatError", "CocoPeople", "read_coco_keypoints", "usable_keypoints"]
+__all__ = [
+    "CocoFormatError",
+    "CocoPeople",
+    "drop_unusable",
+    "read_coco_keypoints",
+    "usable_keypoints",
+]
 
 
 class CocoFormatError(ValueError):
@@ -49,6 +55,29 @@ def usable_keypoints(keypoints: np.ndarray, confidence: np.ndarray) -> np.ndarra
     True where the coordinates are finite and the confidence is finite and > 0."""
     kp, conf = np.asarray(keypoints, np.float64), np.asarray(confidence, np.float64)
     return np.all(np.isfinite(kp), axis=-1) & np.isfinite(conf) & (conf > 0)
+
+
+def drop_unusable(
+    keypoints: np.ndarray, confidence: np.ndarray, *, min_keypoints: int = 1
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, int]]:
+    """Applies the one rule to ``(N, K, 2)`` pixels and ``(N, K)`` confidences.
+
+    Returns ``(keypoints, confidence, keep, skipped)``: every keypoint that is not usable gets
+    coordinates 0 and confidence 0 (all N people, float64), ``keep`` ``(N,)`` marks the people
+    with at least ``max(1, min_keypoints)`` usable keypoints, and ``skipped`` counts the others
+    by reason (``no_keypoints``, ``too_few_keypoints``; zero counts left out).
+    """
+    kp, conf = np.asarray(keypoints, np.float64), np.asarray(confidence, np.float64)
+    usable = usable_keypoints(kp, conf)
+    conf = np.where(usable, conf, 0.0)
+    kp = np.where(usable[..., None], kp, 0.0)
+    present = usable.sum(-1)
+    keep = present >= max(1, min_keypoints)
+    counts = {
+        "no_keypoints": int(np.sum(present == 0)),
+        "too_few_keypoints": int(np.sum((present > 0) & ~keep)),
+    }
+    return kp, conf, keep, {reason: n for reason, n in counts.items() if n}
 
 
 @dataclasses.dataclass
@@ -377,13 +406,9 @@ def read_coco_keypoints(
         conf = np.clip(s, 0.0, 1.0)
         clipped = int(np.count_nonzero(conf != s))
     xy = trip[..., :2]
-    usable = usable_keypoints(xy, conf)
-    conf = np.where(usable, conf, 0.0)
-    xy = np.where(usable[..., None], xy, 0.0)
-    count = usable.sum(-1)
-    keep = count >= max(1, min_keypoints)
-    skipped["no_keypoints"] += int(np.sum(count == 0))
-    skipped["too_few_keypoints"] += int(np.sum((count > 0) & ~keep))
+    xy, conf, keep, dropped = drop_unusable(xy, conf, min_keypoints=min_keypoints)
+    for reason, n in dropped.items():
+        skipped[reason] += n
     if best_per_image:
         best: dict = {}
         sc = np.nan_to_num(np.asarray(scores, np.float64), nan=-np.inf)

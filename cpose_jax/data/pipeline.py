@@ -134,7 +134,32 @@ def epoch_permutation(n: int, *, seed: int, epoch: int) -> np.ndarray:
     return np.random.default_rng([int(seed), int(epoch)]).permutation(n)
 
 
-class Loader:
+class _Stepwise:
+    """Iteration for loaders defined by ``at_step(step)``: a pure function of the step."""
+
+    steps_per_epoch: int
+
+    def at_step(self, step: int):
+        raise NotImplementedError
+
+    def epoch(self, epoch: int) -> Iterator:
+        """The batches of one epoch (of the 2D-3D data), in order."""
+        start = epoch * self.steps_per_epoch
+        for s in range(start, start + self.steps_per_epoch):
+            yield self.at_step(s)
+
+    def iterate(self, start_step: int = 0) -> Iterator:
+        """Endless batches from ``start_step`` on (cycling through epochs 0, 1, ...)."""
+        step = int(start_step)
+        while True:
+            yield self.at_step(step)
+            step += 1
+
+    def __iter__(self):
+        return self.iterate(0)
+
+
+class Loader(_Stepwise):
     """Fixed-size batches of model-space arrays, shuffled per (seed, epoch), sharded by process.
 
     Args:
@@ -219,28 +244,13 @@ class Loader:
         idx = self.batch_indices(epoch, index)
         return {k: v[idx] for k, v in self.arrays.items()}
 
-    def epoch(self, epoch: int) -> Iterator[dict[str, np.ndarray]]:
-        """The batches of one epoch, in order."""
-        for i in range(self.steps_per_epoch):
-            yield self.get_batch(epoch, i)
-
     def at_step(self, step: int) -> dict[str, np.ndarray]:
         """The batch of global step ``step`` counted over consecutive epochs from epoch 0."""
         e, i = divmod(int(step), self.steps_per_epoch)
         return self.get_batch(e, i)
 
-    def iterate(self, start_step: int = 0) -> Iterator[dict[str, np.ndarray]]:
-        """Endless batches from ``start_step`` on (cycling through epochs 0, 1, ...)."""
-        step = int(start_step)
-        while True:
-            yield self.at_step(step)
-            step += 1
 
-    def __iter__(self):
-        return self.iterate(0)
-
-
-class MixedLoader:
+class MixedLoader(_Stepwise):
     """Pairs each 2D-3D batch with a 2D-only batch; the 2D-only set cycles independently.
 
     Step ``s`` yields ``(paired.at_step(s), unpaired.at_step(s))``: the unpaired loader runs
@@ -257,20 +267,6 @@ class MixedLoader:
 
     def at_step(self, step: int) -> tuple[dict, dict]:
         return self.paired.at_step(step), self.unpaired.at_step(step)
-
-    def epoch(self, epoch: int) -> Iterator[tuple[dict, dict]]:
-        start = epoch * self.steps_per_epoch
-        for s in range(start, start + self.steps_per_epoch):
-            yield self.at_step(s)
-
-    def iterate(self, start_step: int = 0) -> Iterator[tuple[dict, dict]]:
-        step = int(start_step)
-        while True:
-            yield self.at_step(step)
-            step += 1
-
-    def __iter__(self):
-        return self.iterate(0)
 
 
 _END = object()

@@ -14,10 +14,38 @@ from typing import Any
 import jax
 
 
-class MetricWriter:
-    """`metrics.jsonl` (one object per logged step) + TensorBoard scalars in `workdir/tb`."""
+def _kept_records(path: Path, keep_until: int) -> bytes:
+    """The complete, readable lines of an existing ``metrics.jsonl`` logged at steps <=
+    ``keep_until`` (a line cut by a crash, or one logged after the checkpoint a run resumes
+    from, would otherwise sit in the log twice or corrupt the next record)."""
+    kept = []
+    for line in path.read_bytes().split(b"\n")[:-1]:  # the last piece has no newline: cut
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict) and int(record.get("step", keep_until + 1)) <= keep_until:
+            kept.append(line + b"\n")
+    return b"".join(kept)
 
-    def __init__(self, workdir: str | Path, *, enabled: bool | None = None, tensorboard=True):
+
+class MetricWriter:
+    """`metrics.jsonl` (one object per logged step) + TensorBoard scalars in `workdir/tb`.
+
+    keep_until: the step the run restarts from (the restored checkpoint's; 0 for a fresh
+    start). Records of an earlier attempt logged after it, and a partial last line, are
+    dropped from `metrics.jsonl` (rewritten all or nothing) before appending, so a resumed
+    run's log reads as an uninterrupted one. None: append to the file as it is.
+    """
+
+    def __init__(
+        self,
+        workdir: str | Path,
+        *,
+        enabled: bool | None = None,
+        tensorboard=True,
+        keep_until: int | None = None,
+    ):
         self.enabled = jax.process_index() == 0 if enabled is None else enabled
         self._jsonl = None
         self._tb = None
@@ -25,7 +53,12 @@ class MetricWriter:
             return
         workdir = Path(workdir)
         workdir.mkdir(parents=True, exist_ok=True)
-        self._jsonl = open(workdir / "metrics.jsonl", "a", encoding="utf-8")
+        path = workdir / "metrics.jsonl"
+        if keep_until is not None and path.exists():
+            from cpose_jax import atomic_io
+
+            atomic_io.write_files({path: _kept_records(path, keep_until)})
+        self._jsonl = open(path, "a", encoding="utf-8")
         if tensorboard:
             from tensorboardX import SummaryWriter
 

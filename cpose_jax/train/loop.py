@@ -118,12 +118,14 @@ def run_stages(state: TrainState, stages: Sequence[Stage], options: LoopOptions)
     """Train through `stages` from `state` (or from the workdir's latest checkpoint)."""
     t_start = time.time()
     ckpt = Checkpointer(options.workdir, keep=options.keep)
-    writer = MetricWriter(options.workdir, tensorboard=options.tensorboard)
     resumed_from = None
     restored = ckpt.restore_latest(state)
     if restored is not None:
         state, _ = restored
         resumed_from = int(jax.device_get(state.step))
+    writer = MetricWriter(
+        options.workdir, tensorboard=options.tensorboard, keep_until=resumed_from or 0
+    )
     best_meta = ckpt.best_meta()
     best = float(best_meta["best_metric"]) if best_meta else math.inf
     best_step = int(best_meta["step"]) if best_meta else None
