@@ -174,6 +174,18 @@ def test_default_sets_and_partial_restore(trained, tmp_path):
     assert np.isfinite(result["models"][label]["results"]["wild_test"]["gt"]["pa_mpjpe"])
 
 
+def test_old_run_config_without_newer_keys_still_rebuilds(tmp_path):
+    """A work directory from before the model spec whose config lacks keys added since (here
+    model.generator.translation) rebuilds its networks with today's defaults."""
+    from experiments import build, configs_common, evaluate
+
+    cfg = configs_common.base_config().to_dict()
+    want = build.model_spec(configs_common.base_config())
+    del cfg["model"]["generator"]["translation"]
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    assert evaluate._derived_spec(tmp_path, "best") == want
+
+
 def test_clean_errors(trained, tmp_path, capsys):
     from cpose_jax.data import schema
     from experiments import evaluate
