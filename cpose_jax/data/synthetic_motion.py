@@ -22,8 +22,10 @@ Movements (:data:`MOVEMENTS`), grouped as the world uses them:
   handstand, cartwheel, flip (tucked backward somersault).
 
 Style (:func:`sample_styles`): per subject, an amplitude factor, gait stride, arm swing, elbow
-carriage, posture (trunk and neck flexion), and a per-angle bias; plus per-frame noise. Angles
-are clipped to the anatomical limits (``synthetic_body.ANGLE_LIMITS``).
+carriage, posture (trunk and neck flexion), and a per-angle bias; plus per-frame noise. Its key
+``rhythm`` holds the variant draws (:func:`sample_variants`: which dance figure, gesture, lying
+position, roll), which the world redraws for every pose. Angles are clipped to the anatomical
+limits (``synthetic_body.ANGLE_LIMITS``).
 
 The gait curves follow the textbook shape of normal walking (hip flexion +30 deg at heel strike
 to -10 deg at toe-off, knee ~15 deg loading response and ~60 deg peak swing flexion, arm swing
