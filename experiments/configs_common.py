@@ -128,7 +128,7 @@ def base_config() -> ml_collections.ConfigDict:
     s.seed = 0
     s.scale = 1.0
     s.cache_dir = ""  # '' = $CPOSE_CACHE_DIR/synthetic or ~/.cache/cpose_jax/synthetic
-    s.rare_fraction = 0.1  # share of rare (floor, inverted) movements; see data.synthetic
+    s.rare_fraction = 0.1  # rare (floor, inverted) share of wild_test; lab, wild_2d: 2.5x
 
     c.model = m = ml_collections.ConfigDict()
     m.lifter = ml_collections.ConfigDict(

@@ -84,11 +84,29 @@ def _derived_spec(workdir: Path, checkpoint: str) -> dict:
     if not isinstance(config_dict, dict):
         raise EvaluateError(f"{workdir}: no model_spec.json and no run config to derive it from")
     try:
-        return build.model_spec(ml_collections.ConfigDict(config_dict))
+        return build.model_spec(ml_collections.ConfigDict(_with_defaults(config_dict)))
     except (build.ConfigError, AttributeError, KeyError) as e:
         raise EvaluateError(
             f"{workdir}: cannot rebuild the networks from its config ({e})"
         ) from None
+
+
+def _with_defaults(stored: dict) -> dict:
+    """A run config saved by an older version with the keys added since filled in from today's
+    defaults (`configs_common.base_config`): options are added opt-in, their defaults keep the
+    old behaviour, so the networks of an old run rebuild as they were trained."""
+    from experiments import configs_common
+
+    def merge(default, old):
+        out = dict(old)
+        for k, v in default.items():
+            if k not in out:
+                out[k] = v
+            elif isinstance(v, dict) and isinstance(out[k], dict):
+                out[k] = merge(v, out[k])
+        return out
+
+    return merge(configs_common.base_config().to_dict(), stored)
 
 
 def run_config(model: inference.PoseModel):

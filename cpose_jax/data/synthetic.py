@@ -25,11 +25,14 @@ GT-vs-detected input experiments need no second world. ``action`` holds movement
 * Motion (:mod:`.synthetic_motion`): poses sampled at random phases along procedural movements
   (gait cycles, sit-to-stand, squat, reaching, gestures, running, jumps, kicks, punches,
   dancing, crawling, lying, rolling, getting up, handstand, cartwheel, flip) with per-subject
-  style; the lab subjects keep one body and one style each. Every domain mixes everyday and
-  sport movements (sport: 25 % lab, 30 % rig2, 15 % phone, 45 % web) and the rare (floor and
-  inverted) movements at ONE knob, ``wild_rare_fraction`` (default 0.1: lab, wild_test,
-  wild_2d; rig2_test at least 0.2; the stress test 0.35 plus arbitrary body tilt, 30 % tilted
-  by |N(0, 25°)|). Set it to 0 for the paper's setting where the lab never shows them.
+  style; the lab subjects keep one body and one style each, and choose the variant of a
+  movement (lying on the back or front, log or forward roll, which gesture) afresh for every
+  take. Every domain mixes everyday and sport movements (sport: 25 % lab, 30 % rig2, 15 %
+  phone, 45 % web) and the rare (floor and inverted) movements at ONE knob,
+  ``wild_rare_fraction`` (default 0.1), the share in wild_test; the training domains lab
+  (lab_train, lab_val) and web (wild_2d) show them 2.5 times as often (0.25 by default, at most
+  half), rig2_test at least 0.2, the stress test 0.35 plus arbitrary body tilt (30 % tilted by
+  |N(0, 25°)|). Set it to 0 for the paper's setting where the lab never shows them.
 * Cameras (:mod:`.synthetic_sensors` and below): lab = fixed ring of 4 cameras (f ~ 1145 px,
   1000x1000, 4-6 m), every pose seen by all four; rig2 = 3DHP-like rig (2048x2048 f ~ 1500 px,
   one 1920x1080, 2.5-5.5 m, low and high viewpoints); phone (wild_test) = 3DPW-like phone video,
@@ -72,6 +75,7 @@ __all__ = [
     "GENERATOR_VERSION",
     "SPLITS",
     "TEST_SPLITS",
+    "TRAINING_RARE_SCALE",
     "coverage_table",
     "default_cache_dir",
     "generate_split",
@@ -81,12 +85,13 @@ __all__ = [
     "make_world",
     "pelvis_aligned",
     "pose_coverage",
+    "rare_share",
     "view_poses",
     "world_stats",
 ]
 
 #: Bump whenever the generated numbers change (invalidates caches).
-GENERATOR_VERSION = 4
+GENERATOR_VERSION = 5
 
 SPLITS = ("lab_train", "lab_val", "wild_2d", "wild_test", "rig2_test", "wild_stress_test")
 #: The 3D test splits ``experiments`` evaluates by default (lab_val doubles as validation).
@@ -102,8 +107,15 @@ DEFAULT_SIZES = {
     "wild_stress_test": 4_000,
 }
 
-#: Default share of rare (floor and inverted) movements: lab, wild_test and wild_2d.
+#: Default share of rare (floor and inverted) movements in the 3D test wild_test (the knob).
 DEFAULT_RARE_FRACTION = 0.1
+#: The training domains (lab: lab_train and its validation lab_val; web: the 2D-only wild_2d)
+#: show the rare movements TRAINING_RARE_SCALE times as often as the knob (at most half of the
+#: poses): a lifter learns a whole-body rotation from a few hundred poses only, and the 2D-only
+#: set is the one with the most varied activities. Knob 0 still means none.
+TRAINING_RARE_SCALE = 2.5
+_TRAINING_DOMAINS = ("lab", "web")
+_RIG2_RARE_FRACTION = 0.2
 _STRESS_RARE_FRACTION = 0.35
 
 _SPEC = {
@@ -144,12 +156,20 @@ _DETECTOR_LEVEL = {"lab": 1.0, "rig2": 1.3, "phone": 1.4, "web": 1.4, "stress": 
 _WILD_TILT_SHARE, _WILD_TILT_SD = 0.3, 25.0
 
 
+def rare_share(domain: str, rare_fraction: float) -> float:
+    """Share of rare movements in a domain's poses for the knob ``rare_fraction``."""
+    if domain == "stress":
+        return max(rare_fraction, _STRESS_RARE_FRACTION)
+    if domain == "rig2":
+        return max(rare_fraction, _RIG2_RARE_FRACTION)
+    if domain in _TRAINING_DOMAINS:
+        return min(TRAINING_RARE_SCALE * rare_fraction, max(rare_fraction, 0.5))
+    return rare_fraction
+
+
 def _action_mix(domain: str, rare_fraction: float) -> dict[str, float]:
     """Movement -> probability for a domain (:mod:`.synthetic_motion` names)."""
-    if domain == "stress":
-        rare_fraction = max(rare_fraction, _STRESS_RARE_FRACTION)
-    elif domain == "rig2":
-        rare_fraction = max(rare_fraction, 0.2)
+    rare_fraction = rare_share(domain, rare_fraction)
     common, sport = 1.0 - rare_fraction, _SPORT_SHARE[domain]
     mix = {a: w * common * (1 - sport) for a, w in _EVERYDAY_MIX.items()}
     mix.update({a: w * common * sport for a, w in _SPORT_MIX.items()})
@@ -221,20 +241,62 @@ _WEB_SIZES = np.array([[1280.0, 720.0], [1920.0, 1080.0], [854.0, 480.0], [640.0
 _WEB_WEIGHTS = np.array([0.4, 0.3, 0.15, 0.15])
 
 
-def _aimed_cameras(rng, x_world, kind: str, max_rounds: int = 60):
-    """One camera per pose aimed at the person (``kind`` 'phone' or 'web'), rejection-sampled
-    until the whole body is inside the image. Returns centre, rotation, intrinsics, size."""
+def _off_centre(rng, rotation, wh, f, spread):
+    """``rotation`` (m, 3, 3) turned so the aimed point lands up to ``spread`` half fields of view
+    off the image centre (uniform per axis); ``wh`` (m, 2) px, ``f`` (m,) px."""
+    half = np.arctan(0.5 * wh / f[:, None])  # (m, 2) half field of view x, y
+    off = rng.uniform(-spread, spread, (rotation.shape[0], 2)) * half
+    return (
+        body.axis_rotation(0, np.rad2deg(off[:, 1]))
+        @ body.axis_rotation(1, -np.rad2deg(off[:, 0]))
+        @ rotation
+    )
+
+
+def _rejection_cameras(x_world, propose, *, max_rounds=60, min_size_px=0.0, min_height=-np.inf):
+    """One camera per pose from ``propose``, redrawn until it sees the whole body (vectorised).
+
+    ``propose(todo, last)`` returns centre (m, 3), rotation (m, 3, 3), intrinsics (m, 4) and
+    image size (m, 2) for the poses ``todo``; ``last`` marks the final round, whose proposals
+    are kept whatever they see (the proposer makes them safe: far away, person centred). A
+    camera is accepted when every joint (``sensors.project_px``) lies in the central 96 % of
+    the image and at least 0.5 m in front of it, the body spans ``min_size_px`` px and the
+    camera is ``min_height`` m or more above the ground. Returns centre, rotation, intrinsics,
+    size, ``(N, ...)``.
+    """
     n = x_world.shape[0]
     centre, rot = np.zeros((n, 3)), np.zeros((n, 3, 3))
     intr, size = np.zeros((n, 4)), np.zeros((n, 2))
     todo = np.arange(n)
-    root = x_world[:, 0]
-    extent = np.linalg.norm(x_world.max(1) - x_world.min(1), axis=-1)
     for rnd in range(max_rounds + 1):
         if todo.size == 0:
             break
-        m = todo.size
         last = rnd == max_rounds
+        ctr, r, k, wh = propose(todo, last)
+        xc = _to_camera(x_world[todo], ctr, r)
+        uv = sensors.project_px(xc, k)
+        lo, hi = uv.min(axis=1), uv.max(axis=1)
+        ok = last | (
+            np.all(lo >= 0.02 * wh, -1)
+            & np.all(hi <= 0.98 * wh, -1)
+            & (np.max(hi - lo, -1) >= min_size_px)
+            & (xc[..., 2].min(-1) >= 0.5)
+            & (ctr[:, 2] >= min_height)
+        )
+        i = todo[ok]
+        centre[i], rot[i], intr[i], size[i] = ctr[ok], r[ok], k[ok], wh[ok]
+        todo = todo[~ok]
+    return centre, rot, intr, size
+
+
+def _aimed_cameras(rng, x_world, kind: str):
+    """One camera per pose aimed at the person (``kind`` 'phone' or 'web') that sees the whole
+    body. Returns centre, rotation, intrinsics, size."""
+    root = x_world[:, 0]
+    extent = np.linalg.norm(x_world.max(1) - x_world.min(1), axis=-1)
+
+    def propose(todo, last):
+        m = todo.size
         if kind == "phone":
             wh = _PHONE_SIZES[rng.choice(2, m, p=_PHONE_WEIGHTS)]
             f = _focal_from_fov(rng, wh, 52.0, 60.0)
@@ -252,42 +314,21 @@ def _aimed_cameras(rng, x_world, kind: str, max_rounds: int = 60):
             d, spread = d * 2.0, 0.0
         az = rng.uniform(0.0, 2 * np.pi, m)
         ctr = np.stack([root[todo, 0] + d * np.cos(az), root[todo, 1] + d * np.sin(az), height], -1)
-        tgt = x_world[todo].mean(axis=1)
-        r = sensors.look_at(ctr, tgt, rng.normal(0.0, 3.0, m))
-        half = np.arctan(0.5 * wh / f[:, None])
-        off = rng.uniform(-spread, spread, (m, 2)) * half
-        r = (
-            body.axis_rotation(0, np.rad2deg(off[:, 1]))
-            @ body.axis_rotation(1, -np.rad2deg(off[:, 0]))
-            @ r
-        )
+        r = sensors.look_at(ctr, x_world[todo].mean(axis=1), rng.normal(0.0, 3.0, m))
+        r = _off_centre(rng, r, wh, f, spread)
         c = 0.5 * wh + rng.normal(0.0, 0.005, (m, 2)) * wh[:, :1]
-        k = np.stack([f, f, c[:, 0], c[:, 1]], -1)
-        xc = _to_camera(x_world[todo], ctr, r)
-        uv = k[:, None, :2] * xc[..., :2] / xc[..., 2:] + k[:, None, 2:]
-        lo, hi = uv.min(axis=1), uv.max(axis=1)
-        ok = np.all(lo >= 0.02 * wh, -1) & np.all(hi <= 0.98 * wh, -1) & (xc[..., 2].min(-1) >= 0.5)
-        if last:
-            ok[:] = True
-        i = todo[ok]
-        centre[i], rot[i], intr[i], size[i] = ctr[ok], r[ok], k[ok], wh[ok]
-        todo = todo[~ok]
-    return centre, rot, intr, size
+        return ctr, r, np.stack([f, f, c[:, 0], c[:, 1]], -1), wh
+
+    return _rejection_cameras(x_world, propose)
 
 
-def _wild_cameras(rng, x_world, max_rounds: int = 60):
+def _wild_cameras(rng, x_world):
     """Stress-test cameras (the wild cameras of generator version 3): one random camera per
-    pose that sees the whole body; rejection sampling, vectorised."""
-    n = x_world.shape[0]
-    centre, rot = np.zeros((n, 3)), np.zeros((n, 3, 3))
-    intr, size = np.zeros((n, 4)), np.zeros((n, 2))
-    todo = np.arange(n)
+    pose that sees the whole body, at least 64 px tall, from 0.2 m above the ground or more."""
     root = x_world[:, 0]
-    for rnd in range(max_rounds + 1):
-        if todo.size == 0:
-            break
+
+    def propose(todo, last):
         m = todo.size
-        last = rnd == max_rounds
         wh = sensors.WILD_IMAGE_SIZES[
             rng.choice(len(sensors.WILD_IMAGE_SIZES), m, p=sensors.WILD_IMAGE_WEIGHTS)
         ]
@@ -306,35 +347,14 @@ def _wild_cameras(rng, x_world, max_rounds: int = 60):
         ctr = root[todo] + d[:, None] * np.stack(
             [np.cos(el) * np.cos(az), np.cos(el) * np.sin(az), np.sin(el)], -1
         )
-        tgt = x_world[todo].mean(axis=1)
-        r = sensors.look_at(ctr, tgt, rng.normal(0.0, 6.0, m))
+        r = sensors.look_at(ctr, x_world[todo].mean(axis=1), rng.normal(0.0, 6.0, m))
         # Aim off-centre so the person can be anywhere in the frame.
-        half = np.arctan(0.5 * wh / f[:, None])  # (m, 2) half field of view x, y
-        off = rng.uniform(-0.6, 0.6, (m, 2)) * half * (0.0 if last else 1.0)
-        r = (
-            body.axis_rotation(0, np.rad2deg(off[:, 1]))
-            @ body.axis_rotation(1, -np.rad2deg(off[:, 0]))
-            @ r
-        )
+        r = _off_centre(rng, r, wh, f, 0.0 if last else 0.6)
         c = 0.5 * wh + rng.normal(0.0, 0.01, (m, 2)) * wh[:, :1]
         k = np.stack([f, f * (1.0 + rng.normal(0.0, 0.002, m)), c[:, 0], c[:, 1]], -1)
-        xc = _to_camera(x_world[todo], ctr, r)
-        # Acceptance test only; the stored 2D is geometry.project's (generate_split).
-        uv = k[:, None, :2] * xc[..., :2] / xc[..., 2:] + k[:, None, 2:]
-        lo, hi = uv.min(axis=1), uv.max(axis=1)
-        ok = (
-            np.all(lo >= 0.02 * wh, -1)
-            & np.all(hi <= 0.98 * wh, -1)
-            & (np.max(hi - lo, -1) >= 64.0)
-            & (xc[..., 2].min(-1) >= 0.5)
-            & (ctr[:, 2] >= 0.2)
-        )
-        if last:
-            ok[:] = True
-        i = todo[ok]
-        centre[i], rot[i], intr[i], size[i] = ctr[ok], r[ok], k[ok], wh[ok]
-        todo = todo[~ok]
-    return centre, rot, intr, size
+        return ctr, r, k, wh
+
+    return _rejection_cameras(x_world, propose, min_size_px=64.0, min_height=0.2)
 
 
 def generate_split(
@@ -351,8 +371,9 @@ def generate_split(
       num_samples: N.
       seed: world seed; each split draws from its own stream, so sizes of other splits do not
         change it.
-      wild_rare_fraction: share of rare (floor and inverted) movements in lab, wild_test and
-        wild_2d (the "unseen poses" knob; rig2_test has at least 20 %, wild_stress_test 35 %).
+      wild_rare_fraction: share of rare (floor and inverted) movements in wild_test (the
+        "unseen poses" knob); lab and wild_2d show them :data:`TRAINING_RARE_SCALE` times as
+        often (at most half), rig2_test at least 20 %, wild_stress_test 35 % (:func:`rare_share`).
 
     Returns:
       ``(arrays, info)``: ``arrays`` are :func:`save_dataset` keyword arguments (pixels,
@@ -384,6 +405,9 @@ def generate_split(
             k: np.stack([styles[s][k] for s in spec["subjects"]])[subj_idx]
             for k in styles[spec["subjects"][0]]
         }
+        # Which variant of a movement is performed (lying on the back or front, log or forward
+        # roll, which gesture or dance figure) is a choice of each take, not of the subject.
+        style["rhythm"] = motion.sample_variants(rng, n_pose)
         action, angles, tilt, lift = _sample_poses(rng, n_pose, mix, style)
         xw = _place(
             rng, angles, lengths, tilt, lift, capture_radius=rig["capture_radius"], extra_tilt=False

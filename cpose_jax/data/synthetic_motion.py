@@ -22,8 +22,10 @@ Movements (:data:`MOVEMENTS`), grouped as the world uses them:
   handstand, cartwheel, flip (tucked backward somersault).
 
 Style (:func:`sample_styles`): per subject, an amplitude factor, gait stride, arm swing, elbow
-carriage, posture (trunk and neck flexion), and a per-angle bias; plus per-frame noise. Angles
-are clipped to the anatomical limits (``synthetic_body.ANGLE_LIMITS``).
+carriage, posture (trunk and neck flexion), and a per-angle bias; plus per-frame noise. Its key
+``rhythm`` holds the variant draws (:func:`sample_variants`: which dance figure, gesture, lying
+position, roll), which the world redraws for every pose. Angles are clipped to the anatomical
+limits (``synthetic_body.ANGLE_LIMITS``).
 
 The gait curves follow the textbook shape of normal walking (hip flexion +30 deg at heel strike
 to -10 deg at toe-off, knee ~15 deg loading response and ~60 deg peak swing flexion, arm swing
@@ -44,6 +46,7 @@ __all__ = [
     "SPORT",
     "sample_movement",
     "sample_styles",
+    "sample_variants",
     "trajectory",
 ]
 
@@ -77,9 +80,16 @@ def sample_styles(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
         elbow=rng.normal(0.0, 8.0, n),
         posture=rng.normal(0.0, 4.0, n),
         neck=rng.normal(0.0, 6.0, n),
-        rhythm=rng.uniform(0.0, 1.0, (n, 8)),  # dance figures, gesture variants, ...
+        rhythm=sample_variants(rng, n),
         bias=rng.normal(0.0, 3.0, (n, _NA)),
     )
+
+
+def sample_variants(rng: np.random.Generator, n: int) -> np.ndarray:
+    """``(n, 8)`` uniform draws choosing the variant of a movement (style key ``rhythm``): which
+    dance figure, gesture, sitting or lying position, log or forward roll, ... The world draws
+    them per pose, so a subject does not repeat one variant of every movement."""
+    return rng.uniform(0.0, 1.0, (n, 8))
 
 
 def _style_rows(style, idx):
@@ -403,17 +413,44 @@ def _crawling(o, p, s):
 
 
 def _lying(o, p, s):
+    """On the back (45 %), front (35 %) or side (20 %); arms and legs rest where a lying person
+    puts them (on the floor, on the chest or under the head, knees up), never into the floor."""
     w = _TWO_PI * p
     r = s["rhythm"]
-    o.x["pitch"] = np.where(r[:, 0] < 0.5, -90, 90)  # on the back / on the front
-    o.x["spin"] = np.where(r[:, 1] < 0.3, 90, 0)  # on the side
-    o.both("knee_flex", 10 + 60 * r[:, 2] * (0.5 + 0.5 * np.sin(w)))
-    o.both("hip_flex", 5 + 40 * r[:, 2] * (0.5 + 0.5 * np.sin(w)))
-    o.set("l_sho_flex", 180 * r[:, 3])
-    o.set("r_sho_flex", 180 * r[:, 4])
-    o.both("sho_abd", 10 + 60 * r[:, 5])
-    o.both("elbow_flex", 20 + 80 * r[:, 6])
-    o.set("neck_flex", np.where(r[:, 0] < 0.5, 20, -30))
+    back, side = r[:, 0] < 0.45, r[:, 0] >= 0.8
+    front = ~back & ~side
+    o.x["pitch"] = np.where(front, 90.0, -90.0)
+    o.x["spin"] = np.where(side, 90.0, 0.0)  # on the back, turned about the long axis
+    # Legs: knees up with the feet on the floor (back), feet in the air behind (front),
+    # curled (side); one leg moving with the phase.
+    bend = r[:, 2]
+    move = 0.5 + 0.5 * np.sin(w)
+    hip = np.select([back, front], [5 + 50 * bend, 5 * bend], 20 + 60 * bend)
+    knee = np.select([back, front], [5 + 95 * bend, 80 * bend], 30 + 70 * bend)
+    o.both("hip_flex", hip)
+    o.both("knee_flex", knee)
+    o.add("l_hip_flex", np.where(front, 0.0, 15 * move * bend))
+    o.add("l_knee_flex", 20 * move * bend)
+    o.both("hip_abd", 5 + 10 * r[:, 7])
+    # Arms, each its own choice: along the body, overhead, out to the side (on the back the
+    # elbow bent or straight, on the front the forearm turned towards the head, in the floor's
+    # plane), folded on the chest (back) or the hands by the head (front); forward (side).
+    for sd, c, v in (("l", r[:, 3], r[:, 5]), ("r", r[:, 4], r[:, 6])):
+        cases = [c < 0.3, c < 0.55, c < 0.8]
+        flex_b = np.select(cases, [5 + 10 * v, 160 + 20 * v, 5 + 10 * v], 45)
+        flex_f = np.select(cases, [-10 + 10 * v, 170 + 10 * v, -5 + 10 * v], 0)
+        abd = np.select(
+            cases, [5 + 40 * v, 5 + 25 * v, 70 + 30 * v], np.where(back, 15, 80 + 20 * v)
+        )
+        elbow_b = np.select(cases, [5 + 30 * v, 10 + 40 * v, 10 + 100 * v], 135)
+        elbow_f = np.select(cases, [5 + 15 * v, 5 + 15 * v, 10 + 90 * v], 100 + 40 * v)
+        rot = np.where(front & (c >= 0.55), -80.0, 10.0)
+        o.set(f"{sd}_sho_flex", np.select([back, front], [flex_b, flex_f], 50 + 50 * c))
+        o.set(f"{sd}_sho_abd", np.where(side, 10 + 20 * v, abd))
+        o.set(f"{sd}_sho_rot", rot)
+        o.set(f"{sd}_elbow_flex", np.select([back, front], [elbow_b, elbow_f], 10 + 100 * v))
+    o.set("neck_flex", np.where(front, -20.0, np.where(back, 10.0, 0.0)))
+    o.set("neck_twist", np.where(front, np.where(r[:, 1] < 0.5, -60.0, 60.0), 20 * (r[:, 1] - 0.5)))
 
 
 def _rolling(o, p, s):
@@ -480,7 +517,8 @@ def _handstand(o, p, s):
 
 def _cartwheel(o, p, s):
     o.x["roll"] = 360.0 * p  # wheel about the forward axis
-    wide = np.sin(np.pi * np.clip(p * 1.3, 0, 1))
+    # Arms up and legs apart from the lean-in to the landing, closing only when upright.
+    wide = np.sqrt(np.sin(np.pi * p))
     o.both("sho_abd", 20 + 150 * wide)
     o.both("sho_flex", 10)
     o.both("elbow_flex", 5)
