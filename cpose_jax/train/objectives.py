@@ -66,7 +66,8 @@ class LossWeights:
 
 @dataclasses.dataclass(frozen=True)
 class GanSettings:
-    """PoseAug's generator-loss settings (research/poseaug.md §1.1, §1.5)."""
+    """PoseAug's generator-loss settings and discriminator update interval (research/poseaug.md
+    §1.1, §1.5)."""
 
     adv_2d: float = 1.0
     adv_3d: float = 6.0
@@ -86,6 +87,9 @@ class GanSettings:
     # > 0: the generator's poses are projected with X/Z, Y/Z clipped to [-c, c] (PoseAug's
     # project_to_2d_linear: 1.0); 0 = the plain projection.
     project_clip: float = 0.0
+    # The discriminators are updated every `disc_every`-th iteration of a GAN stage (the
+    # first included); PoseAug's `df`: 2 (research/poseaug.md §1.1, §1.6). The paper: silent.
+    disc_every: int = 1
 
 
 # Which network a pose-loss term is reported under (`train/<net>/<term>`).
@@ -169,50 +173,20 @@ def paired_objective(
     camera_mask: jax.Array | None = None,
 ) -> tuple[jax.Array, Aux]:
     """Eq. 16 on a (real or real+augmented) paired batch; `sample_mask (B,)` drops rows;
-    `camera_mask (B,)` (None: `sample_mask`) weights the rows of Eq. 8."""
-    out, new_stats = pose_forward(
-        modules,
-        variables(nets, params, modules),
-        data["keypoints_2d"],
-        data["confidence"],
-        train=True,
+    `camera_mask (B,)` (None: `sample_mask`) weights the rows of Eq. 8. The terms are those of
+    `iteration_pose_objective` without 2D-only rows (one place for them)."""
+    return iteration_pose_objective(
+        params,
+        modules=modules,
+        nets=nets,
+        data=data,
+        paired_mask=sample_mask,
+        wild_mask=None,
+        weights=weights,
         rng=rng,
-        trained=params,
-        refiner_grad_scale=weights.refiner_downstream,
+        use_refiner_loss=use_refiner_loss,
+        camera_mask=camera_mask,
     )
-    valid = data["valid"] * sample_mask[:, None]
-    joint_mask = jnp.broadcast_to(sample_mask[:, None], data["valid"].shape)
-    terms = {
-        "pose_3d": losses.masked_mean(
-            losses.pose_3d_loss(out["pose_3d"], data["pose_3d"]), joint_mask
-        )
-    }
-    total = weights.pose_3d * terms["pose_3d"]
-    if "intrinsics" in out:
-        terms["camera"] = losses.masked_mean(
-            losses.camera_loss(
-                out["intrinsics"], out["translation"], data["intrinsics"], data["translation"]
-            ),
-            sample_mask if camera_mask is None else camera_mask,
-        )
-        terms["reprojection"] = losses.masked_mean(
-            losses.reprojection_loss(
-                out["pose_3d"], out["translation"], out["intrinsics"], data["keypoints_2d_gt"]
-            ),
-            size_weights(data["keypoints_2d_gt"], valid, weights.reprojection_balance),
-        )
-        total = total + weights.camera * terms["camera"]
-        total = total + weights.reprojection * terms["reprojection"]
-    if use_refiner_loss and "keypoints_2d_refined" in out:
-        terms["refine"] = losses.masked_mean(
-            losses.refinement_loss(
-                out["keypoints_2d_refined"], data["keypoints_2d_gt"], data["confidence"]
-            ),
-            valid,
-        )
-        total = total + weights.refine * terms["refine"]
-    terms["total"] = total
-    return total, Aux(new_stats, _named(None, terms))
 
 
 def two_d_only_objective(
