@@ -181,8 +181,7 @@ def _passes(kind: str, opts: Mapping[str, Any], b: int, bw: int) -> list[Pass]:
     pairs = b * (2 if opts["train_on_fakes"] else 1)
     if opts.get("single_update") and wild:
         out += pose_passes(pairs + bw, "3+4 pose nets real(+aug)+2D-only, one pass")
-        # iteration_pose_objective judges every row's reprojection, masked to the 2D-only.
-        out.append(Pass("disc_2d", pairs + bw, 2, "3+4 D2(reprojection), all rows"))
+        out.append(Pass("disc_2d", bw, 2, "3+4 D2(reprojection of the 2D-only rows)"))
         return out
     out += pose_passes(pairs, "3 pose nets real(+aug)")
     if wild:

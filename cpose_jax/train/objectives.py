@@ -251,6 +251,7 @@ def iteration_pose_objective(
     rng: jax.Array,
     use_refiner_loss: bool,
     camera_mask: jax.Array | None = None,
+    wild_rows: int | None = None,
 ) -> tuple[jax.Array, Aux]:
     """Eq. 16 and Eq. 17 in ONE forward of the pose networks: the rows of `data` (N, ...) are
     2D-3D pairs (real or augmented) where `paired_mask (N,)` is nonzero and 2D-only samples
@@ -260,7 +261,9 @@ def iteration_pose_objective(
     The 2D-only rows need `data` keys of the pairs too (any finite filler: they are masked).
     `wild_mask` None: no 2D-only rows (Eq. 16 alone, the terms of `paired_objective`); else
     `modules` must include 'disc_2d' and the camera branch. `camera_mask (N,)` (None:
-    `paired_mask`) weights the rows of Eq. 8."""
+    `paired_mask`) weights the rows of Eq. 8. `wild_rows` (static): the 2D-only rows are the
+    last `wild_rows` rows of `data`, and the 2D discriminator judges only those (None: every
+    row, the judgement masked by `wild_mask`; the same loss, more FLOPs)."""
     pose_modules = {n: m for n, m in modules.items() if n in POSE_NETS}
     out, new_stats = pose_forward(
         pose_modules,
@@ -303,9 +306,12 @@ def iteration_pose_objective(
                 reproj_err, size_weights(data["keypoints_2d_gt"], valid_w, p)
             )
             reproj = geometry.reproject(out["pose_3d"], out["translation"], out["intrinsics"])
-            d2 = modules["disc_2d"].apply({"params": nets["disc_2d"].params}, reproj, train=False)
+            judged = slice(None if wild_rows is None else reproj.shape[0] - wild_rows, None)
+            d2 = modules["disc_2d"].apply(
+                {"params": nets["disc_2d"].params}, reproj[judged], train=False
+            )
             terms["adversarial_2d_only"] = losses.masked_mean(
-                losses.lsgan_generator_loss(d2), wild_mask[:, None]
+                losses.lsgan_generator_loss(d2), wild_mask[judged, None]
             )
             total = total + weights.reprojection_2d_only * terms["reprojection_2d_only"]
             total = total + weights.adversarial_2d_only * terms["adversarial_2d_only"]

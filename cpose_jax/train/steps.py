@@ -275,7 +275,7 @@ def make_gan_step(
         if train_on_fakes and weights.camera_fakes != 1.0:
             fake_rows = jnp.arange(mask.shape[0]) >= b
             camera_mask = mask * jnp.where(fake_rows, weights.camera_fakes, 1.0)
-        wild_mask = None
+        wild_mask, n_wild = None, None
         if single_update and use_2d_only:
             # 3+4 in one forward and one update (see the docstring).
             data, mask, wild_mask = _with_2d_only(data, mask, batch["wild"])
@@ -289,6 +289,7 @@ def make_gan_step(
             paired_mask=mask,
             wild_mask=wild_mask,
             camera_mask=camera_mask,
+            wild_rows=n_wild,
             weights=weights,
             rng=k_pose,
             use_refiner_loss=train_refiner,
