@@ -12,9 +12,10 @@ same parameters as an uninterrupted one.
 Host syncs: metrics are fetched at least every `sync_every` steps (jax 0.10.2 deadlocks with
 many queued collective steps on fake CPU devices), checked for NaN/Inf (a non-finite loss raises
 `NonFiniteLossError` naming the network, the loss and the step; no checkpoint is written after
-it) and written to metrics.jsonl / TensorBoard. Checkpoints every `checkpoint_every` steps and
-at every stage end; validation at epoch ends of stages with `validate=True`, keeping the best
-model (lowest `select_metric`) apart.
+it) and written to metrics.jsonl / TensorBoard as means over the window (`window_means`: a
+network that is not updated every step is averaged over its updated steps). Checkpoints every
+`checkpoint_every` steps and at every stage end; validation at epoch ends of stages with
+`validate=True`, keeping the best model (lowest `select_metric`) apart.
 """
 
 from __future__ import annotations
