@@ -2,7 +2,7 @@
 
     python -m experiments.benchmark [--config=experiments/joint.py[:variants]] [--batch-size N]
         [--devices N] [--steps-per-call K] [--repeats R] [--json out.json] [--breakdown]
-        [--config.KEY=VALUE ...]
+        [--variant NAME:KEY=VALUE[,KEY=VALUE] ...] [--config.KEY=VALUE ...]
 
 What it measures, in one process (so every number shares the machine's state):
 
@@ -29,11 +29,16 @@ What it measures, in one process (so every number shares the machine's state):
   (paired samples, i.e. `batch_size` per step), and FLOP/s three ways:
     - `model` FLOPs: analytic count of the Dense layers, `2 * rows * (sum of kernel sizes)` per
       forward pass, x3 for a trained pass (forward + input and weight gradients), x2 for a frozen
-      network that gradients flow through, x1 for inference (pass tables: `_passes`);
+      network that gradients flow through, x1 for inference, x 1/`gan.disc_every` for the
+      discriminator step (run on that share of the iterations; pass tables: `_passes`);
     - `jaxpr` FLOPs: every `dot_general` in the traced program (what JAX asked for);
     - `xla` FLOPs: `compiled.cost_analysis()['flops']` (after XLA's simplifications; includes
       element-wise work).
   The "% of matmul" column is model FLOP/s over the `layer` matmul rate.
+* `--variant NAME:KEY=VALUE,...`: the end-to-end step of the config with those overrides
+  (e.g. `su:stages.end_to_end.single_update=True`, `d2:gan.disc_every=2`), timed as kind
+  `e2e:NAME` in the same rounds as the others. With `gan.disc_every` k > 1 the timed calls
+  advance the state, so a call group averages D and no-D iterations (groups of >= 2k calls).
 * **Input pipeline** (`cpose_jax.data.pipeline.Loader`, as `build_run` uses it): batches/s of
   the host gather alone, gather + placement on the devices (what the training loop does every
   step), and through `pipeline.prefetch` (background thread); the ratio pipeline/step for the
@@ -127,12 +132,14 @@ def kernel_size(params: Any) -> int:
 @dataclasses.dataclass(frozen=True)
 class Pass:
     """One pass of a network over `rows` samples; `mult` 3 trained, 2 frozen with input
-    gradient, 1 inference."""
+    gradient, 1 inference; `share` the fraction of iterations that run it (the discriminator
+    step: 1 / `gan.disc_every`)."""
 
     net: str
     rows: int
     mult: int
     what: str
+    share: float = 1.0
 
 
 def _passes(kind: str, opts: Mapping[str, Any], b: int, bw: int) -> list[Pass]:
@@ -161,13 +168,22 @@ def _passes(kind: str, opts: Mapping[str, Any], b: int, bw: int) -> list[Pass]:
     if opts["feedback"]:
         out.append(Pass("lifter", 3 * b, 2, "1 G: feedback lifter x3"))
     wild = opts["use_2d_only"]
+    # gan_only's state does not advance: it always times an iteration with the D update.
+    share = 1.0 if kind == "gan_only" else 1.0 / opts.get("disc_every", 1)
+    disc = []
     if wild:
-        out += pose_passes(bw, "2 D: 2D-only reprojection", inference=True)
-    out.append(Pass("disc_3d", 2 * b, 3, "2 D3 real+fake"))
-    out.append(Pass("disc_2d", 2 * (b + (bw if wild else 0)), 3, "2 D2 real+fake"))
+        disc += pose_passes(bw, "2 D: 2D-only reprojection", inference=True)
+    disc.append(Pass("disc_3d", 2 * b, 3, "2 D3 real+fake"))
+    disc.append(Pass("disc_2d", 2 * (b + (bw if wild else 0)), 3, "2 D2 real+fake"))
+    out += [dataclasses.replace(p, share=share) for p in disc]
     if kind == "gan_only":
         return out
-    out += pose_passes(b * (2 if opts["train_on_fakes"] else 1), "3 pose nets real(+aug)")
+    pairs = b * (2 if opts["train_on_fakes"] else 1)
+    if opts.get("single_update") and wild:
+        out += pose_passes(pairs + bw, "3+4 pose nets real(+aug)+2D-only, one pass")
+        out.append(Pass("disc_2d", bw, 2, "3+4 D2(reprojection of the 2D-only rows)"))
+        return out
+    out += pose_passes(pairs, "3 pose nets real(+aug)")
     if wild:
         wild_pose = [
             Pass(p.net, p.rows, p.mult, "4 pose nets 2D-only") for p in pose_passes(bw, "")
@@ -178,7 +194,7 @@ def _passes(kind: str, opts: Mapping[str, Any], b: int, bw: int) -> list[Pass]:
 
 
 def model_flops(passes: list[Pass], kernels: Mapping[str, int]) -> float:
-    return float(sum(2.0 * p.rows * kernels[p.net] * p.mult for p in passes))
+    return float(sum(2.0 * p.rows * kernels[p.net] * p.mult * p.share for p in passes))
 
 
 def jaxpr_matmul_flops(jaxpr: Any) -> float:
@@ -396,6 +412,8 @@ def _step_options(config, stage: str, modules: Mapping[str, Any]) -> dict[str, A
         "feedback": bool(st.feedback),
         "use_2d_only": bool(st.use_2d_only) and "camera" in nets,
         "train_on_fakes": bool(st.train_on_fakes),
+        "single_update": bool(st.single_update),
+        "disc_every": int(config.gan.disc_every) if st.kind == "gan" else 1,
     }
 
 
@@ -749,6 +767,60 @@ def bench_kinds(bench: Bench, kinds, *, repeats: int, min_time: float) -> dict[s
     return out
 
 
+def with_overrides(config, overrides: Mapping[str, Any]):
+    """A copy of `config` with the dotted keys of `overrides` set."""
+    cfg = config.copy_and_resolve_references()
+    for key, value in overrides.items():
+        *parents, leaf = key.split(".")
+        node = cfg
+        for part in parents:
+            node = node[part]
+        node[leaf] = value
+    return cfg
+
+
+def bench_variants(
+    bench: Bench, variants: Mapping[str, Mapping[str, Any]]
+) -> dict[str, dict[str, Any]]:
+    """End-to-end steps of config variants (`{name: {dotted key: value}}`, e.g. `single_update`
+    or `gan.disc_every`; the networks must stay those of the config), each compiled as
+    `bench_kinds` compiles `end_to_end`, as kinds `e2e:<name>` timed in the same rounds."""
+    stage = _find_stage(bench.config, "end_to_end")
+    out: dict[str, dict[str, Any]] = {}
+    for name, overrides in variants.items():
+        kind = f"e2e:{name}"
+        if stage is None:
+            out[kind] = {"skipped": "the config has no end-to-end stage"}
+            continue
+        cfg = with_overrides(bench.config, overrides)
+        opts = _step_options(cfg, stage, bench.modules)
+        step = bench.step_fn(stage, cfg)
+        if bench.k == 1:
+            jitted = steps.jit_step(step, bench.mesh)
+        else:
+            jitted = jit_fused(fuse_steps(step, bench.k), bench.mesh)
+        rec = _measure(
+            bench,
+            kind,
+            step,
+            jitted,
+            donate=True,
+            wild=opts["use_2d_only"],
+            passes=_passes("end_to_end", opts, bench.b, bench.bw),
+        )
+        rec.update(
+            recompiles=0,
+            stage=stage,
+            overrides=dict(overrides),
+            samples_per_step={
+                "paired": bench.b,
+                "two_d_only": bench.bw if opts["use_2d_only"] else 0,
+            },
+        )
+        out[kind] = rec
+    return out
+
+
 def _jit_part(fn: Callable, mesh) -> Any:
     rep, dat = parallel.replicated(mesh), parallel.data_sharding(mesh)
     return jax.jit(fn, in_shardings=(rep, dat, rep), out_shardings=rep)
@@ -876,13 +948,7 @@ def bench_breakdown(bench: Bench, *, repeats: int, min_time: float) -> dict[str,
         return {"skipped": "no end-to-end stage"}
 
     def variant(name: str, overrides: dict[str, Any]):
-        cfg = config.copy_and_resolve_references()
-        for key, value in overrides.items():
-            *parents, leaf = key.split(".")
-            node = cfg
-            for part in parents:
-                node = node[part]
-            node[leaf] = value
+        cfg = with_overrides(config, overrides)
         step = bench.step_fn(stage, cfg)
         opts = _step_options(cfg, stage, bench.modules)
         wild = opts["use_2d_only"]
@@ -1157,17 +1223,17 @@ def format_table(result: Mapping[str, Any]) -> str:
             f"CPU second over it"
         )
     head = (
-        f"{'step':<12}{'compile s':>10}{'ms/step':>10}{'steps/s':>9}{'samples/s':>11}"
+        f"{'step':<16}{'compile s':>10}{'ms/step':>10}{'steps/s':>9}{'samples/s':>11}"
         f"{'model GF':>10}{'xla GF':>9}{'jaxpr GF':>10}{'model GF/s':>11}{'% matmul':>9}"
         f"{'% best':>8}{'cpu ms':>8}{'% best/cpu':>11}"
     )
     lines += [head, "-" * len(head)]
     for kind, r in result["steps"].items():
         if "skipped" in r:
-            lines.append(f"{kind:<12}skipped: {r['skipped']}")
+            lines.append(f"{kind:<16}skipped: {r['skipped']}")
             continue
         lines.append(
-            f"{kind:<12}{r['compile_s']:>10.1f}{r['step_ms']:>10.1f}{r['steps_per_s']:>9.2f}"
+            f"{kind:<16}{r['compile_s']:>10.1f}{r['step_ms']:>10.1f}{r['steps_per_s']:>9.2f}"
             f"{r['samples_per_s']:>11.0f}{r['model_flops'] / 1e9:>10.2f}"
             f"{r['xla_flops'] / 1e9:>9.2f}{r['jaxpr_flops'] / 1e9:>10.2f}"
             f"{r['model_flops_per_s'] / 1e9:>11.1f}{100 * r['model_flops_per_s'] / ref:>8.0f}%"
@@ -1246,8 +1312,10 @@ def run(
     profile_dir: str | None = None,
     reference_blas: bool = True,
     max_other_cpu: float = 0.1,
+    variants: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """Run the benchmark for `config`; returns the JSON-able result dict."""
+    """Run the benchmark for `config`; returns the JSON-able result dict. `variants`:
+    `bench_variants`."""
     if steps_per_call < 1:
         raise ValueError(f"steps_per_call must be >= 1, got {steps_per_call}")
     if not 0.0 <= max_other_cpu <= 1.0:
@@ -1290,6 +1358,7 @@ def run(
     if reference_blas:
         result["matmul"].update(reference_matmul_rates(bench, width=width, square=square))
     result["steps"] = bench_kinds(bench, kinds, repeats=repeats, min_time=min_time)
+    result["steps"].update(bench_variants(bench, variants or {}))
     bench.results = result["steps"]
     bench.matmul = result["matmul"]
     bench.log("[benchmark] timing matmuls and steps (interleaved rounds)")
@@ -1377,6 +1446,14 @@ def _parse(argv: list[str]) -> tuple[argparse.Namespace, dict[str, str]]:
         help="load guard: rounds where other processes used more than this share of the CPU "
         "are left out of the medians while a quiet round exists (default 0.1)",
     )
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="NAME:KEY=VALUE[,KEY=VALUE]",
+        help="also time the end-to-end step of the config with these overrides, as kind "
+        "e2e:NAME in the same rounds (e.g. d2:gan.disc_every=2); repeatable",
+    )
     parser.add_argument("--json", default=None, help="write the result here")
     parser.add_argument("--quiet", action="store_true")
     args, rest = parser.parse_known_args(argv)
@@ -1393,11 +1470,20 @@ def _parse(argv: list[str]) -> tuple[argparse.Namespace, dict[str, str]]:
 def _literal_pair(item: str) -> tuple[str, Any]:
     key, sep, text = item.partition("=")
     if not sep:
-        raise SystemExit(f"--compile-option needs KEY=VALUE, got {item!r}")
+        raise SystemExit(f"need KEY=VALUE, got {item!r}")
     try:
         return key, ast.literal_eval(text)
     except (ValueError, SyntaxError):
         return key, text
+
+
+def parse_variant(item: str) -> tuple[str, dict[str, Any]]:
+    """`NAME:KEY=VALUE[,KEY=VALUE]` -> (NAME, {KEY: VALUE}); values as Python literals."""
+    name, sep, rest = item.partition(":")
+    pairs = [p for p in rest.split(",") if p.strip()]
+    if not (sep and name and pairs):
+        raise SystemExit(f"--variant needs NAME:KEY=VALUE[,KEY=VALUE], got {item!r}")
+    return name, dict(_literal_pair(p.strip()) for p in pairs)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -1427,6 +1513,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         profile_dir=args.profile,
         reference_blas=not args.no_reference_blas,
         max_other_cpu=args.max_other_cpu,
+        variants=dict(parse_variant(v) for v in args.variant),
     )
     result["meta"]["command"] = " ".join(
         ["python -m experiments.benchmark", *(argv or sys.argv[1:])]

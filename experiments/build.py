@@ -17,7 +17,7 @@ from cpose_jax import evaluation, inference, metrics, models
 from cpose_jax.data import pipeline
 from cpose_jax.inference import predict, variables_of
 from cpose_jax.skeleton import get_skeleton
-from cpose_jax.train import loop, objectives, optim, parallel, recipe
+from cpose_jax.train import loop, objectives, optim, parallel, recipe, steps
 from cpose_jax.train.state import TrainState
 from cpose_jax.train.steps import jit_step
 from experiments import datasets
@@ -95,7 +95,8 @@ def stage_steps_per_epoch(config, paired_size: int) -> int:
 def build_txs(config, stage_name: str, steps_per_epoch: int) -> dict[str, Any]:
     """Every network's optimizer for one stage: lr = stage lr * optim.<net>.lr_scale, step
     decays (x decay_factor) at the stage's decay epochs (decay_kind 'step') or PoseAug's
-    per-epoch linear decay ('linear'), gradient clipping, Adam(W)."""
+    per-epoch linear decay ('linear'), gradient clipping, Adam(W). In a GAN stage the
+    discriminators' schedules run on the iteration clock (`gan.disc_every`)."""
     st = config.stages[stage_name]
     txs = {}
     if st.decay_kind not in ("step", "linear"):
@@ -119,6 +120,8 @@ def build_txs(config, stage_name: str, steps_per_epoch: int) -> dict[str, Any]:
                 factor=st.decay_factor,
                 warmup_steps=warmup,
             )
+        if st.kind == "gan" and name in steps.DISCRIMINATORS:
+            schedule = optim.every_k_schedule(schedule, config.gan.disc_every)
         txs[name] = optim.make_optimizer(
             schedule, clip_norm=o.clip_norm, b1=o.b1, b2=o.b2, weight_decay=o.weight_decay
         )

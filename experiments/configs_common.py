@@ -40,7 +40,9 @@ Key reference (what the training code reads):
   2D size^(-2p); 1 = each person's error relative to their size) and `refiner_downstream`
   (1 = the refiner trained end to end; 0 = by Eq. 4 alone).
 - `gan.*`: PoseAug generator-loss weights/ranges, pool size; `gan.project_clip` (> 0: the
-  generated poses are projected with X/Z, Y/Z clipped to that bound, PoseAug's 1.0).
+  generated poses are projected with X/Z, Y/Z clipped to that bound, PoseAug's 1.0);
+  `gan.disc_every` (int k >= 1): the discriminators are updated every k-th iteration of a GAN
+  stage (PoseAug's `df`: 2; their lr schedules stay on the iteration clock).
 - `stages.order` (str): comma-separated stage names run in order; `stages.<name>.*`: kind
   ('refiner' | 'supervised' | 'gan'), epochs, lr, decay_epochs, decay_factor (x lr at each
   decay epoch), decay_kind ('step': those decays; 'linear': PoseAug's lr * (1 - e/(epochs+1))
@@ -211,6 +213,7 @@ def base_config() -> ml_collections.ConfigDict:
     g.min_aug_depth = 0.1
     g.project_clip = 0.0  # PoseAug: 1.0 (X/Z, Y/Z of generated poses clipped to [-1, 1])
     g.pool_batches = 4  # pool size = pool_batches * batch_size (PoseAug: 4096 = 4 x 1024)
+    g.disc_every = 1  # discriminators updated every k-th GAN iteration (PoseAug's df: 2)
 
     c.stages = st = ml_collections.ConfigDict()
     st.order = "refiner,warmup,end_to_end"
@@ -418,6 +421,8 @@ def check_config(config: ml_collections.ConfigDict) -> None:
         need(t[key] >= 1, f"train.{key}", t[key], ">= 1")
     need(t.num_devices >= 0, "train.num_devices", t.num_devices, ">= 0 (0 = all devices)")
     need(e.val_max_samples >= 0, "eval.val_max_samples", e.val_max_samples, ">= 0")
+    every = config.gan.disc_every
+    need(isinstance(every, int) and every >= 1, "gan.disc_every", every, "an integer >= 1")
     scale = config.stages.epoch_scale
     need(finite(scale) and scale > 0, "stages.epoch_scale", scale, "a finite number > 0")
     for name in (s.strip() for s in config.stages.order.split(",") if s.strip()):

@@ -26,12 +26,14 @@ released code (jfzhang95/PoseAug f469ce4), each a config key:
     Real 2D (the dataset's own) is never re-projected; there is no camera branch;
   * learning rate: linear decay `lr * (1 - e / (epochs + 1))` in epoch e, stepped per epoch,
     for every network of the end-to-end stage (`stages.end_to_end.decay_kind='linear'`), no
-    lr ramp at the stage start (`warmup_epochs=0`).
+    lr ramp at the stage start (`warmup_epochs=0`);
+  * the discriminators update every 2nd iteration (PoseAug's `df=2`: `gan.disc_every=2`).
 Remaining departures:
   * the lifter trains on real and usable augmented pairs in the same iteration and batch
     (PoseAug: after each GAN epoch, one epoch on the buffer of fakes, then one on real
     pairs), and also on real pairs during `warmup` (PoseAug: not trained then);
-  * the discriminators update every iteration (PoseAug: every 2nd generator iteration);
+  * (default only: the discriminators update every iteration, `gan.disc_every=1`; PoseAug
+    and `faithful`: every 2nd);
   * the linear decay restarts at the end-to-end stage (1 - e/49 over its 48 epochs, PoseAug
     1 - (e+2)/51 over all 50: within 4 %); `warmup` runs at a constant 1e-4 and `pretrain` at
     a constant 1e-3 (PoseAug's baseline: x0.96 every 100k steps, never reached here);
@@ -69,13 +71,15 @@ from experiments import configs_common as common
 
 def faithful(config) -> None:
     """PoseAug as released (see the docstring): raw-2D discriminator, its RT mapping and
-    projection clip, linear lr decay without ramp in the end-to-end stage."""
+    projection clip, linear lr decay without ramp in the end-to-end stage, discriminators
+    every 2nd iteration."""
     config.model.disc_2d.input_kind = "raw"
     config.model.disc_2d.features = 100  # Pos2dDiscriminator's width
     config.model.generator.translation = "poseaug"
     config.gan.project_clip = 1.0
     config.stages.end_to_end.decay_kind = "linear"
     config.stages.end_to_end.warmup_epochs = 0.0
+    config.gan.disc_every = 2
 
 
 def get_config(arg: str | None = None):

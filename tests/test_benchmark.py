@@ -84,6 +84,8 @@ def test_benchmark_tiny_run_reports_every_kind(tmp_path, capsys):
         "--config.model.refiner.dropout=0",
         "--config.model.camera.dropout=0",
         f"--config.data.synthetic.cache_dir={tmp_path / 'world'}",
+        "--variant",
+        "d2:gan.disc_every=2",
         "--json",
         str(out),
     ]
@@ -97,7 +99,7 @@ def test_benchmark_tiny_run_reports_every_kind(tmp_path, capsys):
 
     for name in ("layer", "layer@B", "square"):
         assert positive(result["matmul"][name]["flops_per_s"]), name
-    for kind in benchmark.KINDS:
+    for kind in (*benchmark.KINDS, "e2e:d2"):
         rec = result["steps"][kind]
         assert "skipped" not in rec, (kind, rec)
         for key in ("compile_s", "step_ms", "steps_per_s", "samples_per_s", "model_flops"):
@@ -123,6 +125,17 @@ def test_benchmark_tiny_run_reports_every_kind(tmp_path, capsys):
     # The G/D part is a strict part of the end-to-end iteration.
     assert steps["gan_only"]["model_flops"] < steps["end_to_end"]["model_flops"]
     assert steps["gan_only"]["xla_flops"] < steps["end_to_end"]["xla_flops"]
+    # disc_every=2: the same dots in the program (the D update inside a lax.cond, whose
+    # larger branch the jaxpr count takes), the D step's passes counted on half the steps.
+    d2, e2e = steps["e2e:d2"], steps["end_to_end"]
+    assert d2["overrides"] == {"gan.disc_every": 2}
+    assert d2["jaxpr_flops"] == pytest.approx(e2e["jaxpr_flops"])
+    halved = [p for p in d2["passes"] if p["share"] == 0.5]
+    assert {p["what"][:1] for p in halved} == {"2"} and len(halved) >= 2
+    saved = sum(
+        2 * p["rows"] * result["meta"]["kernel_sizes"][p["net"]] * p["mult"] / 2 for p in halved
+    )
+    assert d2["model_flops"] == pytest.approx(e2e["model_flops"] - saved)
     pl = result["pipeline"]
     for key in ("gather", "gather_place", "prefetch"):
         assert positive(pl[f"{key}_batches_per_s"]) and positive(pl[f"{key}_ratio_to_step"])
@@ -228,3 +241,24 @@ def test_load_guard_keeps_only_the_quiet_rounds(monkeypatch):
     assert recs["a"]["step_ms"] == pytest.approx(1.0)  # the busy round's 100 ms is left out
     assert max(recs["a"]["repeat_ms"]) == pytest.approx(100.0)  # but still reported
     assert recs["a"]["cpu_ms"] >= 0
+
+
+def test_single_update_pass_table_has_the_same_pose_rows():
+    """single_update: one pose pass over real(+aug)+2D-only rows (the same rows as steps 3
+    and 4 together) and the 2D discriminator's judgement of the 2D-only rows."""
+    opts = dict(
+        nets={"refiner", "lifter", "camera", "generator", "disc_3d", "disc_2d"},
+        trained={"refiner", "lifter", "camera", "generator", "disc_3d", "disc_2d"},
+        feedback=True,
+        use_2d_only=True,
+        train_on_fakes=True,
+    )
+    two = benchmark._passes("end_to_end", dict(opts, single_update=False), 16, 8)
+    one = benchmark._passes("end_to_end", dict(opts, single_update=True), 16, 8)
+
+    def rows(passes, net, step):
+        return sum(p.rows for p in passes if p.net == net and p.what[:1] in step)
+
+    for net in ("refiner", "lifter", "camera"):
+        assert rows(one, net, "3") == rows(two, net, "34") == 2 * 16 + 8
+    assert rows(one, "disc_2d", "3") == rows(two, "disc_2d", "4") == 8

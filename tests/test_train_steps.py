@@ -20,7 +20,7 @@ from cpose_jax import models
 from cpose_jax.data import pipeline, schema, synthetic
 from cpose_jax.forward import apply_module
 from cpose_jax.skeleton import H36M17
-from cpose_jax.train import optim, parallel, recipe, steps
+from cpose_jax.train import loop, objectives, optim, parallel, recipe, steps
 from cpose_jax.train.pool import pool_query
 from cpose_jax.train.state import NetState, init_pool
 
@@ -42,6 +42,15 @@ STAGES = {
         use_2d_only=True,
         feedback=True,
         single_update=True,
+    ),
+    # The discriminators every 2nd iteration (PoseAug's df=2): a lax.cond in the step.
+    "end_to_end_disc2": dict(
+        kind="gan",
+        train_refiner=True,
+        train_on_fakes=True,
+        use_2d_only=True,
+        feedback=True,
+        gan=objectives.GanSettings(disc_every=2),
     ),
 }
 
@@ -139,7 +148,8 @@ def _run(step, state, batches, mesh):
 # exact arithmetic) into ±lr updates whose sign depends on summation order; the comparison is
 # about gradients and batch statistics, which SGD passes through linearly.
 @pytest.mark.parametrize(
-    "stage", ["refiner", "pretrain", "warmup", "end_to_end", "end_to_end_single"]
+    "stage",
+    ["refiner", "pretrain", "warmup", "end_to_end", "end_to_end_single", "end_to_end_disc2"],
 )
 def test_sharded_step_equals_single_device(setup, stage):
     data, modules = setup
@@ -331,8 +341,8 @@ def test_iteration_objective_masks_each_term_to_its_rows(setup):
     )
     camera_mask = paired_mask.at[4:8].set(0.0)  # rows 4-7 as if augmented, camera_fakes = 0
 
-    @jax.jit
-    def terms(rows):
+    @functools.partial(jax.jit, static_argnames="wild_rows")
+    def terms(rows, wild_rows=None):
         _, aux = objectives.iteration_pose_objective(
             {},
             modules=modules,
@@ -341,6 +351,7 @@ def test_iteration_objective_masks_each_term_to_its_rows(setup):
             paired_mask=paired_mask,
             wild_mask=wild_mask,
             camera_mask=camera_mask,
+            wild_rows=wild_rows,
             weights=objectives.LossWeights(),
             rng=jax.random.key(0),
             use_refiner_loss=True,
@@ -348,6 +359,9 @@ def test_iteration_objective_masks_each_term_to_its_rows(setup):
         return aux.metrics
 
     base = terms(rows)
+    # Judging only the 2D-only rows (the last 8, as make_gan_step passes them): same terms.
+    for key, value in terms(rows, wild_rows=8).items():
+        np.testing.assert_allclose(value, base[key], rtol=1e-6, err_msg=key)
     other = dict(rows)
     other["pose_3d"] = rows["pose_3d"].at[8:].set(3.0)  # 2D-only rows: filler
     other["translation"] = rows["translation"].at[4:].set(-7.0)  # camera_mask 0 there
@@ -413,3 +427,90 @@ def test_refiner_grad_scale_cuts_only_the_downstream_gradient(setup):
     ref_norm = lambda g: max(float(jnp.abs(a).max()) for a in jax.tree_util.tree_leaves(g))
     assert ref_norm(g1["refiner"]) > 0 and ref_norm(g0["refiner"]) == 0.0
     assert _max_diff(g0["camera"], g1["camera"]) == 0.0
+
+
+@pytest.mark.parametrize("single_update", [False, True])
+def test_discriminators_every_second_iteration(setup, single_update):
+    """gan.disc_every=2: over 3 iterations of a stage starting at global step 5 the
+    discriminators update at its iterations 0 and 2 (Adam count 2 = ceil(3 / 2)), are left
+    bit-for-bit unchanged at iteration 1 and report `updated` 1, 0, 1; the other networks'
+    counts are those of disc_every=1 (generator 3, pose networks 3 or 6)."""
+    data, modules = setup
+    txs = {n: optim.make_optimizer(1e-3) for n in modules}
+    opts = dict(STAGES["end_to_end"])
+    kind = opts.pop("kind")
+    trained = recipe.trained_networks(
+        kind, modules, train_refiner=opts.pop("train_refiner"), train_camera=True
+    )
+    step = recipe.make_stage_step(
+        kind,
+        modules,
+        txs,
+        trained=trained,
+        skeleton=H36M17,
+        stage_start=5,
+        stage_steps=3,
+        single_update=single_update,
+        gan=objectives.GanSettings(disc_every=2),
+        **opts,
+    )
+    fn = steps.jit_step(step, compiler_options=FAST_COMPILE)
+    state = _init(modules, txs).replace(step=jnp.asarray(5, jnp.int32))
+    key = jax.random.key(7)
+    flags = []
+    for i in range(3):
+        before = jax.device_get(state.nets)
+        state, metrics = fn(state, _batch(data, 32 * i), key)
+        metrics = jax.device_get(metrics)
+        after = jax.device_get(state.nets)
+        flags.append([float(metrics[f"train/{n}/updated"]) for n in steps.DISCRIMINATORS])
+        for n in steps.DISCRIMINATORS:
+            moved = _max_diff(before[n].params, after[n].params)
+            assert (moved > 0) == (i != 1), (i, n, moved)
+            lsgan = metrics[f"train/{n}/lsgan"]
+            assert (lsgan > 0) == (i != 1), (i, n, lsgan)
+        assert _max_diff(before["generator"].params, after["generator"].params) > 0
+    assert flags == [[1.0, 1.0], [0.0, 0.0], [1.0, 1.0]]
+    pose_updates = 1 if single_update else 2
+    for name in trained:
+        if name in steps.DISCRIMINATORS:
+            want = 2
+        else:
+            want = 3 * (pose_updates if name in models.POSE_NETS else 1)
+        assert _adam_counts(state.nets[name].opt_state) == [want], name
+
+
+def test_disc_every_must_be_a_positive_integer(setup):
+    _, modules = setup
+    txs = {n: optax.sgd(0.1) for n in modules}
+    for bad in (0, -1, 1.5):
+        with pytest.raises(ValueError, match="disc_every"):
+            steps.make_gan_step(modules, txs, H36M17, gan=objectives.GanSettings(disc_every=bad))
+
+
+def test_every_k_schedule_keeps_the_iteration_clock():
+    """The n-th update of a network updated every k-th iteration gets the schedule's value
+    at iteration n * k (worked by hand: boundaries at iterations 4 and 8, factor 0.1)."""
+    base = optim.step_decay_schedule(1.0, boundaries=[4, 8], factor=0.1)
+    sched = optim.every_k_schedule(base, 2)
+    got = [float(sched(n)) for n in range(6)]
+    np.testing.assert_allclose(got, [1.0, 1.0, 0.1, 0.1, 0.01, 0.01], rtol=1e-6)
+    assert optim.every_k_schedule(base, 1) is base
+    with pytest.raises(ValueError):
+        optim.every_k_schedule(base, 0)
+
+
+def test_window_means_average_a_network_over_its_updated_steps():
+    """Logged window values (`loop.window_means`): a network with an `updated` metric is
+    averaged over the steps that updated it; `updated` itself over all steps; others plainly."""
+    records = [
+        {"train/disc_3d/lsgan": 0.5, "train/disc_3d/updated": 1.0, "train/lifter/total": 1.0},
+        {"train/disc_3d/lsgan": 0.0, "train/disc_3d/updated": 0.0, "train/lifter/total": 2.0},
+        {"train/disc_3d/lsgan": 0.3, "train/disc_3d/updated": 1.0, "train/lifter/total": 3.0},
+    ]
+    got = loop.window_means(records)
+    assert got["train/disc_3d/lsgan"] == pytest.approx(0.4)
+    assert got["train/disc_3d/updated"] == pytest.approx(2 / 3)
+    assert got["train/lifter/total"] == pytest.approx(2.0)
+    skipped = loop.window_means(records[1:2])
+    assert "train/disc_3d/lsgan" not in skipped and skipped["train/disc_3d/updated"] == 0.0

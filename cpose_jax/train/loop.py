@@ -12,9 +12,10 @@ same parameters as an uninterrupted one.
 Host syncs: metrics are fetched at least every `sync_every` steps (jax 0.10.2 deadlocks with
 many queued collective steps on fake CPU devices), checked for NaN/Inf (a non-finite loss raises
 `NonFiniteLossError` naming the network, the loss and the step; no checkpoint is written after
-it) and written to metrics.jsonl / TensorBoard. Checkpoints every `checkpoint_every` steps and
-at every stage end; validation at epoch ends of stages with `validate=True`, keeping the best
-model (lowest `select_metric`) apart.
+it) and written to metrics.jsonl / TensorBoard as means over the window (`window_means`: a
+network that is not updated every step is averaged over its updated steps). Checkpoints every
+`checkpoint_every` steps and at every stage end; validation at epoch ends of stages with
+`validate=True`, keeping the best model (lowest `select_metric`) apart.
 """
 
 from __future__ import annotations
@@ -101,6 +102,24 @@ def stage_bounds(stages: Sequence[Stage]) -> list[int]:
     return bounds
 
 
+def window_means(records: list[Mapping[str, float]]) -> dict[str, float]:
+    """The logged value of each metric over a window of steps: its mean, except that the
+    metrics `train/<net>/...` of a network with a `train/<net>/updated` metric (1 where the
+    step updated it, 0 where not: `steps.make_gan_step` with `gan.disc_every` > 1) are
+    averaged over its updated steps only, and left out of a window without one; `updated`
+    itself is averaged over all steps (the fraction updated)."""
+    sums: dict[str, float] = {}
+    weights: dict[str, float] = {}
+    for m in records:
+        for k, v in m.items():
+            parts = k.split("/")
+            flag = "/".join([*parts[:2], "updated"])
+            w = m[flag] if len(parts) == 3 and flag in m and k != flag else 1.0
+            sums[k] = sums.get(k, 0.0) + w * v
+            weights[k] = weights.get(k, 0.0) + w
+    return {k: sums[k] / weights[k] for k in sums if weights[k] > 0}
+
+
 def _describe_nonfinite(key: str, value: float, step: int, stage: Stage, epoch: int, ckpt) -> str:
     parts = key.split("/")
     net = parts[1] if len(parts) > 2 else "?"
@@ -148,19 +167,17 @@ def run_stages(state: TrainState, stages: Sequence[Stage], options: LoopOptions)
                 if not pending:
                     return
                 fetched = jax.device_get([m for _, m in pending])
-                sums: dict[str, float] = {}
+                records = []
                 for (s, _), m in zip(pending, fetched):
-                    for k, v in m.items():
-                        v = float(v)
+                    record = {k: float(v) for k, v in m.items()}
+                    for k, v in record.items():
                         if not math.isfinite(v):
                             epoch = (s - start) // stage.steps_per_epoch
                             raise NonFiniteLossError(
                                 _describe_nonfinite(k, v, s, stage, epoch, ckpt)
                             )
-                        sums[k] = sums.get(k, 0.0) + v
-                last = pending[-1][0] + 1
-                n = len(pending)
-                writer.write(last, {k: v / n for k, v in sums.items()})
+                    records.append(record)
+                writer.write(pending[-1][0] + 1, window_means(records))
                 pending.clear()
 
             for s in range(step, end):

@@ -66,7 +66,8 @@ class LossWeights:
 
 @dataclasses.dataclass(frozen=True)
 class GanSettings:
-    """PoseAug's generator-loss settings (research/poseaug.md §1.1, §1.5)."""
+    """PoseAug's generator-loss settings and discriminator update interval (research/poseaug.md
+    §1.1, §1.5)."""
 
     adv_2d: float = 1.0
     adv_3d: float = 6.0
@@ -86,6 +87,9 @@ class GanSettings:
     # > 0: the generator's poses are projected with X/Z, Y/Z clipped to [-c, c] (PoseAug's
     # project_to_2d_linear: 1.0); 0 = the plain projection.
     project_clip: float = 0.0
+    # The discriminators are updated every `disc_every`-th iteration of a GAN stage (the
+    # first included); PoseAug's `df`: 2 (research/poseaug.md §1.1, §1.6). The paper: silent.
+    disc_every: int = 1
 
 
 # Which network a pose-loss term is reported under (`train/<net>/<term>`).
@@ -169,50 +173,20 @@ def paired_objective(
     camera_mask: jax.Array | None = None,
 ) -> tuple[jax.Array, Aux]:
     """Eq. 16 on a (real or real+augmented) paired batch; `sample_mask (B,)` drops rows;
-    `camera_mask (B,)` (None: `sample_mask`) weights the rows of Eq. 8."""
-    out, new_stats = pose_forward(
-        modules,
-        variables(nets, params, modules),
-        data["keypoints_2d"],
-        data["confidence"],
-        train=True,
+    `camera_mask (B,)` (None: `sample_mask`) weights the rows of Eq. 8. The terms are those of
+    `iteration_pose_objective` without 2D-only rows (one place for them)."""
+    return iteration_pose_objective(
+        params,
+        modules=modules,
+        nets=nets,
+        data=data,
+        paired_mask=sample_mask,
+        wild_mask=None,
+        weights=weights,
         rng=rng,
-        trained=params,
-        refiner_grad_scale=weights.refiner_downstream,
+        use_refiner_loss=use_refiner_loss,
+        camera_mask=camera_mask,
     )
-    valid = data["valid"] * sample_mask[:, None]
-    joint_mask = jnp.broadcast_to(sample_mask[:, None], data["valid"].shape)
-    terms = {
-        "pose_3d": losses.masked_mean(
-            losses.pose_3d_loss(out["pose_3d"], data["pose_3d"]), joint_mask
-        )
-    }
-    total = weights.pose_3d * terms["pose_3d"]
-    if "intrinsics" in out:
-        terms["camera"] = losses.masked_mean(
-            losses.camera_loss(
-                out["intrinsics"], out["translation"], data["intrinsics"], data["translation"]
-            ),
-            sample_mask if camera_mask is None else camera_mask,
-        )
-        terms["reprojection"] = losses.masked_mean(
-            losses.reprojection_loss(
-                out["pose_3d"], out["translation"], out["intrinsics"], data["keypoints_2d_gt"]
-            ),
-            size_weights(data["keypoints_2d_gt"], valid, weights.reprojection_balance),
-        )
-        total = total + weights.camera * terms["camera"]
-        total = total + weights.reprojection * terms["reprojection"]
-    if use_refiner_loss and "keypoints_2d_refined" in out:
-        terms["refine"] = losses.masked_mean(
-            losses.refinement_loss(
-                out["keypoints_2d_refined"], data["keypoints_2d_gt"], data["confidence"]
-            ),
-            valid,
-        )
-        total = total + weights.refine * terms["refine"]
-    terms["total"] = total
-    return total, Aux(new_stats, _named(None, terms))
 
 
 def two_d_only_objective(
@@ -277,6 +251,7 @@ def iteration_pose_objective(
     rng: jax.Array,
     use_refiner_loss: bool,
     camera_mask: jax.Array | None = None,
+    wild_rows: int | None = None,
 ) -> tuple[jax.Array, Aux]:
     """Eq. 16 and Eq. 17 in ONE forward of the pose networks: the rows of `data` (N, ...) are
     2D-3D pairs (real or augmented) where `paired_mask (N,)` is nonzero and 2D-only samples
@@ -286,7 +261,9 @@ def iteration_pose_objective(
     The 2D-only rows need `data` keys of the pairs too (any finite filler: they are masked).
     `wild_mask` None: no 2D-only rows (Eq. 16 alone, the terms of `paired_objective`); else
     `modules` must include 'disc_2d' and the camera branch. `camera_mask (N,)` (None:
-    `paired_mask`) weights the rows of Eq. 8."""
+    `paired_mask`) weights the rows of Eq. 8. `wild_rows` (static): the 2D-only rows are the
+    last `wild_rows` rows of `data`, and the 2D discriminator judges only those (None: every
+    row, the judgement masked by `wild_mask`; the same loss, more FLOPs)."""
     pose_modules = {n: m for n, m in modules.items() if n in POSE_NETS}
     out, new_stats = pose_forward(
         pose_modules,
@@ -329,9 +306,12 @@ def iteration_pose_objective(
                 reproj_err, size_weights(data["keypoints_2d_gt"], valid_w, p)
             )
             reproj = geometry.reproject(out["pose_3d"], out["translation"], out["intrinsics"])
-            d2 = modules["disc_2d"].apply({"params": nets["disc_2d"].params}, reproj, train=False)
+            judged = slice(None if wild_rows is None else reproj.shape[0] - wild_rows, None)
+            d2 = modules["disc_2d"].apply(
+                {"params": nets["disc_2d"].params}, reproj[judged], train=False
+            )
             terms["adversarial_2d_only"] = losses.masked_mean(
-                losses.lsgan_generator_loss(d2), wild_mask[:, None]
+                losses.lsgan_generator_loss(d2), wild_mask[judged, None]
             )
             total = total + weights.reprojection_2d_only * terms["reprojection_2d_only"]
             total = total + weights.adversarial_2d_only * terms["adversarial_2d_only"]

@@ -68,6 +68,17 @@ def linear_decay_schedule(
     return schedule
 
 
+def every_k_schedule(schedule: optax.Schedule, k: int) -> optax.Schedule:
+    """The schedule of a network updated every `k`-th iteration (its updates at iterations 0,
+    k, 2k, ...), kept on the iteration clock: its n-th update (optimizer count n) gets
+    `schedule(n * k)`, the value at the iteration it runs in. k = 1 returns `schedule`."""
+    if not (isinstance(k, int) and k >= 1):
+        raise ValueError(f"k must be an integer >= 1, got {k!r}")
+    if k == 1:
+        return schedule
+    return lambda count: schedule(count * k)
+
+
 def make_optimizer(
     learning_rate: optax.Schedule,
     *,

@@ -20,7 +20,8 @@ Step kinds:
   1. generator: LS-GAN adversarial terms against both discriminators, PoseAug's range losses
      and (optionally) its feedback loss with the lifter frozen;
   2. discriminators, on real poses vs. pooled fakes (PoseAug pool) and, with 2D-only data, the
-     reprojections of the 2D-only batch (Eq. 12-15);
+     reprojections of the 2D-only batch (Eq. 12-15), every `gan.disc_every`-th iteration
+     (a `lax.cond`: the skipped iterations do not compute them);
   3. refiner/lifter/camera on real + augmented pairs (Eq. 16);
   4. (optional) refiner/lifter/camera on the 2D-only batch (Eq. 17) including the 2D
      discriminator's judgement of the reprojection.
@@ -51,6 +52,7 @@ from cpose_jax.train.pool import pool_query
 from cpose_jax.train.state import TrainState
 
 Batch = Mapping[str, Mapping[str, jax.Array]]
+DISCRIMINATORS = ("disc_3d", "disc_2d")  # updated together, in step 2
 _WEIGHTS, _GAN = LossWeights(), GanSettings()  # the defaults (paper §4.3, PoseAug)
 
 __all__ = [
@@ -159,7 +161,11 @@ def make_gan_step(
     train_refiner: whether the refiner is updated in steps 3-4 (else frozen, inference mode).
     wild_nets: networks step 4 updates (of those present).
     stage_start, stage_steps: the stage's first global step and length; the BA hardness
-      target grows linearly over the stage (PoseAug: 3 -> 5 over the epochs).
+      target grows linearly over the stage (PoseAug: 3 -> 5 over the epochs), and the
+      discriminators update at the stage's iterations 0, k, 2k, ... (k = `gan.disc_every`;
+      their optimizer count is then ceil(iterations / k): `optim.every_k_schedule` keeps
+      their lr schedule on the iteration clock; skipped iterations report the D metrics as 0
+      with `train/disc_*/updated` 0, run iterations with it 1).
     single_update: steps 3 and 4 as ONE forward and ONE optax update of each pose network:
       real pairs, usable augmented pairs and the 2D-only batch in one BatchNorm batch, each
       loss term masked to its rows (`objectives.iteration_pose_objective`), so every network's
@@ -173,6 +179,8 @@ def make_gan_step(
     for required in ("lifter", *GAN_NETS):
         if required not in modules:
             raise ValueError(f"make_gan_step needs a {required!r} module; got {sorted(modules)}")
+    if not (isinstance(gan.disc_every, int) and gan.disc_every >= 1):
+        raise ValueError(f"gan.disc_every must be an integer >= 1, got {gan.disc_every!r}")
     if use_2d_only and "camera" not in modules:
         raise ValueError("2D-only training (Eq. 17) needs the camera branch")
     train_refiner = train_refiner and "refiner" in modules
@@ -219,26 +227,42 @@ def make_gan_step(
         metrics |= {f"train/generator/fake_{k}": v for k, v in stats.items()}
 
         # 2. Discriminators: real poses vs. the generator's pre-update fakes (through the
-        # pool) and, with 2D-only data, the reprojections of the 2D-only batch.
+        # pool) and, with 2D-only data, the reprojections of the 2D-only batch; every
+        # `gan.disc_every`-th iteration of the stage (PoseAug: 2). The pool takes the fakes
+        # every iteration.
         pool, fake_3d, fake_2d = pool_query(state.pool, fakes.ba, x_rt, k_pool)
-        wild = None
-        if use_2d_only:
-            wild = dict(
-                batch["wild"], reprojection=_reproject(pose_modules, nets, batch["wild"], k_dwild)
+
+        def update_discriminators(discs):
+            wild = None
+            if use_2d_only:
+                reproj = _reproject(pose_modules, nets, batch["wild"], k_dwild)
+                wild = dict(batch["wild"], reprojection=reproj)
+            real_2d, real_2d_mask, fake_2d_all, fake_2d_mask = _disc_2d_data(paired, fake_2d, wild)
+            d_loss = functools.partial(
+                objectives.discriminator_objective,
+                modules=modules,
+                real_3d=paired["pose_3d"],
+                fake_3d=fake_3d,
+                real_2d=real_2d,
+                fake_2d=fake_2d_all,
+                real_2d_mask=real_2d_mask,
+                fake_2d_mask=fake_2d_mask,
             )
-        real_2d, real_2d_mask, fake_2d, fake_2d_mask = _disc_2d_data(paired, fake_2d, wild)
-        d_loss = functools.partial(
-            objectives.discriminator_objective,
-            modules=modules,
-            real_3d=paired["pose_3d"],
-            fake_3d=fake_3d,
-            real_2d=real_2d,
-            fake_2d=fake_2d,
-            real_2d_mask=real_2d_mask,
-            fake_2d_mask=fake_2d_mask,
-        )
-        nets, aux = update_networks(nets, ("disc_3d", "disc_2d"), d_loss, txs)
-        metrics |= aux.metrics
+            new, aux = update_networks({**nets, **discs}, DISCRIMINATORS, d_loss, txs)
+            return {n: new[n] for n in DISCRIMINATORS}, dict(aux.metrics)
+
+        discs = {n: nets[n] for n in DISCRIMINATORS}
+        if gan.disc_every == 1:
+            discs, d_metrics = update_discriminators(discs)
+        else:
+            discs, d_metrics = _every(
+                (state.step - stage_start) % gan.disc_every == 0,
+                update_discriminators,
+                discs,
+                updated=[f"train/{n}/updated" for n in DISCRIMINATORS],
+            )
+        nets = {**nets, **discs}
+        metrics |= d_metrics
 
         # 3. Refiner/lifter/camera on real (+ usable augmented) pairs, Eq. 16.
         data = {k: paired[k] for k in PAIRED_KEYS}
@@ -251,42 +275,29 @@ def make_gan_step(
         if train_on_fakes and weights.camera_fakes != 1.0:
             fake_rows = jnp.arange(mask.shape[0]) >= b
             camera_mask = mask * jnp.where(fake_rows, weights.camera_fakes, 1.0)
-        if single_update:
+        wild_mask, n_wild = None, None
+        if single_update and use_2d_only:
             # 3+4 in one forward and one update (see the docstring).
-            wild_mask = None
-            if use_2d_only:
-                data, mask, wild_mask = _with_2d_only(data, mask, batch["wild"])
-                n_wild = wild_mask.shape[0] - camera_mask.shape[0]
-                camera_mask = jnp.concatenate([camera_mask, jnp.zeros((n_wild,), jnp.float32)])
-            loss = functools.partial(
-                objectives.iteration_pose_objective,
-                modules=modules,
-                nets=nets,
-                data=data,
-                paired_mask=mask,
-                wild_mask=wild_mask,
-                camera_mask=camera_mask,
-                weights=weights,
-                rng=k_pose,
-                use_refiner_loss=train_refiner,
-            )
-            nets, aux = update_networks(nets, pose_names, loss, txs)
-            metrics |= aux.metrics
-            return state.replace(step=state.step + 1, nets=nets, pool=pool), metrics
-
+            data, mask, wild_mask = _with_2d_only(data, mask, batch["wild"])
+            n_wild = wild_mask.shape[0] - camera_mask.shape[0]
+            camera_mask = jnp.concatenate([camera_mask, jnp.zeros((n_wild,), jnp.float32)])
         p_loss = functools.partial(
-            objectives.paired_objective,
-            modules=pose_modules,
+            objectives.iteration_pose_objective,
+            modules=modules,
             nets=nets,
             data=data,
-            sample_mask=mask,
+            paired_mask=mask,
+            wild_mask=wild_mask,
+            camera_mask=camera_mask,
+            wild_rows=n_wild,
             weights=weights,
             rng=k_pose,
             use_refiner_loss=train_refiner,
-            camera_mask=camera_mask,
         )
         nets, aux = update_networks(nets, pose_names, p_loss, txs)
         metrics |= aux.metrics
+        if single_update:
+            return state.replace(step=state.step + 1, nets=nets, pool=pool), metrics
 
         # 4. 2D-only batch, Eq. 17 + the 2D discriminator's judgement of the reprojection.
         if use_2d_only and wild_names:
@@ -305,6 +316,24 @@ def make_gan_step(
         return state.replace(step=state.step + 1, nets=nets, pool=pool), metrics
 
     return step
+
+
+def _every(due: jax.Array, update, nets, *, updated: Collection[str]):
+    """`update(nets) -> (nets, metrics)` where `due` (a traced bool), else `nets` unchanged
+    and every metric 0, in a `lax.cond` (one branch runs: the skipped work is not done). The
+    metrics named `updated` are 1.0 where the update ran, 0.0 where not: the training loop
+    averages a network's other metrics over its updated iterations only."""
+    _, shapes = jax.eval_shape(update, nets)
+
+    def run(nets):
+        new, metrics = update(nets)
+        return new, metrics | {k: jnp.float32(1.0) for k in updated}
+
+    def skip(nets):
+        zeros = {k: jnp.zeros(v.shape, v.dtype) for k, v in shapes.items()}
+        return nets, zeros | {k: jnp.float32(0.0) for k in updated}
+
+    return jax.lax.cond(due, run, skip, nets)
 
 
 def _reproject(pose_modules, nets, wild, rng) -> jax.Array:
