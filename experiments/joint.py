@@ -5,11 +5,11 @@ Runbook
 -------
     python -m experiments.run --config=experiments/joint.py            # synthetic world, ~11 min
     python -m experiments.run --config=experiments/joint.py:smoke      # < 1 min, plumbing check
-    python -m experiments.run --config=experiments/joint.py:paper \\
+    python -m experiments.run --config=experiments/joint.py:paper,paper_method \\
         --config.data.source=files --config.data.paired=h36m_train.npz \\
         --config.data.two_d_only=mpii_train.npz --config.data.val=h36m_val.npz \\
         --config.data.tests=h36m=h36m_val.npz,3dhp=3dhp_test.npz,3dpw=3dpw_test.npz \\
-        --config.data.pck_sets=3dhp                                     # the paper's schedule
+        --config.data.pck_sets=3dhp                                     # the paper as written
 
 Variants (comma-separated, e.g. `joint.py:detected,no_refiner`):
   paper         the exact paper schedule: epoch_scale 1, batch 1024 (use with real data);
