@@ -81,9 +81,9 @@ camera; one seed per row, so differences of a few mm are within noise):
   fall), and the end-to-end stage does not undo that within this budget.
 
 The default (no variant) is that method on the synthetic world, scaled to run all four
-stages and print the evaluation table on a 2-core CPU (on the world of generator version 4,
-the same config with `--config.train.progress=False` took 11 min 9 s of wall time on a
-shared 2-core machine at load average 7-8, compile cache warm):
+stages and print the evaluation table on a 2-core CPU (on the world of generator version 4:
+9 min 5 s of wall time, 7.2 CPU-minutes, on a shared 2-core machine at load average 5-9,
+compile cache warm; 11-18 min at load 8-12):
   * stages.epoch_scale = 0.06: an epoch is 6% of a pass over the 40k synthetic lab pairs
     (9 steps of 256), so every stage keeps its length in epochs and its decays at the same
     epochs (100 : 50 : 10 : 75 epochs = 900 + 450 + 90 + 675 steps); that is
