@@ -76,6 +76,10 @@ camera; one seed per row, so differences of a few mm are within noise):
 
   wild_stress_test: 294.5 / 148.8 (old default), 191.9 / 104.6 (+A), 197.4 / 106.2 (+A+B),
   181.4 / 96.6 (default), PoseAug 186.6 / 100.4, supervised 348.5 / 154.6.
+  Seed 1, old default -> default: lab_val 99.4 / 71.7 -> 68.3 / 50.8, rig2_test 147.2 / 92.7
+  -> 100.4 / 62.4, wild_test 178.8 / 78.0 -> 196.5 / 64.4, wild_stress_test 287.8 / 150.7 ->
+  176.7 / 95.3, CMU lab 74.2 / 54.9 -> 52.0 / 42.7, CMU phone 154.1 / 65.4 -> 183.7 / 57.0
+  (PoseAug was not run at seed 1).
   C trades wild MPJPE for everything else: the pretrained lifter reads depth from 2D size as
   PoseAug's and the supervised lifter do (wild MPJPE 160 -> 189 while N-MPJPE and PA-MPJPE
   fall), and the end-to-end stage does not undo that within this budget.
