@@ -87,14 +87,16 @@ camera; one seed per row, so differences of a few mm are within noise):
   62.4, wild_test 178.8 / 78.0 -> 196.5 / 64.4, wild_stress_test 287.8 / 150.7 -> 176.7 / 95.3,
   CMU lab 74.2 / 54.9 -> 52.0 / 42.7, CMU phone 154.1 / 65.4 -> 183.7 / 57.0 (PoseAug was not
   run at seed 1).
-  SEED1_D
+  Seed 1, the default (A-D): lab_val 64.5 / 47.1, rig2_test 92.5 / 54.6, wild_test 77.6 /
+  48.8, wild_stress_test 164.3 / 91.2, CMU lab 51.6 / 41.7, CMU phone 69.4 / 46.7.
   C alone traded wild MPJPE for everything else: the pretrained lifter read depth from 2D size
   as PoseAug's and the supervised lifter do (wild MPJPE 160 -> 189 while N-MPJPE and PA-MPJPE
   fell), and the end-to-end stage did not undo that within this budget; D removes it.
 
 The default (no variant) is that method on the synthetic world, scaled to run all four
 stages and print the evaluation table on a 2-core CPU (on the world of generator version 4:
-MAIN_WALL_DOC):
+8 min 4 s of wall time, 7.1 CPU-minutes, on a shared 2-core machine at load average 4-5,
+compile cache warm, beside one other training run; 11-18 min at load 8-12):
   * stages.epoch_scale = 0.06: an epoch is 6% of a pass over the 40k synthetic lab pairs
     (9 steps of 256), so every stage keeps its length in epochs and its decays at the same
     epochs (100 : 50 : 10 : 75 epochs = 900 + 450 + 90 + 675 steps); that is
