@@ -3,7 +3,7 @@ discriminators, 2D-3D pairs plus 2D-only data (paper §3-4).
 
 Runbook
 -------
-    python -m experiments.run --config=experiments/joint.py            # synthetic world, ~11 min
+    python -m experiments.run --config=experiments/joint.py            # synthetic world, ~8-11 min
     python -m experiments.run --config=experiments/joint.py:smoke      # < 1 min, plumbing check
     python -m experiments.run --config=experiments/joint.py:paper,paper_method \\
         --config.data.source=files --config.data.paired=h36m_train.npz \\
