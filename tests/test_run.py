@@ -193,6 +193,7 @@ def test_nonfinite_loss_stops_and_keeps_the_last_good_checkpoint(shared, tmp_pat
     config = joint.get_config(VARIANT)
     config.data.synthetic.cache_dir = shared["world"]
     config.stages.order = "refiner,pretrain"
+    config.stages.pretrain.train_camera = False  # the lifter alone (joint.py's default: + camera)
     config.stages.pretrain.lr = float("nan")  # the first lifter update makes every param NaN
     config.train.num_devices = 1
     run = build.build_run(config)

@@ -14,7 +14,10 @@ from cpose_jax import evaluation, models
 from experiments import build
 
 CONFIGS = {
-    "joint": ["", "paper", "smoke", "tiny", "detected", "no_refiner", "detected,no_refiner"],
+    "joint": [
+        *("", "paper", "smoke", "tiny", "detected", "no_refiner", "detected,no_refiner"),
+        *("paper_method", "paper,paper_method", "detected,no_refiner,paper_method"),
+    ],
     "supervised": ["", "paper", "smoke", "refiner,detected"],
     "poseaug": ["", "paper", "smoke", "refiner,detected", "faithful"],
 }
@@ -36,10 +39,14 @@ def test_config_builds(name, variant):
         assert set(trained) <= set(nets)
         txs = build.build_txs(config, stage, steps_per_epoch=10)
         assert set(txs) == set(nets)
-    if name == "joint" and variant in ("", "paper"):
-        # The paper's §4.3 settings are kept in the default and the paper variant.
+    if name == "joint" and variant in ("", "paper", "paper_method", "paper,paper_method"):
+        # The paper's §4.3 settings are kept in the default and the paper variants; the
+        # default adds PoseAug's pretraining stage before the warm-up (`paper_method` not).
         st = config.stages
-        assert st.order == "refiner,warmup,end_to_end"
+        with_pretrain = "paper_method" not in variant
+        assert st.order == (
+            "refiner,pretrain,warmup,end_to_end" if with_pretrain else "refiner,warmup,end_to_end"
+        )
         assert (st.refiner.epochs, st.refiner.lr, st.refiner.decay_epochs) == (
             100, 1e-4, (30, 60, 90),
         )  # fmt: skip
@@ -57,6 +64,42 @@ def test_config_builds(name, variant):
         assert "refiner" not in nets and "refiner" not in stages
     if "detected" in variant:
         assert config.data.input_2d == "detections"
+
+
+def _flat(config: ml_collections.ConfigDict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in config.items():
+        if isinstance(value, ml_collections.ConfigDict):
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[prefix + key] = value
+    return out
+
+
+def test_joint_default_departs_from_the_paper_method_in_four_choices():
+    """The default joint config is the paper's method plus exactly the four departures its
+    docstring lists (ablations in joint.py); `paper_method` removes them, and the order of the
+    variants does not matter (`no_refiner` keeps the refiner out)."""
+    from experiments import joint
+
+    default, paper = _flat(joint.get_config()), _flat(joint.get_config("paper_method"))
+    differ = {k for k in default if default[k] != paper[k]} - {"name"}
+    # (the pretrain stage's own settings stay; out of stages.order they are not used)
+    departures = {"stages.order", "stages.end_to_end.single_update", "loss_weights.camera_fakes"}
+    assert differ == {*departures, "model.lifter.input_norm"}
+    assert (default["model.lifter.input_norm"], paper["model.lifter.input_norm"]) == (
+        "root_scale", "none",
+    )  # fmt: skip
+    assert default["stages.order"] == "refiner,pretrain,warmup,end_to_end"
+    assert (default["stages.pretrain.epochs"], default["stages.pretrain.lr"]) == (50, 1e-3)
+    assert default["stages.end_to_end.single_update"] and default["stages.pretrain.train_camera"]
+    assert default["loss_weights.camera_fakes"] == 0.0
+    assert (paper["stages.end_to_end.single_update"], paper["loss_weights.camera_fakes"]) == (
+        False, 1.0,
+    )  # fmt: skip
+    for variant in ("no_refiner,paper_method", "paper_method,no_refiner"):
+        assert joint.get_config(variant).stages.order == "warmup,end_to_end"
+    assert joint.get_config("no_refiner").stages.order == "pretrain,warmup,end_to_end"
 
 
 def test_config_is_locked_against_unknown_keys():

@@ -60,7 +60,9 @@ def tiny_modules() -> dict:
     j = H36M17.num_joints
     return {
         "refiner": models.Refiner(j, features=16, num_blocks=0, dropout=0.25),
-        "lifter": models.MartinezLifter(j, features=32, num_blocks=0, dropout=0.25),
+        "lifter": models.MartinezLifter(
+            j, features=32, num_blocks=0, dropout=0.25, input_norm="root_scale"
+        ),
         "camera": models.CameraBranch(j, features=16, num_blocks=0, dropout=0.25),
         "generator": models.PoseGenerator("h36m17", features=16, num_blocks=0, noise_dim=8),
         "disc_3d": models.Discriminator3D("h36m17", features=16, mid_features=8),
