@@ -46,19 +46,18 @@ of the first `--max-figures` people, `--figure-rows` per page (`DIR/people_000.p
 3,17,42` picks the people drawn; `--image-dir DIR` draws the input images (the COCO `images`
 list's `file_name`) under the 2D panels.
 
-The README's example figure (docs/figures/infer_example.png), from the default synthetic run::
+The README's example figure (docs/figures/infer_example.png), from the main command's run::
 
-    python -m experiments.run --config=experiments/joint.py --workdir=runs/joint \\
-        --config.train.batch_size=128 --config.train.two_d_only_batch_size=128 \\
-        --config.stages.epoch_scale=0.04
+    python -m experiments.run --config=experiments/joint.py --workdir=runs/joint
     python -m experiments.infer --workdir=runs/joint --input=synthetic:rig2_test \\
         --output=runs/joint/infer/rig2_test --figures=docs/figures/infer_example.png \\
-        --figure-people=2229,1295,1952,1714
+        --figure-people=1591,2835,2975,3164
 
 (`--input=synthetic:SPLIT` reads a split of the synthetic world the run was trained with, here
-the simulated detections of the 3DHP-like second-rig test set; the four people are a crouch, a
-kick, a sitting and a lying pose with MPJPE near that set's median, 181 mm. The committed
-figure came from that run's best checkpoint, step 1524 of 2220, val MPJPE 72.9 mm.)
+the simulated detections of the 3DHP-like second-rig test set; the four people are a squat, a
+kick, a sitting and a lying pose with root-relative MPJPE near that set's median, 124 mm. The
+committed figure came from that run's best checkpoint on world v5, step 2088 of 2115, val MPJPE
+68.75 mm.)
 
 Inference is jitted and batched (`--batch-size`, padded to a few fixed sizes so nothing
 recompiles); the time per pose is printed. Exit status 0, or 2 with a one-line
