@@ -119,14 +119,12 @@ from experiments import configs_common as common
 
 def pretrain_stage(config) -> None:
     """PoseAug's supervised pretraining before the warm-up (not in the paper): the lifter and
-    the camera branch on the 2D-3D pairs (Eq. 10), 50 epochs at lr 1e-3, no validation."""
+    the camera branch on the 2D-3D pairs (Eq. 10), no validation; the stage's length and lr
+    are the base config's (50 epochs at 1e-3, as PoseAug and supervised.py)."""
     st = config.stages
     order = [s for s in st.order.split(",") if s != "pretrain"]
     at = order.index("warmup") if "warmup" in order else len(order)
     st.order = ",".join([*order[:at], "pretrain", *order[at:]])
-    st.pretrain.epochs = 50
-    st.pretrain.lr = 1e-3
-    st.pretrain.decay_epochs = ()
     st.pretrain.train_camera = True
     st.pretrain.validate = False
 
@@ -134,12 +132,14 @@ def pretrain_stage(config) -> None:
 def paper_method(config) -> None:
     """CameraPose as the paper describes it (§3-4.3): no pretraining stage, the 2D-only batch
     a second forward and a second update in each end-to-end iteration, the camera loss (Eq. 8)
-    on real and augmented pairs. Changes the method only (`paper` sets the schedule)."""
+    on real and augmented pairs, the lifter reading the 2D as given. The base config's values
+    of the departures' keys; changes the method only (`paper` sets the schedule)."""
+    base = common.base_config()
     st = config.stages
     st.order = ",".join(s for s in st.order.split(",") if s != "pretrain")
-    st.end_to_end.single_update = False
-    config.loss_weights.camera_fakes = 1.0
-    config.model.lifter.input_norm = "none"
+    st.end_to_end.single_update = base.stages.end_to_end.single_update
+    config.loss_weights.camera_fakes = base.loss_weights.camera_fakes
+    config.model.lifter.input_norm = base.model.lifter.input_norm
 
 
 VARIANTS = {**common.VARIANTS, "no_refiner": common.no_refiner, "paper_method": paper_method}
