@@ -240,7 +240,6 @@ def figure_files(
     image_dir: where the input's image files (`file_name`) are; found images are drawn under
     the 2D panels.
     """
-
     from cpose_jax import viz
 
     n = len(out["pose_3d"])
