@@ -142,7 +142,19 @@ def paper_method(config) -> None:
     config.model.lifter.input_norm = base.model.lifter.input_norm
 
 
-VARIANTS = {**common.VARIANTS, "no_refiner": common.no_refiner, "paper_method": paper_method}
+def detected(config) -> None:
+    """Detected 2D with confidences as input (Table 5), with the refinement network in front
+    of the lifter (departure E: the default, on ground-truth 2D, has none)."""
+    common.detected(config)
+    common.with_refiner(config)
+
+
+VARIANTS = {
+    **common.VARIANTS,
+    "detected": detected,
+    "no_refiner": common.no_refiner,
+    "paper_method": paper_method,
+}
 
 
 def get_config(arg: str | None = None):
@@ -159,5 +171,6 @@ def get_config(arg: str | None = None):
     config.stages.end_to_end.single_update = True
     config.loss_weights.camera_fakes = 0.0
     config.model.lifter.input_norm = "root_scale"
+    common.no_refiner(config)  # E: no refiner on ground-truth 2D; `detected` adds it
     common.apply_variants(config, arg, VARIANTS)
     return config
