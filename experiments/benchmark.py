@@ -390,11 +390,11 @@ def fill_matmul(matmul: dict[str, Any], recs: Mapping[str, Mapping[str, Any]]) -
 
 def _find_stage(config, kind: str) -> str | None:
     names, stage_kind = _STAGE_FOR_KIND[kind]
+    run = build.stage_names(config)  # a stage's settings may exist outside stages.order
     for n in names:
-        if n in config.stages and isinstance(config.stages[n], type(config.stages)):
-            if config.stages[n].kind == stage_kind:
-                return n
-    for n in build.stage_names(config):
+        if n in run and config.stages[n].kind == stage_kind:
+            return n
+    for n in run:
         if config.stages[n].kind == stage_kind:
             return n
     return None

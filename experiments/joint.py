@@ -140,6 +140,7 @@ def paper_method(config) -> None:
     st.end_to_end.single_update = base.stages.end_to_end.single_update
     config.loss_weights.camera_fakes = base.loss_weights.camera_fakes
     config.model.lifter.input_norm = base.model.lifter.input_norm
+    config.loss_weights.refiner_downstream = base.loss_weights.refiner_downstream
 
 
 VARIANTS = {**common.VARIANTS, "no_refiner": common.no_refiner, "paper_method": paper_method}
@@ -159,5 +160,9 @@ def get_config(arg: str | None = None):
     config.stages.end_to_end.single_update = True
     config.loss_weights.camera_fakes = 0.0
     config.model.lifter.input_norm = "root_scale"
+    config.loss_weights.refiner_downstream = 0.0  # F: the refiner learns from Eq. 4 alone
+    common.no_refiner(config)  # E: the refiner only in front of detected 2D
     common.apply_variants(config, arg, VARIANTS)
+    if config.data.input_2d == "detections" and "no_refiner" not in (arg or "").split(","):
+        common.with_refiner(config)
     return config

@@ -102,6 +102,8 @@ def get_config(arg: str | None = None):
     st.end_to_end.use_2d_only = False
     st.end_to_end.train_refiner = False
     common.cpu_budget(config)
+    # With the `refiner` variant: trained by Eq. 4 alone, as in joint.py's default (departure F).
+    config.loss_weights.refiner_downstream = 0.0
     variants = {**common.VARIANTS, "refiner": common.with_refiner, "faithful": faithful}
     common.apply_variants(config, arg, variants)
     return config

@@ -406,6 +406,6 @@ def test_changed_architecture_refused_before_config_is_overwritten(tmp_path):
     assert "holds checkpoints of another architecture" in err and "lifter.features" in err, err
     assert (workdir / "config.json").read_text() == config_json and _files(tmp_path) == before
     # Dropping the GAN stages removes networks from the state: also refused.
-    proc = _run(tmp_path, TINY, "--config.stages.order=refiner,pretrain")
+    proc = _run(tmp_path, TINY, "--config.stages.order=pretrain")
     assert proc.returncode == 2 and "GAN networks True -> False" in proc.stderr, proc.stderr
     assert (workdir / "config.json").read_text() == config_json and _files(tmp_path) == before

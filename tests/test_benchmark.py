@@ -64,7 +64,7 @@ def test_config_loading_is_run_s():
 def test_benchmark_tiny_run_reports_every_kind(tmp_path, capsys):
     out = tmp_path / "bench.json"
     argv = [
-        "--config=experiments/joint.py:tiny",
+        "--config=experiments/joint.py:tiny,detected",  # with the refiner (every kind)
         "--batch-size",
         "8",
         "--devices",
@@ -262,3 +262,13 @@ def test_single_update_pass_table_has_the_same_pose_rows():
     for net in ("refiner", "lifter", "camera"):
         assert rows(one, net, "3") == rows(two, net, "34") == 2 * 16 + 8
     assert rows(one, "disc_2d", "3") == rows(two, "disc_2d", "4") == 8
+
+
+def test_step_kinds_follow_the_stages_that_run():
+    """A stage's settings outside `stages.order` are not benchmarked (the default joint config
+    keeps the refiner's settings but runs no refiner stage on ground-truth 2D)."""
+    from experiments import joint
+
+    assert benchmark._find_stage(joint.get_config("tiny"), "refiner") is None
+    assert benchmark._find_stage(joint.get_config("tiny,detected"), "refiner") == "refiner"
+    assert benchmark._find_stage(joint.get_config("tiny"), "supervised") == "pretrain"

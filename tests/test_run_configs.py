@@ -41,12 +41,11 @@ def test_config_builds(name, variant):
         assert set(txs) == set(nets)
     if name == "joint" and variant in ("", "paper", "paper_method", "paper,paper_method"):
         # The paper's §4.3 settings are kept in the default and the paper variants; the
-        # default adds PoseAug's pretraining stage before the warm-up (`paper_method` not).
+        # default adds PoseAug's pretraining stage before the warm-up (`paper_method` not);
+        # on ground-truth 2D there is no refiner stage (departure E).
         st = config.stages
         with_pretrain = "paper_method" not in variant
-        assert st.order == (
-            "refiner,pretrain,warmup,end_to_end" if with_pretrain else "refiner,warmup,end_to_end"
-        )
+        assert st.order == ("pretrain,warmup,end_to_end" if with_pretrain else "warmup,end_to_end")
         assert (st.refiner.epochs, st.refiner.lr, st.refiner.decay_epochs) == (
             100, 1e-4, (30, 60, 90),
         )  # fmt: skip
@@ -64,6 +63,9 @@ def test_config_builds(name, variant):
         assert "refiner" not in nets and "refiner" not in stages
     if "detected" in variant:
         assert config.data.input_2d == "detections"
+    if name == "joint":  # the refiner exactly in front of detected 2D, unless `no_refiner`
+        with_refiner = "detected" in variant and "no_refiner" not in variant
+        assert ("refiner" in nets) == with_refiner == ("refiner" in stages)
 
 
 def _flat(config: ml_collections.ConfigDict, prefix: str = "") -> dict:
@@ -85,21 +87,26 @@ def test_joint_default_departs_from_the_paper_method_in_four_choices():
     default, paper = _flat(joint.get_config()), _flat(joint.get_config("paper_method"))
     differ = {k for k in default if default[k] != paper[k]} - {"name"}
     # (the pretrain stage's own settings stay; out of stages.order they are not used)
-    departures = {"stages.order", "stages.end_to_end.single_update", "loss_weights.camera_fakes"}
+    departures = {
+        *("stages.order", "stages.end_to_end.single_update", "loss_weights.camera_fakes"),
+        "loss_weights.refiner_downstream",
+    }
     assert differ == {*departures, "model.lifter.input_norm"}
     assert (default["model.lifter.input_norm"], paper["model.lifter.input_norm"]) == (
         "root_scale", "none",
     )  # fmt: skip
-    assert default["stages.order"] == "refiner,pretrain,warmup,end_to_end"
+    assert default["stages.order"] == "pretrain,warmup,end_to_end"
     assert (default["stages.pretrain.epochs"], default["stages.pretrain.lr"]) == (50, 1e-3)
     assert default["stages.end_to_end.single_update"] and default["stages.pretrain.train_camera"]
     assert default["loss_weights.camera_fakes"] == 0.0
     assert (paper["stages.end_to_end.single_update"], paper["loss_weights.camera_fakes"]) == (
         False, 1.0,
     )  # fmt: skip
-    for variant in ("no_refiner,paper_method", "paper_method,no_refiner"):
+    for variant in ("detected,no_refiner,paper_method", "no_refiner,paper_method,detected"):
         assert joint.get_config(variant).stages.order == "warmup,end_to_end"
-    assert joint.get_config("no_refiner").stages.order == "pretrain,warmup,end_to_end"
+    for variant in ("detected,paper_method", "paper_method,detected"):
+        assert joint.get_config(variant).stages.order == "refiner,warmup,end_to_end"
+    assert joint.get_config("detected").stages.order == "refiner,pretrain,warmup,end_to_end"
 
 
 def test_config_is_locked_against_unknown_keys():
