@@ -78,10 +78,11 @@ def _flat(config: ml_collections.ConfigDict, prefix: str = "") -> dict:
     return out
 
 
-def test_joint_default_departs_from_the_paper_method_in_four_choices():
-    """The default joint config is the paper's method plus exactly the four departures its
-    docstring lists (ablations in joint.py); `paper_method` removes them, and the order of the
-    variants does not matter (`no_refiner` keeps the refiner out)."""
+def test_joint_default_departs_from_the_paper_method_in_its_listed_choices():
+    """The default joint config is the paper's method plus exactly the departures A-D and F
+    its docstring lists (ablations in joint.py; E, no refiner on ground-truth 2D, holds for
+    both); `paper_method` removes them, and the order of the variants does not matter
+    (`no_refiner` keeps the refiner out, `detected` brings it in)."""
     from experiments import joint
 
     default, paper = _flat(joint.get_config()), _flat(joint.get_config("paper_method"))
