@@ -3,8 +3,8 @@ no camera branch, no 2D-only data.
 
 Runbook
 -------
-    python -m experiments.run --config=experiments/poseaug.py                   # synthetic
-    python -m experiments.run --config=experiments/poseaug.py:faithful          # as released
+    python -m experiments.run --config=experiments/poseaug.py                   # as released
+    python -m experiments.run --config=experiments/poseaug.py:legacy            # old baseline
     python -m experiments.run --config=experiments/poseaug.py:refiner,detected  # Table 5 row
     python -m experiments.run --config=experiments/poseaug.py:paper --config.data.source=files ...
 
@@ -12,10 +12,8 @@ Stages (research/poseaug.md §1.6): `pretrain` the lifter supervised (PoseAug's 
 1e-3, 50 epochs); `warmup` 2 epochs of GAN training (lr 1e-4, no feedback loss); `end_to_end`
 48 epochs, lr 1e-4 for lifter, generator and discriminators, feedback loss on.
 
-The default keeps the earlier baseline of this project (CameraPose's 2D KCS discriminator, our
-bounded RT mapping, no projection clip, a constant lr with a 3-epoch ramp; the README's and
-RESULTS.md's PoseAug numbers are of it). The variant `faithful` (issue 14) is PoseAug's
-released code (jfzhang95/PoseAug f469ce4), each a config key:
+The default (since issue 14; the variant `faithful` names it explicitly) is PoseAug's released
+code (jfzhang95/PoseAug f469ce4), each a config key:
   * 2D discriminator: `Pos2dDiscriminator`, an MLP on the raw normalized 2D coordinates, width
     100 (`model.disc_2d.input_kind='raw'`, `features=100`), not CameraPose's 2D KCS;
   * RT stage of the generator: `t = (a_x, a_y, a_z²)`, unbounded
@@ -28,12 +26,14 @@ released code (jfzhang95/PoseAug f469ce4), each a config key:
     for every network of the end-to-end stage (`stages.end_to_end.decay_kind='linear'`), no
     lr ramp at the stage start (`warmup_epochs=0`);
   * the discriminators update every 2nd iteration (PoseAug's `df=2`: `gan.disc_every=2`).
+The variant `legacy` is this project's earlier baseline (the default before issue 14, and the
+PoseAug of RESULTS.md's v3-world report and of the README's speed tables): CameraPose's 2D KCS
+discriminator, our bounded RT mapping, no projection clip, a constant lr with a 3-epoch ramp,
+the discriminators every iteration.
 Remaining departures:
   * the lifter trains on real and usable augmented pairs in the same iteration and batch
     (PoseAug: after each GAN epoch, one epoch on the buffer of fakes, then one on real
     pairs), and also on real pairs during `warmup` (PoseAug: not trained then);
-  * (default only: the discriminators update every iteration, `gan.disc_every=1`; PoseAug
-    and `faithful`: every 2nd);
   * the linear decay restarts at the end-to-end stage (1 - e/49 over its 48 epochs, PoseAug
     1 - (e+2)/51 over all 50: within 4 %); `warmup` runs at a constant 1e-4 and `pretrain` at
     a constant 1e-3 (PoseAug's baseline: x0.96 every 100k steps, never reached here);
@@ -61,7 +61,8 @@ The synthetic default uses the same epoch scale and batch as `joint.py` (an epoc
 passes over the 2D-3D set, batch 256), so the three methods compare at equal budget.
 
 Variants: paper, smoke, tiny, detected (detected 2D, Table 5), refiner (add the refinement
-network: Table 5's "Gong et al. w/ Refinement Network"), faithful (PoseAug as released).
+network: Table 5's "Gong et al. w/ Refinement Network"), faithful (PoseAug as released: the
+default, restated; e.g. after `legacy`), legacy (the project's earlier baseline).
 """
 
 from __future__ import annotations
@@ -80,6 +81,20 @@ def faithful(config) -> None:
     config.stages.end_to_end.decay_kind = "linear"
     config.stages.end_to_end.warmup_epochs = 0.0
     config.gan.disc_every = 2
+
+
+def legacy(config) -> None:
+    """The project's PoseAug baseline before issue 14: the base config's 2D discriminator
+    (CameraPose's part KCS), RT mapping (bounded), projection (no clip), end-to-end lr
+    schedule (constant after a 3-epoch ramp) and discriminator interval (every iteration)."""
+    base = common.base_config()
+    config.model.disc_2d.input_kind = base.model.disc_2d.input_kind
+    config.model.disc_2d.features = base.model.disc_2d.features
+    config.model.generator.translation = base.model.generator.translation
+    config.gan.project_clip = base.gan.project_clip
+    config.stages.end_to_end.decay_kind = base.stages.end_to_end.decay_kind
+    config.stages.end_to_end.warmup_epochs = base.stages.end_to_end.warmup_epochs
+    config.gan.disc_every = base.gan.disc_every
 
 
 def get_config(arg: str | None = None):
@@ -104,6 +119,12 @@ def get_config(arg: str | None = None):
     common.cpu_budget(config)
     # With the `refiner` variant: trained by Eq. 4 alone, as in joint.py's default (departure F).
     config.loss_weights.refiner_downstream = 0.0
-    variants = {**common.VARIANTS, "refiner": common.with_refiner, "faithful": faithful}
+    faithful(config)
+    variants = {
+        **common.VARIANTS,
+        "refiner": common.with_refiner,
+        "faithful": faithful,
+        "legacy": legacy,
+    }
     common.apply_variants(config, arg, variants)
     return config

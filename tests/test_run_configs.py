@@ -19,7 +19,7 @@ CONFIGS = {
         *("paper_method", "paper,paper_method", "detected,no_refiner,paper_method"),
     ],
     "supervised": ["", "paper", "smoke", "refiner,detected"],
-    "poseaug": ["", "paper", "smoke", "refiner,detected", "faithful"],
+    "poseaug": ["", "paper", "smoke", "refiner,detected", "faithful", "legacy", "legacy,faithful"],
 }
 CASES = [(name, v) for name, variants in CONFIGS.items() for v in variants]
 
@@ -161,9 +161,14 @@ def test_step_decay_boundaries_follow_epochs():
 def test_poseaug_is_faithful_to_the_released_code():
     from experiments import poseaug
 
-    default = build.build_modules(poseaug.get_config())
-    assert default["disc_2d"].input_kind == "kcs" and default["generator"].translation == "bounded"
-    config = poseaug.get_config("faithful")
+    old = build.build_modules(poseaug.get_config("legacy"))
+    assert old["disc_2d"].input_kind == "kcs" and old["generator"].translation == "bounded"
+    # The default is the released code; `faithful` restates it (also after `legacy`).
+    assert _flat(poseaug.get_config()) == {
+        **_flat(poseaug.get_config("legacy,faithful")),
+        "name": "poseaug",
+    }
+    config = poseaug.get_config()
     modules = build.build_modules(config)
     assert modules["disc_2d"].input_kind == "raw" and modules["disc_2d"].features == 100
     assert modules["generator"].translation == "poseaug"
