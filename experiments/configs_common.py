@@ -18,7 +18,7 @@ Key reference (what the training code reads):
 - `data.tests` (str): comma-separated `name=path` test sets ('' = the synthetic test splits).
 - `data.pck_sets` (str): comma-separated names of test sets scored like 3DHP (PCK/AUC, 14
   joints).
-- `data.synthetic.{seed, scale, cache_dir, rare_fraction}`: the synthetic world; `scale`
+- `data.synthetic.{seed, scale, cache_dir, rare_fraction, lab_rare}`: the synthetic world; `scale`
   multiplies its default split sizes (lab_train 40k, lab_val 8k, wild_2d 12k, tests 4k each).
 - `model.lifter.output_init_scale` (float): the lifter's last layer is multiplied by this at
   init (0 = start predicting every joint at the root). The Kaiming-initialised output puts
@@ -131,6 +131,7 @@ def base_config() -> ml_collections.ConfigDict:
     s.scale = 1.0
     s.cache_dir = ""  # '' = $CPOSE_CACHE_DIR/synthetic or ~/.cache/cpose_jax/synthetic
     s.rare_fraction = 0.1  # rare (floor, inverted) share of wild_test; lab, wild_2d: 2.5x
+    s.lab_rare = True  # False: the lab never shows them (only the 2D-only web data does)
 
     c.model = m = ml_collections.ConfigDict()
     m.lifter = ml_collections.ConfigDict(

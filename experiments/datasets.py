@@ -79,6 +79,7 @@ def synthetic_world(config, *, verbose: bool = False) -> dict[str, Path]:
         sizes=synthetic_sizes(config),
         cache_dir=s.cache_dir or None,
         wild_rare_fraction=s.rare_fraction,
+        lab_rare=s.get("lab_rare", True),  # (absent from run configs before the option)
         verbose=verbose,
     )
     return {k: Path(v) for k, v in world.items()}

@@ -149,6 +149,27 @@ def test_rare_movement_share_is_one_knob(world):
         assert np.isin(arrays["action"], rare).any() == (split == "wild_stress_test")
 
 
+def test_lab_without_rare_movements_leaves_the_other_splits_alone(tmp_path):
+    """`lab_rare=False` (the paper's setting for 2D-only data): no rare movement in lab_train
+    or lab_val; the web 2D and the tests are the default world's, bit for bit; the default
+    world keeps its cache key."""
+    rare = synthetic_motion.RARE
+    for split in ("lab_train", "lab_val", "wild_2d", "wild_test"):
+        off, _ = synthetic.generate_split(split, 400, seed=3, lab_rare=False)
+        on, _ = synthetic.generate_split(split, 400, seed=3)
+        if split.startswith("lab"):
+            assert not np.isin(off["action"], rare).any() and np.isin(on["action"], rare).any()
+        else:
+            assert all(np.array_equal(off[k], on[k]) for k in on), split
+    assert synthetic.rare_share("lab", 0.1, lab_rare=False) == 0.0
+    assert synthetic.rare_share("web", 0.1, lab_rare=False) == 0.25
+    sizes = {s: 8 for s in synthetic.SPLITS}
+    default = synthetic.make_world(3, sizes=sizes, cache_dir=tmp_path)
+    no_lab = synthetic.make_world(3, sizes=sizes, cache_dir=tmp_path, lab_rare=False)
+    assert default["lab_train"].parent != no_lab["lab_train"].parent
+    assert synthetic._world_key(3, sizes, 0.1) == synthetic._world_key(3, sizes, 0.1, True)
+
+
 def _faces_up(info, mask):
     """Cosine between the chest's outward normal and world up, per selected pose."""
     x, up = info["pose_3d"][mask], info["up_cam"][mask]

@@ -156,8 +156,11 @@ _DETECTOR_LEVEL = {"lab": 1.0, "rig2": 1.3, "phone": 1.4, "web": 1.4, "stress": 
 _WILD_TILT_SHARE, _WILD_TILT_SD = 0.3, 25.0
 
 
-def rare_share(domain: str, rare_fraction: float) -> float:
-    """Share of rare movements in a domain's poses for the knob ``rare_fraction``."""
+def rare_share(domain: str, rare_fraction: float, *, lab_rare: bool = True) -> float:
+    """Share of rare movements in a domain's poses for the knob ``rare_fraction``;
+    ``lab_rare=False``: none in the lab (the paper's setting, see :func:`generate_split`)."""
+    if domain == "lab" and not lab_rare:
+        return 0.0
     if domain == "stress":
         return max(rare_fraction, _STRESS_RARE_FRACTION)
     if domain == "rig2":
@@ -167,9 +170,9 @@ def rare_share(domain: str, rare_fraction: float) -> float:
     return rare_fraction
 
 
-def _action_mix(domain: str, rare_fraction: float) -> dict[str, float]:
+def _action_mix(domain: str, rare_fraction: float, *, lab_rare: bool = True) -> dict[str, float]:
     """Movement -> probability for a domain (:mod:`.synthetic_motion` names)."""
-    rare_fraction = rare_share(domain, rare_fraction)
+    rare_fraction = rare_share(domain, rare_fraction, lab_rare=lab_rare)
     common, sport = 1.0 - rare_fraction, _SPORT_SHARE[domain]
     mix = {a: w * common * (1 - sport) for a, w in _EVERYDAY_MIX.items()}
     mix.update({a: w * common * sport for a, w in _SPORT_MIX.items()})
@@ -363,6 +366,7 @@ def generate_split(
     *,
     seed: int = 0,
     wild_rare_fraction: float = DEFAULT_RARE_FRACTION,
+    lab_rare: bool = True,
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Generates one split in memory (no disk), deterministic from ``(seed, split)``.
 
@@ -374,6 +378,9 @@ def generate_split(
       wild_rare_fraction: share of rare (floor and inverted) movements in wild_test (the
         "unseen poses" knob); lab and wild_2d show them :data:`TRAINING_RARE_SCALE` times as
         often (at most half), rig2_test at least 20 %, wild_stress_test 35 % (:func:`rare_share`).
+      lab_rare: False = the paper's setting for 2D-only data: the lab (lab_train, lab_val)
+        never shows a rare movement, the web 2D (wild_2d) and the test splits still do, so
+        only the 2D-only data carries them (Human3.6M lacks the poses MPII and 3DPW hold).
 
     Returns:
       ``(arrays, info)``: ``arrays`` are :func:`save_dataset` keyword arguments (pixels,
@@ -391,7 +398,7 @@ def generate_split(
     spec = _SPEC[split]
     domain = spec["domain"]
     rng = np.random.default_rng([seed, _SPLIT_KEY[split]])
-    mix = _action_mix(domain, wild_rare_fraction)
+    mix = _action_mix(domain, wild_rare_fraction, lab_rare=lab_rare)
     n = num_samples
     if "rig" in spec:
         rig = sensors.RIGS[spec["rig"]]
@@ -570,10 +577,11 @@ def default_cache_dir() -> Path:
     return base / "synthetic"
 
 
-def _world_key(seed, sizes, rare) -> str:
-    blob = json.dumps(
-        dict(version=GENERATOR_VERSION, seed=seed, sizes=sizes, rare=rare), sort_keys=True
-    )
+def _world_key(seed, sizes, rare, lab_rare=True) -> str:
+    key = dict(version=GENERATOR_VERSION, seed=seed, sizes=sizes, rare=rare)
+    if not lab_rare:  # (absent when True: the default world keeps its key)
+        key["lab_rare"] = False
+    blob = json.dumps(key, sort_keys=True)
     return hashlib.sha1(blob.encode()).hexdigest()[:12]
 
 
@@ -583,21 +591,23 @@ def make_world(
     sizes: dict[str, int] | None = None,
     cache_dir: str | os.PathLike | None = None,
     wild_rare_fraction: float = DEFAULT_RARE_FRACTION,
+    lab_rare: bool = True,
     overwrite: bool = False,
     verbose: bool = False,
 ) -> dict[str, Path]:
     """Generates the synthetic world (or finds it in the cache) and returns split -> .npz path.
 
     The files live in ``cache_dir/world_s{seed}_{key}/`` where ``key`` hashes
-    (:data:`GENERATOR_VERSION`, seed, sizes, wild_rare_fraction). A ``world.json`` manifest is
-    written last; a folder with a manifest and every split file is a cache hit and nothing is
-    regenerated. Writes are atomic, so concurrent processes (multi-host) are safe.
+    (:data:`GENERATOR_VERSION`, seed, sizes, wild_rare_fraction, lab_rare). A ``world.json``
+    manifest is written last; a folder with a manifest and every split file is a cache hit and
+    nothing is regenerated. Writes are atomic, so concurrent processes (multi-host) are safe.
 
     Args:
       seed: world seed.
       sizes: split -> sample count, overriding :data:`DEFAULT_SIZES` (0 allowed).
       cache_dir: default :func:`default_cache_dir`.
       wild_rare_fraction: share of rare movements (see :func:`generate_split`).
+      lab_rare: whether the lab shows them (see :func:`generate_split`).
       overwrite: regenerate even when cached.
       verbose: print progress.
 
@@ -610,7 +620,7 @@ def make_world(
         raise ValueError(f"unknown splits in sizes: {sorted(unknown)}; splits are {SPLITS}")
     sizes = {s: int(sizes[s]) for s in SPLITS}
     cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    folder = cache_dir / f"world_s{seed}_{_world_key(seed, sizes, wild_rare_fraction)}"
+    folder = cache_dir / f"world_s{seed}_{_world_key(seed, sizes, wild_rare_fraction, lab_rare)}"
     paths = {s: folder / f"{s}.npz" for s in SPLITS}
     manifest = folder / "world.json"
     if not overwrite and manifest.exists() and all(p.exists() for p in paths.values()):
@@ -621,7 +631,11 @@ def make_world(
     for split in SPLITS:
         t = time.perf_counter()
         arrays, _ = generate_split(
-            split, sizes[split], seed=seed, wild_rare_fraction=wild_rare_fraction
+            split,
+            sizes[split],
+            seed=seed,
+            wild_rare_fraction=wild_rare_fraction,
+            lab_rare=lab_rare,
         )
         meta = dict(
             generator="cpose_jax.data.synthetic",
@@ -630,6 +644,7 @@ def make_world(
             split=split,
             domain=_SPEC[split]["domain"],
             wild_rare_fraction=wild_rare_fraction,
+            lab_rare=lab_rare,
         )
         save_dataset(paths[split], skeleton="h36m17", extra_meta=meta, **arrays)
         if verbose:
@@ -639,6 +654,7 @@ def make_world(
         seed=seed,
         sizes=sizes,
         wild_rare_fraction=wild_rare_fraction,
+        lab_rare=lab_rare,
         seconds=round(time.perf_counter() - t0, 3),
         files={s: p.name for s, p in paths.items()},
     )
@@ -814,6 +830,11 @@ def main(argv=None):
         "--size", action="append", default=[], metavar="SPLIT=N", help="override a split size"
     )
     ap.add_argument("--wild-rare-fraction", type=float, default=DEFAULT_RARE_FRACTION)
+    ap.add_argument(
+        "--no-lab-rare",
+        action="store_true",
+        help="the lab never shows a rare movement (only the web 2D and the tests do)",
+    )
     ap.add_argument("--overwrite", action="store_true")
     ap.add_argument(
         "--figure",
@@ -845,6 +866,7 @@ def main(argv=None):
         sizes=sizes,
         cache_dir=args.cache_dir,
         wild_rare_fraction=args.wild_rare_fraction,
+        lab_rare=not args.no_lab_rare,
         overwrite=args.overwrite,
         verbose=True,
     )
