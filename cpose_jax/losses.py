@@ -25,6 +25,7 @@ from cpose_jax import geometry
 from cpose_jax.skeleton import HARDNESS_JOINT_GROUPS, HARDNESS_JOINT_WEIGHTS, Skeleton
 
 __all__ = [
+    "bone_length_prior_loss",
     "camera_loss",
     "diff_range_loss",
     "feedback_hardness_loss",
@@ -216,6 +217,36 @@ def pose_3d_loss(pred_3d: jax.Array, target_3d: jax.Array) -> jax.Array:
     if jnp.ndim(pred_3d) < 2 or jnp.shape(pred_3d)[-1] != 3:
         raise ValueError(f"poses must have shape (..., J, 3), got {jnp.shape(pred_3d)}")
     return _sq_dist(pred_3d, target_3d)
+
+
+def bone_length_prior_loss(
+    pred_3d: jax.Array, ref_lengths: jax.Array, skeleton: Skeleton
+) -> jax.Array:
+    """Bone-length prior per bone: ``(|b_k| / l_k - 1)²`` (not in the paper; issue 14).
+
+    Reprojection (Eq. 7) fixes a 2D-only pose only up to each joint's depth; with known bone
+    lengths a 2D pose fixes each bone's depth up to a sign, so this term pulls the lifter's
+    bones toward reference lengths ``l_k``. ``|b_k|`` is `geometry.bone_lengths` (exactly 0 at
+    a zero-length bone, with a finite gradient).
+
+    Args:
+      pred_3d: ``(..., J, 3)`` predicted poses, metres (root-relative or not: bones ignore it).
+      ref_lengths: ``(J - 1,)`` (or broadcastable to ``(..., J - 1)``) reference bone lengths,
+        metres; a bone with ``l_k <= 0`` (no reference) gives 0.
+      skeleton: static topology with ``J`` joints.
+
+    Returns:
+      ``(..., J - 1)`` squared relative length errors (unitless); ``masked_mean`` over the
+      bones and rows reduces it.
+    """
+    pred_3d = jnp.asarray(pred_3d)
+    if pred_3d.ndim < 2 or pred_3d.shape[-1] != 3:
+        raise ValueError(f"pred_3d must have shape (..., J, 3), got {pred_3d.shape}")
+    lengths = geometry.bone_lengths(geometry.bones(pred_3d, skeleton))
+    ref = jnp.asarray(ref_lengths, lengths.dtype)
+    known = ref > 0
+    ratio = lengths / jnp.where(known, ref, 1.0)
+    return jnp.where(known, jnp.square(ratio - 1.0), 0.0)
 
 
 # ----------------------------------------------------------------------------- LS-GAN

@@ -34,11 +34,13 @@ Key reference (what the training code reads):
   the root (`cpose_jax.models.generator`); `model.disc_2d.input_kind` ('kcs' | 'raw').
 - `optim.<net>.{lr_scale, clip_norm, b1, b2, weight_decay}`: each network's own optimizer; its
   learning rate in a stage = stage lr * lr_scale.
-- `loss_weights.*`: λ of paper Eq. 16/17 (+ the 2D-only adversarial weight), and three
+- `loss_weights.*`: λ of paper Eq. 16/17 (+ the 2D-only adversarial weight), and four
   departures from the paper, off by default (issue 14): `camera_fakes` (Eq. 8 on augmented
   pairs x this; 0 = real pairs only), `reprojection_balance` (Eq. 7 rows weighted by their
-  2D size^(-2p); 1 = each person's error relative to their size) and `refiner_downstream`
-  (1 = the refiner trained end to end; 0 = by Eq. 4 alone).
+  2D size^(-2p); 1 = each person's error relative to their size), `refiner_downstream`
+  (1 = the refiner trained end to end; 0 = by Eq. 4 alone) and `bone_prior_2d_only` (> 0: a
+  bone-length prior on the lifter's 2D-only predictions, their bones' relative length error
+  against the batch's pairs' mean bone lengths; 0 = off).
 - `gan.*`: PoseAug generator-loss weights/ranges, pool size; `gan.project_clip` (> 0: the
   generated poses are projected with X/Z, Y/Z clipped to that bound, PoseAug's 1.0);
   `gan.disc_every` (int k >= 1): the discriminators are updated every k-th iteration of a GAN
@@ -195,6 +197,9 @@ def base_config() -> ml_collections.ConfigDict:
     w.camera_fakes = 1.0  # x λcam on augmented pairs (1 = paper; 0 = camera loss on real only)
     w.reprojection_balance = 0.0  # Eq. 7 rows weighted by 2D size^(-2p) (0 = paper; 1 = balanced)
     w.refiner_downstream = 1.0  # x the gradient of the 3D/camera losses into the refiner (0 = off)
+    # Bone-length prior on the 2D-only rows' 3D: mean over bones of (|b| / l - 1)^2, l the
+    # batch pairs' mean bone lengths (not in the paper; 0 = off). Both end-to-end step paths.
+    w.bone_prior_2d_only = 0.0
 
     c.gan = g = ml_collections.ConfigDict()
     g.adv_2d = 1.0

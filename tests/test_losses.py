@@ -8,7 +8,7 @@ from compiled import Compiled
 
 from cpose_jax import geometry as g
 from cpose_jax import losses as L
-from cpose_jax.skeleton import H36M16, H36M17
+from cpose_jax.skeleton import H36M16, H36M17, Skeleton
 
 LC = Compiled(L)
 
@@ -202,3 +202,37 @@ def test_jit_equals_eager():
 
     for a, b in zip(everything(pose, tgt, kp, c), jax.jit(everything)(pose, tgt, kp, c)):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+
+
+class TestBoneLengthPrior:
+    # A 3-joint chain root -> A -> B: bone 0 = A - root, bone 1 = B - A.
+    CHAIN = Skeleton.from_names("chain3", ("Root", "A", "B"), (-1, 0, 1))
+
+    def test_hand_values(self):
+        # Bones of lengths 0.3 (along y) and 0.5 (a 3-4-5 triangle in y/z) against references
+        # 0.15 and 0.5: ratios 2 and 1 -> (2 - 1)^2 = 1 and 0.
+        pose = jnp.asarray([[0, 0, 0], [0, 0.3, 0], [0, 0.6, 0.4]], jnp.float32)
+        got = LC.bone_length_prior_loss(pose, jnp.asarray([0.15, 0.5]), self.CHAIN)
+        np.testing.assert_allclose(got, [1.0, 0.0], atol=1e-6)
+        # Every bone 1.5x its reference: (1.5 - 1)^2 = 0.25 each; a batch axis broadcasts.
+        ref = jnp.asarray([0.2, 0.4])
+        scaled = jnp.asarray([[0, 0, 0], [0.3, 0, 0], [0.3, 0, -0.6]], jnp.float32)
+        got = LC.bone_length_prior_loss(jnp.stack([scaled, pose]), ref, self.CHAIN)
+        np.testing.assert_allclose(got[0], [0.25, 0.25], rtol=1e-5)
+        np.testing.assert_allclose(got[1], [(0.3 / 0.2 - 1) ** 2, (0.5 / 0.4 - 1) ** 2], rtol=1e-5)
+
+    def test_zero_at_the_reference_lengths_and_without_a_reference(self):
+        x = jnp.asarray(_rand(20, 3, 17, 3, scale=0.3))
+        lengths = g.bone_lengths(g.bones(x, H36M17))
+        np.testing.assert_allclose(LC.bone_length_prior_loss(x, lengths, H36M17), 0.0, atol=1e-10)
+        assert float(jnp.max(LC.bone_length_prior_loss(x, jnp.zeros(16), H36M17))) == 0.0
+
+    def test_finite_gradient_at_a_zero_length_bone(self):
+        pose = jnp.asarray([[0, 0, 0], [0, 0.3, 0], [0, 0.3, 0]], jnp.float32)  # bone 1: 0
+        f = lambda p: jnp.sum(LC.bone_length_prior_loss(p, jnp.asarray([0.3, 0.4]), self.CHAIN))
+        assert f(pose) == pytest.approx(1.0)  # (0 / 0.4 - 1)^2
+        assert np.all(np.isfinite(jax.grad(f)(pose)))
+
+    def test_bad_shape(self):
+        with pytest.raises(ValueError, match="pred_3d"):
+            L.bone_length_prior_loss(jnp.zeros((3, 2)), jnp.ones(2), self.CHAIN)

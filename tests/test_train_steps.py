@@ -19,7 +19,7 @@ import pytest
 from cpose_jax import models
 from cpose_jax.data import pipeline, schema, synthetic
 from cpose_jax.forward import apply_module
-from cpose_jax.skeleton import H36M17
+from cpose_jax.skeleton import H36M17, Skeleton
 from cpose_jax.train import loop, objectives, optim, parallel, recipe, steps
 from cpose_jax.train.pool import pool_query
 from cpose_jax.train.state import NetState, init_pool
@@ -516,3 +516,115 @@ def test_window_means_average_a_network_over_its_updated_steps():
     assert got["train/lifter/total"] == pytest.approx(2.0)
     skipped = loop.window_means(records[1:2])
     assert "train/disc_3d/lsgan" not in skipped and skipped["train/disc_3d/updated"] == 0.0
+
+
+def test_bone_prior_counts_only_its_rows_against_the_pairs_mean_lengths():
+    """objectives.bone_prior on a 3-joint chain worked by hand: the reference is each bone's
+    mean length over the reference rows (without gradient), the term the mean over bones of
+    (|b| / l - 1)^2, masked mean over the rows."""
+    chain = Skeleton.from_names("chain3", ("Root", "A", "B"), (-1, 0, 1))
+
+    def pose(a, b):  # bone 0 of length a along y, bone 1 of length b along z
+        return [[0.0, 0.0, 0.0], [0.0, a, 0.0], [0.0, a, b]]
+
+    # Reference rows: lengths (0.2, 0.4) and (0.4, 0.4) -> mean (0.3, 0.4); row 2 masked off.
+    ref_3d = jnp.asarray([pose(0.2, 0.4), pose(0.4, 0.4), pose(5.0, 5.0)])
+    ref_mask = jnp.asarray([1.0, 1.0, 0.0])
+    # Rows 0 and 2 count: row 0 bones (0.6, 0.4) -> (1 + 0) / 2; row 2 (0.3, 0.6) -> (0 +
+    # 0.25) / 2; mean 0.3125. Row 1 (paired, say) does not count.
+    pred = jnp.asarray([pose(0.6, 0.4), pose(1.0, 1.0), pose(0.3, 0.6)])
+    rows = jnp.asarray([1.0, 0.0, 1.0])
+
+    @jax.jit
+    def term(pred, ref_3d):
+        return objectives.bone_prior(pred, rows, ref_3d=ref_3d, ref_mask=ref_mask, skeleton=chain)
+
+    assert float(term(pred, ref_3d)) == pytest.approx(0.3125, rel=1e-5)
+    assert float(term(pred.at[1].set(9.0), ref_3d)) == pytest.approx(0.3125, rel=1e-5)
+    assert float(term(pred, ref_3d.at[2].set(-3.0))) == pytest.approx(0.3125, rel=1e-5)
+    assert float(term(pred.at[2, 2, 2].set(0.4), ref_3d)) == pytest.approx(0.25, rel=1e-5)
+    assert float(term(jnp.asarray([pose(0.3, 0.4)] * 3), ref_3d)) == pytest.approx(0.0, abs=1e-10)
+    grad_ref = jax.grad(lambda r: term(pred, r))(ref_3d)
+    np.testing.assert_array_equal(grad_ref, 0.0)  # the reference is a stop-gradient
+    collapsed = jnp.asarray([pose(0.3, 0.0)] * 3)  # bone 1 of length 0
+    assert np.all(np.isfinite(jax.grad(lambda p: term(p, ref_3d))(collapsed)))
+
+
+def test_bone_prior_in_the_iteration_objective(setup):
+    """iteration_pose_objective: weight 0 leaves the total bit-identical (no term, with or
+    without the skeleton); weight w adds w x `train/lifter/bone_prior_2d_only`, whose reference
+    comes from the paired rows' 3D labels only; it needs the skeleton."""
+    data, modules = setup
+    txs = {n: optim.make_optimizer(1e-3) for n in modules}
+    # The lifter's output layer as initialised (`_init` zeroes it: every bone of length 0).
+    state = recipe.init_train_state(modules, txs, seed=0, num_joints=17, pool_size=64)
+    batch = _batch(data, 0, n=8)
+    rows, paired_mask, wild_mask = steps._with_2d_only(
+        {k: jnp.asarray(batch["paired"][k]) for k in pipeline.PAIRED_KEYS},
+        jnp.ones((8,), jnp.float32),
+        {k: jnp.asarray(v) for k, v in batch["wild"].items()},
+    )
+
+    @functools.partial(
+        jax.jit, static_argnames=("weight", "skeleton"), compiler_options=FAST_COMPILE
+    )
+    def run(rows, weight, skeleton):
+        return objectives.iteration_pose_objective(
+            {},
+            modules=modules,
+            nets=state.nets,
+            data=rows,
+            paired_mask=paired_mask,
+            wild_mask=wild_mask,
+            wild_rows=8,
+            weights=objectives.LossWeights(bone_prior_2d_only=weight),
+            rng=jax.random.key(0),
+            use_refiner_loss=True,
+            skeleton=skeleton,
+        )
+
+    key = "train/lifter/bone_prior_2d_only"
+    off, aux_off = run(rows, 0.0, None)
+    off_skel, aux_skel = run(rows, 0.0, H36M17)
+    np.testing.assert_array_equal(off_skel, off)
+    assert key not in aux_off.metrics and set(aux_skel.metrics) == set(aux_off.metrics)
+    on, aux_on = run(rows, 2.0, H36M17)
+    term = float(aux_on.metrics[key])
+    assert np.isfinite(term) and term > 0
+    np.testing.assert_allclose(float(on), float(off) + 2.0 * term, rtol=1e-5)
+    # The 2D-only rows' filler 3D labels are not part of the reference; the pairs' are.
+    filler = dict(rows, pose_3d=rows["pose_3d"].at[8:].multiply(3.0))
+    np.testing.assert_allclose(float(run(filler, 2.0, H36M17)[1].metrics[key]), term, rtol=1e-6)
+    longer = dict(rows, pose_3d=rows["pose_3d"].at[:8].multiply(3.0))
+    assert abs(float(run(longer, 2.0, H36M17)[1].metrics[key]) - term) > 1e-3
+    with pytest.raises(ValueError, match="bone_prior_2d_only"):
+        run(rows, 1.0, None)
+
+
+@pytest.mark.parametrize("single_update", [True, False])
+def test_bone_prior_in_both_end_to_end_steps(setup, single_update):
+    """The end-to-end step with `bone_prior_2d_only` > 0 logs a finite, positive term on
+    either path (one update with the 2D-only rows merged, or the separate 2D-only update)."""
+    data, modules = setup
+    txs = {n: optax.sgd(1e-3) for n in modules}
+    state = _init(modules, txs)
+    weights = objectives.LossWeights(bone_prior_2d_only=1.0)
+    trained = recipe.trained_networks("gan", modules, train_refiner=True, train_camera=True)
+    step = recipe.make_stage_step(
+        "gan",
+        modules,
+        txs,
+        trained=trained,
+        skeleton=H36M17,
+        weights=weights,
+        train_on_fakes=True,
+        use_2d_only=True,
+        feedback=False,
+        single_update=single_update,
+    )
+    fn = jax.jit(step, compiler_options=FAST_COMPILE)
+    _, metrics = fn(
+        state, jax.tree_util.tree_map(jnp.asarray, _batch(data, 0, n=8)), jax.random.key(1)
+    )
+    value = float(metrics["train/lifter/bone_prior_2d_only"])
+    assert np.isfinite(value) and value > 0

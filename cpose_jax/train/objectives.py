@@ -7,7 +7,8 @@ networks being updated (the rest read from `nets`), ready for `optim.update_netw
 - `paired_objective`: refiner/lifter/camera on (real + augmented) 2D-3D pairs, Eq. 16
   (Eq. 9 alone for a lifter without camera branch);
 - `two_d_only_objective`: the same networks on a 2D-only batch, Eq. 17 + the 2D
-  discriminator's LS-GAN judgement of the reprojection;
+  discriminator's LS-GAN judgement of the reprojection (+ optionally `bone_prior`, a
+  bone-length prior on the 2D-only predictions: not in the paper);
 - `generator_objective`: PoseAug's generator: LS-GAN terms against both discriminators, range
   losses and (optionally) the feedback (hardness) loss with the lifter frozen;
 - `discriminator_objective`: both discriminators, real vs. fake (Eq. 12-15).
@@ -62,6 +63,11 @@ class LossWeights:
     # paper; 0 = the refiner learns from Eq. 4 alone: with ground-truth input Eq. 4 is ~0 and
     # the downstream gradients alone drive it away from its input, issue 14).
     refiner_downstream: float = 1.0
+    # Bone-length prior on the lifter's predictions for the 2D-only rows (not in the paper;
+    # issue 14): the mean over bones of (|b| / l - 1)^2, l the mean bone lengths of the
+    # batch's 2D-3D pairs (`bone_prior`). Eq. 17 fixes a 2D-only pose only up to depth; known
+    # bone lengths fix each bone's depth up to a sign. 0 = off (the paper).
+    bone_prior_2d_only: float = 0.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,6 +109,7 @@ _TERM_NET = {
     "adversarial_2d_only": "lifter",
     "refine_2d_only": "refiner",
     "total_2d_only": "lifter",
+    "bone_prior_2d_only": "lifter",
 }
 
 
@@ -134,6 +141,30 @@ def size_weights(target_2d: jax.Array, valid: jax.Array, power: float) -> jax.Ar
         return valid
     extent = jnp.maximum(diagnostics.extent_2d(target_2d), 1e-3)
     return valid * jnp.power(extent, -2.0 * power)[:, None]
+
+
+def bone_prior(
+    pred_3d: jax.Array,
+    row_mask: jax.Array,
+    *,
+    ref_3d: jax.Array,
+    ref_mask: jax.Array,
+    skeleton: Skeleton,
+) -> jax.Array:
+    """The bone-length prior term (`LossWeights.bone_prior_2d_only`): the mean over bones of
+    `losses.bone_length_prior_loss` of `pred_3d (N, J, 3)` (metres), masked mean over the rows
+    where `row_mask (N,)` is nonzero; the reference length of each bone is its mean over the
+    rows of `ref_3d (M, J, 3)` (metres, labels) where `ref_mask (M,)` is nonzero, without
+    gradient. Scalar (unitless); 0 without such rows."""
+    ref_lengths = geometry.bone_lengths(geometry.bones(ref_3d, skeleton))
+    ref = jax.lax.stop_gradient(losses.masked_mean(ref_lengths, ref_mask[:, None], axis=0))
+    per_bone = losses.bone_length_prior_loss(pred_3d, ref, skeleton)
+    return losses.masked_mean(per_bone, row_mask[:, None])
+
+
+def _need_skeleton(weights: LossWeights, skeleton: Skeleton | None) -> None:
+    if weights.bone_prior_2d_only != 0 and skeleton is None:
+        raise ValueError("loss_weights.bone_prior_2d_only != 0 needs the skeleton")
 
 
 def refiner_objective(
@@ -198,9 +229,18 @@ def two_d_only_objective(
     weights: LossWeights,
     rng: jax.Array,
     use_refiner_loss: bool,
+    skeleton: Skeleton | None = None,
+    ref_3d: jax.Array | None = None,
+    ref_mask: jax.Array | None = None,
 ) -> tuple[jax.Array, Aux]:
     """Eq. 17 on a 2D-only batch plus the (frozen) 2D discriminator's LS-GAN judgement of the
-    reprojection (modules must include 'disc_2d' and the camera branch)."""
+    reprojection (modules must include 'disc_2d' and the camera branch). With
+    `weights.bone_prior_2d_only` != 0, also the bone-length prior (`bone_prior`) against the
+    pairs `ref_3d (M, J, 3)` (metres) where `ref_mask (M,)` (None: every row) is nonzero (the
+    step passes the iteration's real + usable augmented pairs); needs `skeleton`."""
+    _need_skeleton(weights, skeleton)
+    if weights.bone_prior_2d_only != 0 and ref_3d is None:
+        raise ValueError("loss_weights.bone_prior_2d_only != 0 needs ref_3d (the pairs' 3D)")
     pose_modules = {n: m for n, m in modules.items() if n in POSE_NETS}
     out, new_stats = pose_forward(
         pose_modules,
@@ -226,6 +266,15 @@ def two_d_only_objective(
     adv = losses.masked_mean(losses.lsgan_generator_loss(d2))
     total = weights.reprojection_2d_only * l2d + weights.adversarial_2d_only * adv
     terms = {"reprojection_2d_only": l2d, "adversarial_2d_only": adv}
+    if weights.bone_prior_2d_only != 0:
+        terms["bone_prior_2d_only"] = bone_prior(
+            out["pose_3d"],
+            jnp.ones(out["pose_3d"].shape[:1], out["pose_3d"].dtype),
+            ref_3d=ref_3d,
+            ref_mask=jnp.ones(ref_3d.shape[:1], ref_3d.dtype) if ref_mask is None else ref_mask,
+            skeleton=skeleton,
+        )
+        total = total + weights.bone_prior_2d_only * terms["bone_prior_2d_only"]
     if use_refiner_loss:
         lref = losses.masked_mean(
             losses.refinement_loss(
@@ -252,6 +301,7 @@ def iteration_pose_objective(
     use_refiner_loss: bool,
     camera_mask: jax.Array | None = None,
     wild_rows: int | None = None,
+    skeleton: Skeleton | None = None,
 ) -> tuple[jax.Array, Aux]:
     """Eq. 16 and Eq. 17 in ONE forward of the pose networks: the rows of `data` (N, ...) are
     2D-3D pairs (real or augmented) where `paired_mask (N,)` is nonzero and 2D-only samples
@@ -263,7 +313,11 @@ def iteration_pose_objective(
     `modules` must include 'disc_2d' and the camera branch. `camera_mask (N,)` (None:
     `paired_mask`) weights the rows of Eq. 8. `wild_rows` (static): the 2D-only rows are the
     last `wild_rows` rows of `data`, and the 2D discriminator judges only those (None: every
-    row, the judgement masked by `wild_mask`; the same loss, more FLOPs)."""
+    row, the judgement masked by `wild_mask`; the same loss, more FLOPs). With
+    `weights.bone_prior_2d_only` != 0 (needs `skeleton`), the 2D-only rows' predictions also
+    get the bone-length prior (`bone_prior`) against the pairs' mean bone lengths."""
+    if wild_mask is not None:
+        _need_skeleton(weights, skeleton)
     pose_modules = {n: m for n, m in modules.items() if n in POSE_NETS}
     out, new_stats = pose_forward(
         pose_modules,
@@ -315,6 +369,15 @@ def iteration_pose_objective(
             )
             total = total + weights.reprojection_2d_only * terms["reprojection_2d_only"]
             total = total + weights.adversarial_2d_only * terms["adversarial_2d_only"]
+            if weights.bone_prior_2d_only != 0:
+                terms["bone_prior_2d_only"] = bone_prior(
+                    out["pose_3d"],
+                    wild_mask,
+                    ref_3d=data["pose_3d"],
+                    ref_mask=paired_mask,
+                    skeleton=skeleton,
+                )
+                total = total + weights.bone_prior_2d_only * terms["bone_prior_2d_only"]
     elif has_wild:
         raise ValueError("2D-only rows (wild_mask) need the camera branch")
     if use_refiner_loss and "keypoints_2d_refined" in out:

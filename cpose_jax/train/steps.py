@@ -293,6 +293,7 @@ def make_gan_step(
             weights=weights,
             rng=k_pose,
             use_refiner_loss=train_refiner,
+            skeleton=skeleton,
         )
         nets, aux = update_networks(nets, pose_names, p_loss, txs)
         metrics |= aux.metrics
@@ -309,6 +310,9 @@ def make_gan_step(
                 weights=weights,
                 rng=k_wild,
                 use_refiner_loss=train_refiner and "refiner" in wild_names,
+                skeleton=skeleton,
+                ref_3d=data["pose_3d"],  # the step-3 pairs (real + usable augmented)
+                ref_mask=mask,
             )
             nets, aux = update_networks(nets, wild_names, w_loss, txs)
             metrics |= aux.metrics
