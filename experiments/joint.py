@@ -106,22 +106,26 @@ camera; one seed per row, so differences of a few mm are within noise):
   as PoseAug's and the supervised lifter do (wild MPJPE 160 -> 189 while N-MPJPE and PA-MPJPE
   fell), and the end-to-end stage did not undo that within this budget; D removes it.
 
-The default (no variant) is that method on the synthetic world, scaled to run all four
-stages and print the evaluation table on a 2-core CPU (on the world of generator version 5:
-4 min 11 s of wall time, 7.4 CPU-minutes, on a quiet 2-core machine, compile cache warm;
-8 min beside one other training run, 11-18 min at load 8-12):
+The default (no variant) is that method on the synthetic world, scaled to run its three
+stages and print the evaluation table on a 2-core CPU (world generator version 5, departures
+A-F: 3 min 55 s of wall time on an otherwise near-idle 2-core machine, compile cache warm;
+before E and F it took 4 min 11 s and 7.4 CPU-minutes quiet, 8 min beside one other training
+run, 11-18 min at load 8-12):
   * stages.epoch_scale = 0.06: an epoch is 6% of a pass over the 40k synthetic lab pairs
     (9 steps of 256), so every stage keeps its length in epochs and its decays at the same
-    epochs (100 : 50 : 10 : 75 epochs = 900 + 450 + 90 + 675 steps); that is
-    6 + 3 + 0.6 + 4.5 passes over the data instead of the paper's 100 + 10 + 75;
+    epochs (50 : 10 : 75 epochs = 450 + 90 + 675 steps; with `detected` the refiner's 100
+    epochs = 900 steps come first); that is 3 + 0.6 + 4.5 passes over the data instead of the
+    paper's 10 + 75 (+ 100 for the refiner);
   * batch 256 instead of 1024 (4x more updates for the same CPU time);
   * validation on 4096 lab_val samples after every end-to-end epoch (the best is kept);
   * everything else (architecture, learning rates, loss weights) as above.
 An "epoch" is `stages.epoch_scale` passes over the 2D-3D training set; every epoch count
 (stage lengths, lr decays, validation) is in these units. Measured result (world v5, seed 0,
-best model by lab_val MPJPE at end-to-end epoch 72): MPJPE / PA-MPJPE lab_val 68.4 / 49.0 mm,
-rig2_test 92.7 / 53.2 mm (PCK 83.7 %, AUC 46.2 %), wild_test 74.6 / 46.7 mm,
-wild_stress_test 161.3 / 85.7 mm (v4: 68.8 / 49.3, 98.3 / 56.8, 77.3 / 48.8, 162.4 / 86.7).
+best model by lab_val MPJPE at end-to-end epoch 70): MPJPE / PA-MPJPE lab_val 69.1 / 45.8 mm,
+rig2_test 90.2 / 48.9 mm (PCK 85.2 %, AUC 46.9 %), wild_test 68.2 / 39.8 mm,
+wild_stress_test 132.6 / 59.1 mm (before E and F: 68.4 / 49.0, 92.7 / 53.2, 74.6 / 46.7,
+161.3 / 85.7; v4 world: 68.8 / 49.3, 98.3 / 56.8, 77.3 / 48.8, 162.4 / 86.7). Five seeds at
+half this budget, against PoseAug and the controls: experiments/RESULTS.md.
 """
 
 from __future__ import annotations
