@@ -76,13 +76,16 @@ SETTINGS: tuple[Setting, ...] = (
     # Controls: is ours' gain the size-blind input (D) or the camera branch and the 2D-only
     # data? PoseAug with the same input; ours without the 2D-only batches.
     Setting("poseaug_blind", "PoseAug, size-blind lifter", POSEAUG, "ablation", (SIZE_BLIND,)),
-    Setting("joint_no2d", "CameraPose (ours) without 2D-only data", JOINT, "ablation", (NO_2D_ONLY,)),
-    Setting("poseaug_det", "PoseAug (as released)", f"{POSEAUG},detected", "table5"),
     Setting(
-        "poseaug_det_ref", "PoseAug + refiner", f"{POSEAUG},detected,refiner", "table5"
+        "joint_no2d", "CameraPose (ours) without 2D-only data", JOINT, "ablation", (NO_2D_ONLY,)
     ),
+    Setting("poseaug_det", "PoseAug (as released)", f"{POSEAUG},detected", "table5"),
+    Setting("poseaug_det_ref", "PoseAug + refiner", f"{POSEAUG},detected,refiner", "table5"),
     Setting(
-        "joint_det_noref", "CameraPose (ours) without refiner", f"{JOINT}:detected,no_refiner", "table5"
+        "joint_det_noref",
+        "CameraPose (ours) without refiner",
+        f"{JOINT}:detected,no_refiner",
+        "table5",
     ),
     Setting("joint_det", "CameraPose (ours)", f"{JOINT}:detected", "table5"),
 )
