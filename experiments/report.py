@@ -1,27 +1,38 @@
-"""The experiment report: Tables 4 and 5 on the synthetic world, over seeds, in one command.
+"""The experiment report that decides issue 14: Tables 4 and 5 on the synthetic world, over
+seeds, the "Done when" criteria computed from them, and a check at twice the budget.
 
     python -m experiments.report                      # train every run (resumable), write report
     python -m experiments.report --aggregate-only     # re-write the report from finished runs
     python -m experiments.report --dry-run            # print the training commands
+    python -m experiments.report --runs-dir runs/report_x2 --epoch-scale 0.06 --seeds 0 \\
+        --settings supervised,poseaug,joint_paper,joint \\
+        --output runs/report_x2/RESULTS.md                # the budget check's runs (2x)
 
-Runs `experiments.run` once per (setting, seed) into `<runs-dir>/<setting>/seed<k>` (default
-`runs/report`); a finished run (its `results.json` exists) is skipped and an interrupted one
-resumes, so re-running the command after a crash loses nothing. Then it reads every run's
-`results.json` (the model selected on lab validation) and `metrics.jsonl` (the validation
-curve, plus the test sets scored at every validation with `eval.test_samples_each_epoch`) and
-writes:
+Runs `experiments.run` once per (setting, seed), seed-major, into
+`<runs-dir>/<setting>/seed<k>` (default `runs/report`); a finished run (its `results.json`
+exists) is skipped and an interrupted one resumes, so re-running the command after a crash
+loses nothing. Then it reads every run's `results.json` (the model selected on lab validation)
+and `metrics.jsonl` (the validation curve, the test sets scored at every validation with
+`eval.test_samples_each_epoch`, and the generator's fake statistics) and writes, all at once:
 
-* `experiments/RESULTS.md`: Table 4 (ground-truth 2D), Table 5 (detected 2D, with and without
-  the refiner), mean ± std over seeds; paired per-seed differences for the paper's three claims;
-  the scale / rotation / pose decomposition of the error; the budget and wall time per run; the
-  analysis written by hand in `experiments/report_analysis.md` (kept separate so a
-  regeneration refreshes every number without touching the prose, which cites them);
-* `experiments/results/`: `summary.json` (every number of every run), `curves.png` (training
-  curves of seed 0 of each method), `error_decomposition.png` (the diagnostic figure).
+* `RESULTS.md` (`--output`, default `experiments/RESULTS.md`): what every row is; Table 4
+  (ground-truth 2D: the methods, then two controls) and Table 5 (detected 2D, with and without
+  the refiner), mean ± std over seeds; the **Decision**: issue 14's criteria (`CRITERIA`)
+  evaluated per seed, PASS / FAIL / PENDING with the counts; paired per-seed differences that
+  split ours' gain (`COMPARISONS`); the **budget check**: seed 0 at the report budget and at 2x
+  (`--check-dir`, default `<runs-dir>_x2`) and whether the ranking of the Table 4 methods moves;
+  model selection vs a test-set oracle; the scale / rotation / pose decomposition and the scale
+  diagnostic; the generator's fakes; the refiner diagnostic; curves; budget and wall time; the
+  analysis written by hand in `experiments/report_analysis.md` (kept separate so a regeneration
+  refreshes every number without touching the prose, which cites them);
+* `results/` beside it: `summary.json` (every number of every run, the decision, the budget
+  check, the diagnostics), `curves.png`, `curves_detected.png` (seed 0's validation curves),
+  `error_decomposition.png`, `scale_diagnostic.png`, `fakes.png` (the fakes over training).
 
-Every setting gets the same overrides (`COMMON`): the seed, the report's epoch scale and the
-test tracking; the world (`data.synthetic.seed = 0`) is the same for all, so seeds vary the
-initialisation, data order, dropout and GAN noise only.
+`--no-diagnostics` skips the two diagnostics that load models and predict (seconds instead of
+minutes). Every setting gets the same overrides (`command`): the seed, the report's epoch scale
+and the test tracking; the world (`data.synthetic.seed = 0`) is the same for all, so seeds vary
+the initialisation, data order, dropout and GAN noise only.
 """
 
 from __future__ import annotations
