@@ -912,11 +912,6 @@ def diagnostic_table(diag: dict) -> str:
 _STAGE_WORDS = {"warmup": "warm-up", "end_to_end": "end-to-end"}
 
 
-def _lr_text(lr: float) -> str:
-    mantissa, exponent = f"{lr:.0e}".split("e")
-    return f"{mantissa}e{int(exponent)}"
-
-
 def setting_facts(settings: Sequence[Setting] = SETTINGS) -> dict:
     """What the text states about the settings, read from the configs `experiments.run` trains
     (loaded with each setting's overrides): stage lengths in epochs per setting, the validation
