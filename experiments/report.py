@@ -1015,8 +1015,11 @@ fewer paired seeds than the criterion counts. Computed from the runs, never type
 {decision_table(decision, seeds)}
 
 Verdict on the synthetic part: {_verdict_text(decision)}. Not decided here: whether the default
-`joint.py` is the best variant (compare its row with the controls) and the check on real motion
-(outside the project).
+`joint.py` is the best variant (compare its row with the paper as written and the controls) and
+the check on real motion (outside the project). Where a criterion fails, the experiments that
+explain it: for (a) and (b) the paired differences below (the controls split ours' gain into
+the input, the camera branch and the 2D-only data), the scale diagnostic and the generator's
+fakes; for (c) the refiner diagnostic (what the refiner does to the detections).
 
 ## Paired differences (same seed, row − baseline: mean ± std, lower on k of n seeds)
 
