@@ -435,7 +435,7 @@ def decision_table(decision: dict, seeds: Sequence[int], criteria=CRITERIA) -> s
 #: Paired comparisons beside the decision: (row, baseline, the question they answer).
 COMPARISONS = (
     ("joint", "poseaug", "ours vs PoseAug as released (criteria a, b in mm)"),
-    ("joint", "joint_paper", "ours vs the paper as written: what departures A-D buy"),
+    ("joint", "joint_paper", "ours vs the paper as written: what our departures buy"),
     ("joint", "joint_no2d", "ours vs ours without 2D-only data: what the 2D-only data buys"),
     (
         "joint",
@@ -973,9 +973,9 @@ S9/S11 do in the paper), `rig2` the 3DHP-like second rig (14-joint protocol), `w
 The methods: **PoseAug as released** is `{cfg["poseaug"]}`, PoseAug's released code
 re-implemented (`experiments/poseaug.py`'s docstring lists what it copies and what still
 differs). **Ours** is `{cfg["joint"]}`, the config of the README's main command: the paper
-plus the departures A-D of `experiments/joint.py`'s docstring (one update per iteration, the
-camera loss on real pairs, PoseAug's supervised pretraining, a size-blind lifter input).
-**The paper as written** is `{cfg["joint_paper"]}` (A-D undone). The two
+plus the departures listed in `experiments/joint.py`'s docstring (among them one update per
+iteration, the camera loss on real pairs, PoseAug's supervised pretraining and a size-blind
+lifter input). **The paper as written** is `{cfg["joint_paper"]}`. The two
 controls give PoseAug ours' size-blind input and take the 2D-only batches from ours: together
 they split ours' gain into the input, the camera branch and the 2D-only data. Every row:
 

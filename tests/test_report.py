@@ -291,7 +291,7 @@ def test_text_facts_come_from_the_settings_configs():
     assert facts["stages"]["joint"]["end_to_end"][0] == 7
     assert facts["validations"] == [7, 48, 50, 75]  # joint; PoseAug; supervised; the others
     budget = report._budget_md({}, report.REPO / "runs", 0.03, facts)
-    assert "refiner 100, pretrain 50, warm-up 10, end-to-end 7 for ours" in " ".join(budget.split())
+    assert "pretrain 50, warm-up 10, end-to-end 7 for ours" in " ".join(budget.split())
     assert "minimum over ~7-75" in report._selection_md({}, report.TABLE4_ROWS, facts)
     assert "(first 4096 of `lab_val`)" in report._intro_md([0], [], facts)
 
