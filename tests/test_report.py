@@ -360,3 +360,19 @@ def test_scale_diagnostic_on_a_trained_run(tmp_path, tmp_path_factory):
     np.testing.assert_allclose(
         diag["data"]["wild_test"]["f_over_d_median"], np.median(ratio), rtol=1e-4
     )
+
+
+def test_cli_aggregate_only_with_check_dir_and_no_diagnostics(tmp_path):
+    """`--check-dir` overrides `<runs-dir>_x2`; `--no-diagnostics` needs no models."""
+    runs, check = tmp_path / "runs", tmp_path / "elsewhere"
+    _write_run(runs, "joint", 0, 100.0)
+    _write_run(runs, "poseaug", 0, 200.0)
+    _write_run(check, "joint", 0, 300.0)  # joint is worse than PoseAug at 2x
+    _write_run(check, "poseaug", 0, 150.0)
+    out = tmp_path / "out" / "RESULTS.md"
+    argv = ["--aggregate-only", "--runs-dir", str(runs), "--output", str(out), "--seeds", "0"]
+    assert report.main([*argv, "--check-dir", str(check), "--no-diagnostics"]) == 0
+    summary = json.loads((out.parent / "results" / "summary.json").read_text())
+    assert summary["budget_check"]["rankings"]["wild_test/mpjpe"]["x2"] == ["poseaug", "joint"]
+    assert summary["scale_diagnostic"] == {} and "(diagnostic not run)" in out.read_text()
+    assert not (out.parent / "results" / "fakes.png").exists()  # no run logs fakes
