@@ -805,7 +805,7 @@ def scale_diagnostic(runs_dir: Path) -> tuple[dict, object]:
     ax_scale.set_ylabel("median log optimal scale (> 0: prediction too small)")
     ax_scale.set_title("wild_test: scale error vs apparent size", fontsize=10)
     ax_scale.legend(fontsize=8)
-    lim = [0.0, 0.9]
+    lim = [0.0, ax_cam.get_xlim()[1]]  # the identity over the range of the data
     ax_cam.plot(lim, lim, "k--", lw=0.8, label="truth")
     ax_cam.set_xlabel("true focal / depth (normalized focal / m)")
     ax_cam.set_ylabel("camera branch's focal / depth")
