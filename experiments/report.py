@@ -586,6 +586,11 @@ def budget_table(runs: dict, settings: Sequence[Setting]) -> str:
     )
 
 
+def colour(name: str) -> str:
+    """A setting's colour, the same in every figure (the settings' order in the colour cycle)."""
+    return f"C{list(BY_NAME).index(name) % 10}"
+
+
 def plot_curves(runs: dict, names: Sequence[str]):
     """Validation curves of seed 0 per setting (a matplotlib Figure)."""
     from matplotlib.figure import Figure
@@ -606,7 +611,7 @@ def plot_curves(runs: dict, names: Sequence[str]):
             pts = [(r["step"], r[key]) for r in curve if key in r]
             if pts:
                 x, y = zip(*pts)
-                ax.plot(x, y, label=BY_NAME[name].full_label, lw=1.2)
+                ax.plot(x, y, label=BY_NAME[name].full_label, lw=1.2, color=colour(name))
     for ax, (_, title) in zip(axes, panels):
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("global step (validation runs in the last stage only)")
@@ -693,7 +698,7 @@ def plot_fakes(runs: dict, names: Sequence[str] = FAKES_PLOTTED):
     fig = Figure(figsize=(16, 3.8), dpi=110)
     axes = fig.subplots(1, len(FAKE_STATS))
     plotted = False
-    for i, name in enumerate(names):
+    for name in names:
         group = [r for r in runs.get(name, []) if r["seed"] == 0]
         if not group:
             continue
@@ -706,9 +711,9 @@ def plot_fakes(runs: dict, names: Sequence[str] = FAKES_PLOTTED):
             pts = [(r["step"], r[key]) for r in run["train_rows"] if key in r]
             if not pts:
                 continue
-            ax.plot(*zip(*pts), color=f"C{i}", lw=1.0, label=BY_NAME[name].full_label)
+            ax.plot(*zip(*pts), color=colour(name), lw=1.0, label=BY_NAME[name].full_label)
             if e2e is not None:
-                ax.axvline(e2e, color=f"C{i}", ls=":", lw=0.8)
+                ax.axvline(e2e, color=colour(name), ls=":", lw=0.8)
             plotted = True
     if not plotted:
         return None
@@ -770,8 +775,7 @@ def scale_diagnostic(runs_dir: Path) -> tuple[dict, object]:
     fig = Figure(figsize=(15, 4.4), dpi=110)
     ax_scale, ax_cam, ax_data = fig.subplots(1, 3)
     bins = np.quantile(extent(sets["wild_test"]), np.linspace(0, 1, 11))
-    for i, (name, model) in enumerate(loaded.items()):
-        colour = f"C{i}"  # the same model has the same colour in both panels
+    for name, model in loaded.items():
         out[name] = {}
         for set_name, arrays in sets.items():
             pred = _predict(model, arrays)
@@ -788,12 +792,19 @@ def scale_diagnostic(runs_dir: Path) -> tuple[dict, object]:
                 idx = np.digitize(ext, bins[1:-1])
                 centers = [np.median(ext[idx == b]) for b in range(len(bins) - 1)]
                 meds = [np.median(log_s[idx == b]) for b in range(len(bins) - 1)]
-                ax_scale.plot(centers, meds, "o-", color=colour, label=BY_NAME[name].full_label)
+                ax_scale.plot(
+                    centers, meds, "o-", color=colour(name), label=BY_NAME[name].full_label
+                )
                 if "intrinsics" in pred:
                     true = f_over_d(arrays["intrinsics"], arrays["translation"])
                     est = f_over_d(pred["intrinsics"], pred["translation"])
                     ax_cam.scatter(
-                        true, est, s=2, alpha=0.3, color=colour, label=BY_NAME[name].full_label
+                        true,
+                        est,
+                        s=2,
+                        alpha=0.3,
+                        color=colour(name),
+                        label=BY_NAME[name].full_label,
                     )
                     out[name]["camera_f_over_d_wild_median"] = float(np.median(est))
     ax_scale.axhline(0.0, color="k", lw=0.8)
