@@ -1056,15 +1056,16 @@ No seed-{CHECK_SEED} run in both the report and `{check_dir}` yet."""
     if check["same"] is None:
         statement = "Fewer than two Table 4 methods in both: no ranking to compare."
     else:
-        word = "the same" if check["same"] else "**not the same**"
+        word = "is the same on every measure" if check["same"] else "**moves** on a measure"
         statement = (
-            f"The ranking of the Table 4 methods ({', '.join(check['ranked'])}) is {word} at "
-            "both budgets on every measure:"
+            f"The ranking of the Table 4 methods present at both budgets "
+            f"({', '.join(check['ranked'])}) {word} (best first):"
         )
     return f"""## Budget check: the same runs at twice the budget
 
-Seed {CHECK_SEED} of each setting at the report budget and at twice it (`{check_dir}`, every
-stage twice the steps: `stages.epoch_scale` doubled); "a → b": report budget → 2x.
+Seed {CHECK_SEED} of each setting at the report budget and at twice it (`{check_dir}`:
+`stages.epoch_scale` doubled, every stage keeping its length in epochs; steps per epoch are
+rounded, so the step counts are those that ran); "a → b": report budget → 2x.
 
 {budget_check_table(runs, check_runs, check)}
 

@@ -104,7 +104,7 @@ def test_aggregate_tables_decision_and_selection(tmp_path):
         "x2": ["poseaug", "joint"],
         "same": False,
     }
-    assert check["same"] is False and "**not the same**" in md
+    assert check["same"] is False and "**moves** on a measure" in md
     assert "190.0 → 160.0" in md  # joint seed 0's wild MPJPE at both budgets
     # Selection: val is best at step 20, the wild oracle is step 10 (5 mm lower).
     sel = summary["joint"][0]["selection"]["wild_test"]
