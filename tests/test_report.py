@@ -1,4 +1,5 @@
-"""experiments.report: aggregation over seeds, claim statistics, selection gap (fake run dirs)."""
+"""experiments.report: aggregation over seeds, the decision's criteria, the budget check, the
+selection gap and the fakes (fake run dirs and fake per-seed results)."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ def _res(mpjpe, pa, scale=1.0, pck=None):
     return out
 
 
-def _write_run(root, name, seed, wild, lab=50.0, curve=None, best_step=20):
+def _write_run(root, name, seed, wild, lab=50.0, curve=None, best_step=20, train_rows=()):
     d = root / name / f"seed{seed}"
     d.mkdir(parents=True)
     results = {
@@ -46,11 +47,25 @@ def _write_run(root, name, seed, wild, lab=50.0, curve=None, best_step=20):
     doc |= {"batch_size": 256, "results": results, "train_seconds": 60}
     (d / "results.json").write_text(json.dumps(doc))  # the fields experiments.run writes
     (d / "wall.json").write_text(json.dumps({"wall_seconds": 120.0 + seed}))
-    rows = [{"step": 5, "train/lifter/loss": 1.0}] + (curve or [])
+    rows = [{"step": 5, "train/lifter/loss": 1.0}, *train_rows] + (curve or [])
     (d / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
 
 
-def test_aggregate_tables_claims_and_selection(tmp_path):
+def _fake_rows(depths):
+    """Training rows with the generator's fake statistics, one per step (depth varies)."""
+    return [
+        {
+            "step": 6 + i,
+            "train/generator/fake_root_depth_median": d,
+            "train/generator/fake_extent_ratio": 0.5,
+            "train/generator/fake_torso_down_fraction": 0.25,
+            "train/generator/usable_fraction": 0.75,
+        }
+        for i, d in enumerate(depths)
+    ]
+
+
+def test_aggregate_tables_decision_and_selection(tmp_path):
     runs = tmp_path / "runs"
     wild = {"poseaug": (200.0, 210.0), "joint": (190.0, 206.0)}
     for name, values in wild.items():
@@ -60,7 +75,12 @@ def test_aggregate_tables_claims_and_selection(tmp_path):
                 {"step": 20, "val/mpjpe": 50.0, "test/wild_test/mpjpe": w},
                 {"step": 30, "val/mpjpe": 55.0, "test/wild_test/mpjpe": w + 3},
             ]
-            _write_run(runs, name, seed, w, curve=curve)
+            # Fakes: 7 logged depths; the last END_ROWS = 5 (3..7 m) average to 5.0 m.
+            rows = _fake_rows([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0])
+            _write_run(runs, name, seed, w, curve=curve, train_rows=rows)
+    # The budget check's 2x runs (seed 0 only) in the default <runs-dir>_x2: PoseAug wins there.
+    _write_run(tmp_path / "runs_x2", "poseaug", 0, 150.0)
+    _write_run(tmp_path / "runs_x2", "joint", 0, 160.0)
     out = tmp_path / "doc" / "RESULTS.md"
     summary = report.aggregate(runs, [0, 1], out, 0.03, diagnose=False)
     md = out.read_text()
@@ -70,20 +90,192 @@ def test_aggregate_tables_claims_and_selection(tmp_path):
     assert "198.0 ± 11.3" in md  # joint wild: (190 + 206) / 2, std 11.31
     # Paired differences joint - poseaug: -10 and -4 -> -7.0 ± 4.2, lower on 2/2 seeds.
     assert "-7.0 ± 4.2 mm (lower on 2/2 seeds)" in md
+    # Decision on 2 of the 5 seeds the criteria count: pending, with the per-seed changes
+    # (wild MPJPE -10 / 200 = -5.0 %: seed 0 fails criterion a).
+    decision = summary["decision"]
+    assert decision["overall"] == "PENDING"
+    assert decision["criteria"]["a"]["seeds"] == [0, 1]
+    assert decision["criteria"]["a"]["passed"] == 0
+    assert "-5.0 % / +0.0 % ✗" in md
+    # Budget check: at the report budget joint < poseaug on wild MPJPE, at 2x the reverse.
+    check = summary["budget_check"]
+    assert check["rankings"]["wild_test/mpjpe"] == {
+        "report": ["joint", "poseaug"],
+        "x2": ["poseaug", "joint"],
+        "same": False,
+    }
+    assert check["same"] is False and "**moves** on a measure" in md
+    assert "190.0 → 160.0" in md  # joint seed 0's wild MPJPE at both budgets
     # Selection: val is best at step 20, the wild oracle is step 10 (5 mm lower).
     sel = summary["joint"][0]["selection"]["wild_test"]
     assert sel == {"selected": 190.0, "oracle": 185.0}
     assert "5.0 ± 0.0" in md
     # Scale bias of a 1.1 optimal scale: +10 %, no spread.
     assert "10.0 ± 0.0" in md
+    # Fakes at the end of training: mean of the last 5 logged depths.
+    assert summary["joint"][0]["fakes_at_end"]["train/generator/fake_root_depth_median"] == 5.0
+    assert "| CameraPose (ours, the default) | 2 | 5.00 ± 0.00 | 0.50 ± 0.00 |" in md
     # Budget: 2*10 + 3*10 steps of 256 pairs; wall 2.0 min mean over seeds (120 s, 121 s).
     assert "| 50 | 13k | 2.0 ± 0.0 |" in md and "`warmup:2x10, end_to_end:3x10`" in md
     assert "Every run: batch 256," in md
     assert "**Missing runs**" in md and "supervised/seed0" in md
-    for fig in ("curves.png", "curves_detected.png", "error_decomposition.png"):
+    for fig in ("curves.png", "curves_detected.png", "error_decomposition.png", "fakes.png"):
         assert (out.parent / "results" / fig).stat().st_size > 1000
-    assert (
-        json.loads((out.parent / "results" / "summary.json").read_text())["poseaug"][1]["seed"] == 1
+    saved = json.loads((out.parent / "results" / "summary.json").read_text())
+    assert saved["poseaug"][1]["seed"] == 1
+    assert saved["decision"]["criteria"]["b"]["verdict"] == "PENDING"
+
+
+def _results(values: dict) -> dict:
+    """{setting: {seed: {set: {metric: value}}}} -> the `runs` layout `read_runs` returns."""
+    return {
+        name: [
+            {"seed": seed, "results": res, "stages": []} for seed, res in sorted(by_seed.items())
+        ]
+        for name, by_seed in values.items()
+    }
+
+
+def _wild(mpjpe, pa):
+    return {"wild_test": {"mpjpe": mpjpe, "pa_mpjpe": pa}}
+
+
+CRIT_A = next(c for c in report.CRITERIA if c.key == "a")
+CRIT_B = next(c for c in report.CRITERIA if c.key == "b")
+CRIT_C = next(c for c in report.CRITERIA if c.key == "c")
+
+
+@pytest.mark.parametrize(
+    ("n_good", "verdict"), [(5, "PASS"), (4, "PASS"), (3, "FAIL"), (0, "FAIL")]
+)
+def test_criterion_a_counts_seeds(n_good, verdict):
+    """PoseAug 200 / 100 mm on every seed; ours 150 / 90 (-25 %, -10 %) on `n_good` seeds and
+    195 / 90 (-2.5 %, -10 %: the MPJPE check fails) on the others. Needs 4 of 5."""
+    poseaug = {k: _wild(200.0, 100.0) for k in range(5)}
+    joint = {k: _wild(150.0 if k < n_good else 195.0, 90.0) for k in range(5)}
+    ev = report.evaluate_criterion(_results({"poseaug": poseaug, "joint": joint}), CRIT_A)
+    assert (ev["passed"], ev["n"], ev["verdict"]) == (n_good, 5, verdict)
+    assert ev["seed_passes"] == {k: k < n_good for k in range(5)}
+
+
+@pytest.mark.parametrize(
+    ("mpjpe", "pa", "passes"),
+    [
+        (180.0, 95.0, True),  # exactly 10 % and 5 % lower: at the bound, passes
+        (180.2, 95.0, False),  # 9.9 % lower
+        (180.0, 95.1, False),  # PA 4.9 % lower
+        (100.0, 99.0, False),  # a big MPJPE gain does not buy the PA check
+    ],
+)
+def test_criterion_a_thresholds_at_the_boundary(mpjpe, pa, passes):
+    poseaug = {k: _wild(200.0, 100.0) for k in range(5)}
+    joint = {k: _wild(mpjpe, pa) for k in range(5)}
+    ev = report.evaluate_criterion(_results({"poseaug": poseaug, "joint": joint}), CRIT_A)
+    assert ev["verdict"] == ("PASS" if passes else "FAIL")
+    assert ev["passed"] == (5 if passes else 0)
+
+
+@pytest.mark.parametrize(
+    ("diffs", "verdict", "passed"),
+    [
+        ([2.0, 2.0, 2.0, 2.0, 2.0], "PASS", 5),  # mean +2.0 mm: at the bound
+        ([-8.0, 5.0, 5.0, 5.0, 3.0], "PASS", 1),  # mean +2.0 mm although 4 seeds are > 2 mm
+        ([2.5, 2.5, 2.5, 2.5, 0.5], "FAIL", 1),  # mean +2.1 mm
+    ],
+)
+def test_criterion_b_is_on_the_mean_lab_difference(diffs, verdict, passed):
+    lab = {"lab_val": {"mpjpe": 60.0}}
+    poseaug = {k: lab for k in range(5)}
+    joint = {k: {"lab_val": {"mpjpe": 60.0 + d}} for k, d in enumerate(diffs)}
+    ev = report.evaluate_criterion(_results({"poseaug": poseaug, "joint": joint}), CRIT_B)
+    assert ev["verdict"] == verdict and ev["passed"] == passed
+    assert ev["mean"]["lab MPJPE"] == pytest.approx(np.mean(diffs))
+
+
+def test_criterion_c_needs_both_sets_lower_and_a_tie_is_not_lower():
+    def res(lab, wild):
+        return {"lab_val": {"mpjpe": lab}, "wild_test": {"mpjpe": wild}}
+
+    noref = {k: res(80.0, 90.0) for k in range(5)}
+    # Seeds 0-2 lower on both; seed 3 lower on lab only; seed 4 ties on wild -> 3/5: FAIL.
+    ref = {k: res(79.0, 89.0) for k in range(3)} | {3: res(79.0, 91.0), 4: res(79.0, 90.0)}
+    ev = report.evaluate_criterion(_results({"joint_det_noref": noref, "joint_det": ref}), CRIT_C)
+    assert ev["seed_passes"] == {0: True, 1: True, 2: True, 3: False, 4: False}
+    assert ev["verdict"] == "FAIL"
+    ref[3] = res(79.0, 89.5)  # now 4/5
+    ev = report.evaluate_criterion(_results({"joint_det_noref": noref, "joint_det": ref}), CRIT_C)
+    assert ev["verdict"] == "PASS"
+
+
+def test_decide_pending_until_five_seeds_and_fail_dominates():
+    full = {"lab_val": {"mpjpe": 60.0}, "wild_test": {"mpjpe": 100.0, "pa_mpjpe": 50.0}}
+    good = {"lab_val": {"mpjpe": 60.0}, "wild_test": {"mpjpe": 80.0, "pa_mpjpe": 40.0}}
+    better = {"lab_val": {"mpjpe": 59.0}, "wild_test": {"mpjpe": 79.0, "pa_mpjpe": 40.0}}
+    values = {
+        "poseaug": {k: full for k in range(5)},
+        "joint": {k: good for k in range(5)},
+        "joint_det_noref": {k: good for k in range(3)},
+        "joint_det": {k: better for k in range(3)},
+    }
+    decision = report.decide(_results(values))
+    verdicts = {k: v["verdict"] for k, v in decision["criteria"].items()}
+    # c' (PoseAug's refiner, no runs) is reported, not decisive: c's 3 seeds keep it pending.
+    assert verdicts == {"a": "PASS", "b": "PASS", "c": "PENDING", "c'": "PENDING"}
+    assert decision["overall"] == "PENDING"
+    values["joint_det_noref"] = {k: good for k in range(5)}
+    values["joint_det"] = {k: better for k in range(5)}
+    assert report.decide(_results(values))["overall"] == "PASS"
+    values["joint"] = {k: full for k in range(5)}  # no wild gain: a fails
+    decision = report.decide(_results(values))
+    assert decision["overall"] == "FAIL" and decision["criteria"]["a"]["passed"] == 0
+    md = report.decision_table(decision, range(5))
+    assert "| 0/5 | **FAIL** |" in md and "| 5/5 | **PASS** |" in md
+
+
+def test_budget_check_ranking():
+    def runs(order):
+        """Seed 0 of each name, wild MPJPE / PA / lab MPJPE rising in the given order."""
+        return _results(
+            {
+                n: {
+                    0: {
+                        "wild_test": {"mpjpe": 100.0 + i, "pa_mpjpe": 50.0 + i},
+                        "lab_val": {"mpjpe": 60.0 + i},
+                    }
+                }
+                for i, n in enumerate(order)
+            }
+        )
+
+    names = ("supervised", "poseaug", "joint")
+    same = report.budget_check(
+        runs(["joint", "poseaug", "supervised"]), runs(["joint", "poseaug", "supervised"]), names
+    )
+    assert same["same"] is True and same["ranked"] == ["supervised", "poseaug", "joint"]
+    assert same["rankings"]["lab_val/mpjpe"]["x2"] == ["joint", "poseaug", "supervised"]
+    moved = report.budget_check(
+        runs(["joint", "poseaug", "supervised"]), runs(["poseaug", "joint", "supervised"]), names
+    )
+    assert moved["same"] is False
+    assert not any(r["same"] for r in moved["rankings"].values())
+    # Only the names present at both budgets are ranked; one name: no ranking.
+    lone = report.budget_check(runs(["joint", "poseaug"]), runs(["joint"]), names)
+    assert lone["ranked"] == ["joint"] and lone["same"] is None
+    md = report._budget_check_md(runs(["joint"]), runs(["joint"]), lone, report.REPO)
+    assert "no ranking to compare" in md
+
+
+def test_paired_diff_relative():
+    values = {"poseaug": {0: _wild(200.0, 100.0), 1: _wild(100.0, 50.0)}}
+    values["joint"] = {0: _wild(180.0, 90.0), 1: _wild(80.0, 50.0), 2: _wild(1.0, 1.0)}
+    runs = _results(values)
+    # -10 % and -20 % on the paired seeds 0 and 1 (seed 2 has no PoseAug run).
+    assert report.paired_changes(runs, "poseaug", "joint", "wild_test", relative=True) == {
+        0: -10.0,
+        1: -20.0,
+    }
+    assert report.paired_diff(runs, "poseaug", "joint", "wild_test", relative=True) == (
+        f"-15.0 ± {np.std([10, 20], ddof=1):.1f} % (lower on 2/2 seeds)"
     )
 
 
@@ -99,7 +291,7 @@ def test_text_facts_come_from_the_settings_configs():
     assert facts["stages"]["joint"]["end_to_end"][0] == 7
     assert facts["validations"] == [7, 48, 50, 75]  # joint; PoseAug; supervised; the others
     budget = report._budget_md({}, report.REPO / "runs", 0.03, facts)
-    assert "refiner 100, warm-up 10, end-to-end 7 for CameraPose" in " ".join(budget.split())
+    assert "pretrain 50, warm-up 10, end-to-end 7 for ours" in " ".join(budget.split())
     assert "minimum over ~7-75" in report._selection_md({}, report.TABLE4_ROWS, facts)
     assert "(first 4096 of `lab_val`)" in report._intro_md([0], [], facts)
 
@@ -109,9 +301,14 @@ def test_dry_run_lists_every_command(capsys):
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 2 * len(report.SETTINGS)
     assert all("--config.stages.epoch_scale=0.03" in line for line in lines)
-    assert sum("use_2d_only=False" in line for line in lines) == 4  # no2d, no2d_blind
-    assert sum("order=refiner,pretrain" in line for line in lines) == 2
-    assert sum("input_norm=root_scale" in line for line in lines) == 6  # three blind settings
+    assert sum("use_2d_only=False" in line for line in lines) == 2  # joint_no2d
+    assert sum("input_norm=root_scale" in line for line in lines) == 2  # poseaug_blind
+    # Seed-major: the first len(SETTINGS) commands are seed 0 of every setting, in order.
+    first = lines[: len(report.SETTINGS)]
+    assert all("--config.seed=0" in line for line in first)
+    assert [line.split("--workdir=")[1].split()[0].split("/")[-2] for line in first] == [
+        s.name for s in report.SETTINGS
+    ]
 
 
 def test_unknown_setting_is_an_error(capsys):
@@ -163,3 +360,19 @@ def test_scale_diagnostic_on_a_trained_run(tmp_path, tmp_path_factory):
     np.testing.assert_allclose(
         diag["data"]["wild_test"]["f_over_d_median"], np.median(ratio), rtol=1e-4
     )
+
+
+def test_cli_aggregate_only_with_check_dir_and_no_diagnostics(tmp_path):
+    """`--check-dir` overrides `<runs-dir>_x2`; `--no-diagnostics` needs no models."""
+    runs, check = tmp_path / "runs", tmp_path / "elsewhere"
+    _write_run(runs, "joint", 0, 100.0)
+    _write_run(runs, "poseaug", 0, 200.0)
+    _write_run(check, "joint", 0, 300.0)  # joint is worse than PoseAug at 2x
+    _write_run(check, "poseaug", 0, 150.0)
+    out = tmp_path / "out" / "RESULTS.md"
+    argv = ["--aggregate-only", "--runs-dir", str(runs), "--output", str(out), "--seeds", "0"]
+    assert report.main([*argv, "--check-dir", str(check), "--no-diagnostics"]) == 0
+    summary = json.loads((out.parent / "results" / "summary.json").read_text())
+    assert summary["budget_check"]["rankings"]["wild_test/mpjpe"]["x2"] == ["poseaug", "joint"]
+    assert summary["scale_diagnostic"] == {} and "(diagnostic not run)" in out.read_text()
+    assert not (out.parent / "results" / "fakes.png").exists()  # no run logs fakes
