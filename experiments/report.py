@@ -72,7 +72,7 @@ class Setting:
 
 #: The methods of issue 14's decision: PoseAug as released (`poseaug.py:faithful`), the paper's
 #: method as written (`joint.py:paper_method`) and ours (`joint.py`, the README's main command:
-#: the paper plus departures A-D of its docstring).
+#: the paper plus departures A-F of its docstring).
 POSEAUG = "experiments/poseaug.py:faithful"
 JOINT = "experiments/joint.py"
 PAPER = "experiments/joint.py:paper_method"
