@@ -1486,6 +1486,24 @@ def parse_variant(item: str) -> tuple[str, dict[str, Any]]:
     return name, dict(_literal_pair(p.strip()) for p in pairs)
 
 
+def checked_variants(config, variants: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """`variants` if each keeps the config's networks (a variant times the config's state with
+    another step; a network the state lacks, e.g. `model.refiner.enabled=True` on the
+    ground-truth default, cannot run), else SystemExit naming the variant, before any work."""
+    nets = build.network_names(config)
+    for name, overrides in variants.items():
+        try:
+            other = build.network_names(with_overrides(config, overrides))
+        except (KeyError, AttributeError) as e:
+            raise SystemExit(f"error: --variant {name}: unknown config key {e}") from None
+        if other != nets:
+            raise SystemExit(
+                f"error: --variant {name} changes the networks ({', '.join(nets)} -> "
+                f"{', '.join(other)}); benchmark that config with --config instead"
+            )
+    return variants
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args, overrides = _parse(sys.argv[1:] if argv is None else argv)
     try:
@@ -1513,7 +1531,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         profile_dir=args.profile,
         reference_blas=not args.no_reference_blas,
         max_other_cpu=args.max_other_cpu,
-        variants=dict(parse_variant(v) for v in args.variant),
+        variants=checked_variants(config, dict(parse_variant(v) for v in args.variant)),
     )
     result["meta"]["command"] = " ".join(
         ["python -m experiments.benchmark", *(argv or sys.argv[1:])]

@@ -272,3 +272,17 @@ def test_step_kinds_follow_the_stages_that_run():
     assert benchmark._find_stage(joint.get_config("tiny"), "refiner") is None
     assert benchmark._find_stage(joint.get_config("tiny,detected"), "refiner") == "refiner"
     assert benchmark._find_stage(joint.get_config("tiny"), "supervised") == "pretrain"
+
+
+def test_a_variant_that_changes_the_networks_is_refused():
+    """A variant times the config's state with another step, so it must keep the networks:
+    turning the refiner on over the ground-truth default is a one-line error, before any work."""
+    from experiments import joint
+
+    config = joint.get_config("tiny")
+    ok = {"d2": {"gan.disc_every": 2}}
+    assert benchmark.checked_variants(config, ok) == ok
+    with pytest.raises(SystemExit, match=r"--variant ref changes the networks"):
+        benchmark.checked_variants(config, {"ref": {"model.refiner.enabled": True}})
+    with pytest.raises(SystemExit, match="unknown config key"):
+        benchmark.checked_variants(config, {"bad": {"model.no_such_net.enabled": True}})
