@@ -438,6 +438,14 @@ def jit_fused(step: Callable, mesh: jax.sharding.Mesh) -> Callable:
     )
 
 
+def jit_timed(step: Callable, bench: Bench) -> Callable:
+    """The jitted program the timings call: one step as training jits it, or `bench.k` steps
+    fused into one program (`--steps-per-call`)."""
+    if bench.k == 1:
+        return steps.jit_step(step, bench.mesh)
+    return jit_fused(fuse_steps(step, bench.k), bench.mesh)
+
+
 def part_step(step: Callable, nets: tuple[str, ...], *, with_pool: bool) -> Callable:
     """The step with only `nets` (and the pool) as outputs: XLA drops the rest."""
 
@@ -747,15 +755,11 @@ def bench_kinds(bench: Bench, kinds, *, repeats: int, min_time: float) -> dict[s
                 used_outputs=_used_prefix(gan_out_leaves(bench, gan)),
             )
         else:
-            if bench.k == 1:
-                jitted = steps.jit_step(step, bench.mesh)
-            else:
-                jitted = jit_fused(fuse_steps(step, bench.k), bench.mesh)
             rec = _measure(
                 bench,
                 kind,
                 step,
-                jitted,
+                jit_timed(step, bench),
                 donate=True,
                 wild=wild,
                 passes=passes,
@@ -779,6 +783,26 @@ def with_overrides(config, overrides: Mapping[str, Any]):
     return cfg
 
 
+def _measure_e2e_variant(
+    bench: Bench, stage: str, kind: str, overrides: Mapping[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(record, step options) of the end-to-end step of the config with `overrides`, its own
+    compile, timed as `kind`."""
+    cfg = with_overrides(bench.config, overrides)
+    opts = _step_options(cfg, stage, bench.modules)
+    step = bench.step_fn(stage, cfg)
+    rec = _measure(
+        bench,
+        kind,
+        step,
+        jit_timed(step, bench),
+        donate=True,
+        wild=opts["use_2d_only"],
+        passes=_passes("end_to_end", opts, bench.b, bench.bw),
+    )
+    return rec, opts
+
+
 def bench_variants(
     bench: Bench, variants: Mapping[str, Mapping[str, Any]]
 ) -> dict[str, dict[str, Any]]:
@@ -792,22 +816,7 @@ def bench_variants(
         if stage is None:
             out[kind] = {"skipped": "the config has no end-to-end stage"}
             continue
-        cfg = with_overrides(bench.config, overrides)
-        opts = _step_options(cfg, stage, bench.modules)
-        step = bench.step_fn(stage, cfg)
-        if bench.k == 1:
-            jitted = steps.jit_step(step, bench.mesh)
-        else:
-            jitted = jit_fused(fuse_steps(step, bench.k), bench.mesh)
-        rec = _measure(
-            bench,
-            kind,
-            step,
-            jitted,
-            donate=True,
-            wild=opts["use_2d_only"],
-            passes=_passes("end_to_end", opts, bench.b, bench.bw),
-        )
+        rec, opts = _measure_e2e_variant(bench, stage, kind, overrides)
         rec.update(
             recompiles=0,
             stage=stage,
@@ -948,22 +957,7 @@ def bench_breakdown(bench: Bench, *, repeats: int, min_time: float) -> dict[str,
         return {"skipped": "no end-to-end stage"}
 
     def variant(name: str, overrides: dict[str, Any]):
-        cfg = with_overrides(config, overrides)
-        step = bench.step_fn(stage, cfg)
-        opts = _step_options(cfg, stage, bench.modules)
-        wild = opts["use_2d_only"]
-        rec = _measure(
-            bench,
-            name,
-            step,
-            steps.jit_step(step, bench.mesh)
-            if bench.k == 1
-            else jit_fused(fuse_steps(step, bench.k), bench.mesh),
-            donate=True,
-            wild=wild,
-            passes=_passes("end_to_end", opts, bench.b, bench.bw),
-        )
-        recs[name] = rec
+        recs[name], _ = _measure_e2e_variant(bench, stage, name, overrides)
 
     recs: dict[str, dict[str, Any]] = {}
     if "end_to_end" in bench.calls:
@@ -1006,7 +1000,7 @@ def bench_breakdown(bench: Bench, *, repeats: int, min_time: float) -> dict[str,
                 bench,
                 f"prng_{impl}",
                 step,
-                steps.jit_step(step, bench.mesh),
+                jit_timed(step, bench),
                 donate=True,
                 wild=_step_options(config, stage, bench.modules)["use_2d_only"],
                 passes=None,

@@ -286,3 +286,19 @@ def test_a_variant_that_changes_the_networks_is_refused():
         benchmark.checked_variants(config, {"ref": {"model.refiner.enabled": True}})
     with pytest.raises(SystemExit, match="unknown config key"):
         benchmark.checked_variants(config, {"bad": {"model.no_such_net.enabled": True}})
+
+
+def test_breakdown_runs_with_fused_steps(tmp_path):
+    """`--breakdown` with `--steps-per-call 2`: every variant (the PRNG ones included) is
+    jitted as the timed kinds are, K steps fused over stacked batches."""
+    argv = [
+        "--config=experiments/joint.py:tiny",
+        *("--batch-size", "8", "--devices", "1", "--repeats", "1", "--min-time", "0.01"),
+        *("--square", "64", "--quiet", "--no-pipeline", "--no-reference-blas"),
+        *("--kinds", "end_to_end", "--breakdown", "--steps-per-call", "2"),
+        *("--compile-option", "xla_backend_optimization_level=0"),
+        f"--config.data.synthetic.cache_dir={tmp_path / 'world'}",
+    ]
+    breakdown = benchmark.main(argv)["breakdown"]
+    for name in ("no_dropout", "no_feedback", "pose_only", "prng_rbg", "prng_unsafe_rbg"):
+        assert math.isfinite(breakdown[name]["step_ms"]) and breakdown[name]["step_ms"] > 0, name
