@@ -77,8 +77,10 @@ def _init(modules, txs):
     )
 
 
-def _stage_step(stage, modules, txs, *, stage_steps):
-    opts = dict(STAGES[stage])
+def _stage_step(stage, modules, txs, *, stage_steps, **options):
+    """(step, trained networks) of a `STAGES` entry; `options` (e.g. `single_update`,
+    `stage_start`, `gan`) override or add `recipe.make_stage_step` keywords."""
+    opts = dict(STAGES[stage], **options)
     kind = opts.pop("kind")
     trained = recipe.trained_networks(
         kind,
@@ -289,20 +291,8 @@ def test_optimizer_counts_per_iteration(setup, single_update):
     the pose networks twice (the schedule bug single_update fixes)."""
     data, modules = setup
     txs = {n: optim.make_optimizer(1e-3) for n in modules}
-    opts = dict(STAGES["end_to_end"])
-    kind = opts.pop("kind")
-    trained = recipe.trained_networks(
-        kind, modules, train_refiner=opts.pop("train_refiner"), train_camera=True
-    )
-    step = recipe.make_stage_step(
-        kind,
-        modules,
-        txs,
-        trained=trained,
-        skeleton=H36M17,
-        stage_steps=3,
-        single_update=single_update,
-        **opts,
+    step, trained = _stage_step(
+        "end_to_end", modules, txs, stage_steps=3, single_update=single_update
     )
     fn = steps.jit_step(step, compiler_options=FAST_COMPILE)
     state = _init(modules, txs)
@@ -439,22 +429,14 @@ def test_discriminators_every_second_iteration(setup, single_update):
     counts are those of disc_every=1 (generator 3, pose networks 3 or 6)."""
     data, modules = setup
     txs = {n: optim.make_optimizer(1e-3) for n in modules}
-    opts = dict(STAGES["end_to_end"])
-    kind = opts.pop("kind")
-    trained = recipe.trained_networks(
-        kind, modules, train_refiner=opts.pop("train_refiner"), train_camera=True
-    )
-    step = recipe.make_stage_step(
-        kind,
+    step, trained = _stage_step(
+        "end_to_end",
         modules,
         txs,
-        trained=trained,
-        skeleton=H36M17,
-        stage_start=5,
         stage_steps=3,
+        stage_start=5,
         single_update=single_update,
         gan=objectives.GanSettings(disc_every=2),
-        **opts,
     )
     fn = steps.jit_step(step, compiler_options=FAST_COMPILE)
     state = _init(modules, txs).replace(step=jnp.asarray(5, jnp.int32))
