@@ -166,7 +166,8 @@ def _passes(kind: str, opts: Mapping[str, Any], b: int, bw: int) -> list[Pass]:
         Pass("disc_2d", b, 2, "1 G: D2(fake)"),
     ]
     if opts["feedback"]:
-        out.append(Pass("lifter", 3 * b, 2, "1 G: feedback lifter x3"))
+        out.append(Pass("lifter", b, 1, "1 G: feedback lifter, original poses"))
+        out.append(Pass("lifter", 2 * b, 2, "1 G: feedback lifter, BA and RT fakes"))
     wild = opts["use_2d_only"]
     # gan_only's state does not advance: it always times an iteration with the D update.
     share = 1.0 if kind == "gan_only" else 1.0 / opts.get("disc_every", 1)

@@ -610,3 +610,75 @@ def test_bone_prior_in_both_end_to_end_steps(setup, single_update):
     )
     value = float(metrics["train/lifter/bone_prior_2d_only"])
     assert np.isfinite(value) and value > 0
+
+
+def test_feedback_runs_three_separate_lifter_passes(setup):
+    """PoseAug's feedback loss lifts the original, BA and RT poses in three calls (three
+    BatchNorm batches); the original's pass does not depend on the generator."""
+    from cpose_jax import geometry, losses
+
+    data, modules = setup
+    txs = {n: optim.make_optimizer(1e-3) for n in modules}
+    state = _init(modules, txs)
+    paired = {k: jnp.asarray(v[:32]) for k, v in data.paired.items()}
+    real_abs = geometry.join_root(paired["pose_3d"], paired["translation"])
+    gan = objectives.GanSettings()
+    key, fb_key = jax.random.key(3), jax.random.key(4)
+    # The lifter's output layer starts at zero (lifter_output_scale=0): give it weights.
+    lifter = state.nets["lifter"]
+    out_kernel = lifter.params["out"]["kernel"]
+    noisy = jax.random.normal(jax.random.key(5), out_kernel.shape) * 0.1
+    params = dict(lifter.params, out=dict(lifter.params["out"], kernel=noisy))
+    nets = dict(state.nets, lifter=lifter.replace(params=params))
+
+    def objective(gen_params):
+        return objectives.generator_objective(
+            {"generator": gen_params},
+            modules=modules,
+            nets=nets,
+            real_abs=real_abs,
+            intrinsics=paired["intrinsics"],
+            skeleton=H36M17,
+            gan=gan,
+            hard_ba=jnp.float32(4.0),
+            feedback=True,
+            rng=key,
+            feedback_rng=fb_key,
+        )
+
+    (_, aux), grads = jax.value_and_grad(objective, has_aux=True)(nets["generator"].params)
+    assert all(bool(jnp.all(jnp.isfinite(g))) for g in jax.tree_util.tree_leaves(grads))
+    fakes, _ = aux.outputs
+
+    def lift(x_abs, k):
+        x = geometry.project(x_abs, paired["intrinsics"])
+        pred, _ = apply_module(
+            modules["lifter"], nets["lifter"].variables(), x, train=True, rng=k, update_stats=False
+        )
+        return pred
+
+    k_orig, k_ba, k_rt = jax.random.split(fb_key, 3)
+    p_orig = lift(real_abs, k_orig)
+    t_orig = geometry.root_relative(real_abs)
+
+    def hardness(pred, aug_abs, center, radius):
+        per_row = losses.feedback_hardness_loss(
+            pred, geometry.root_relative(aug_abs), p_orig, t_orig, H36M17,
+            center=center, radius=radius,
+        )  # fmt: skip
+        return float(losses.masked_mean(per_row))
+
+    ba = hardness(lift(fakes.ba, k_ba), fakes.ba, 4.0, gan.hard_ba_radius)
+    rt = hardness(lift(fakes.rt, k_rt), fakes.rt, gan.hard_rt_center, gan.hard_rt_radius)
+    np.testing.assert_allclose(aux.metrics["train/generator/feedback_ba"], ba, rtol=1e-5)
+    np.testing.assert_allclose(aux.metrics["train/generator/feedback_rt"], rt, rtol=1e-5)
+    assert ba > 0 and rt > 0  # the comparison is not between zeros
+    # One BatchNorm batch for the three (the old way) gives a different original prediction.
+    x_all = jnp.concatenate(
+        [geometry.project(p, paired["intrinsics"]) for p in (real_abs, fakes.ba, fakes.rt)]
+    )
+    joint, _ = apply_module(
+        modules["lifter"], nets["lifter"].variables(), x_all, train=True, rng=k_orig,
+        update_stats=False,
+    )  # fmt: skip
+    assert float(jnp.abs(joint[:32] - p_orig).max()) > 1e-3

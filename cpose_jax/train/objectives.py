@@ -411,7 +411,9 @@ def generator_objective(
     frame) seen through `intrinsics (B, 4)`: LS-GAN terms against both (frozen) discriminators,
     bone-angle / bone-length range losses and, with `feedback`, the hardness loss of the frozen
     lifter in train mode (its BN statistics NOT updated, unlike PoseAug's side effect) with the
-    bone-angle target `hard_ba`. Aux.outputs: (generator output, its 2D projection)."""
+    bone-angle target `hard_ba`: one lifter pass each on the original, BA and RT poses, each
+    its own BatchNorm batch (PoseAug's `get_feedback_loss`). Aux.outputs: (generator output,
+    its 2D projection)."""
     out, g_stats = apply_module(
         modules["generator"],
         variables(nets, params, ("generator",))["generator"],
@@ -434,20 +436,27 @@ def generator_objective(
     total = gan.adv_3d * adv_3d + gan.adv_2d * adv_2d + gan.range * (ba_range + bl_range)
     terms = {"adv_3d": adv_3d, "adv_2d": adv_2d, "ba_range": ba_range, "bl_range": bl_range}
     if feedback:
-        b = real_abs.shape[0]
         x_orig = geometry.project(real_abs, intrinsics, clip_xy=clip)
         x_ba = geometry.project(out.ba, intrinsics, clip_xy=clip)
-        inputs = jnp.concatenate([x_orig, x_ba, x_rt], axis=0)
-        # Frozen lifter in train mode (BN batch statistics, dropout), as PoseAug.
-        pred, _ = apply_module(
-            modules["lifter"],
-            nets["lifter"].variables(),
-            inputs,
-            train=True,
-            rng=feedback_rng,
-            update_stats=False,
-        )
-        p_orig, p_ba, p_rt = pred[:b], pred[b : 2 * b], pred[2 * b :]
+
+        def lift(x_2d, key):
+            # The frozen lifter in train mode (BN batch statistics, dropout), as PoseAug.
+            pred, _ = apply_module(
+                modules["lifter"],
+                nets["lifter"].variables(),
+                x_2d,
+                train=True,
+                rng=key,
+                update_stats=False,
+            )
+            return pred
+
+        # Three passes, each its own BatchNorm batch, as PoseAug's get_feedback_loss. The
+        # original pose's pass does not depend on the generator: no gradient flows back
+        # through it (one batch for all three would tie its statistics to the fakes).
+        k_orig, k_ba, k_rt = jax.random.split(feedback_rng, 3)
+        p_orig = jax.lax.stop_gradient(lift(x_orig, k_orig))
+        p_ba, p_rt = lift(x_ba, k_ba), lift(x_rt, k_rt)
         t_orig = geometry.root_relative(real_abs)
 
         def hardness(pred_aug, aug_abs, center, radius):
