@@ -334,11 +334,11 @@ def test_positive_around_extremes_and_gradient():
         positive_around(raw, -1.0, log_range=3.0)
 
 
-@pytest.mark.parametrize("rate", [0.25, 0.5, 0.1875, 0.1, 0.3])
+@pytest.mark.parametrize("rate", [0.25, 0.5, 0.1875, 0.01171875, 0.1, 0.3])
 @pytest.mark.parametrize("shape", [(512, 1024), (301, 7)])
 def test_dropout_keep_mask_drops_the_rate(rate, shape):
-    """Each entry kept with probability 1 - rate, from 8/16-bit chunks (dyadic rates) or one
-    32-bit draw (others); within 5 standard errors over every entry."""
+    """Each entry kept with probability 1 - rate, from 1- to 16-bit chunks (dyadic rates; 3/256
+    takes 8) or one 32-bit draw (others); within 5 standard errors over every entry."""
     keep = np.asarray(dropout_keep_mask(jax.random.key(1), rate, shape))
     assert keep.shape == shape and keep.dtype == bool
     n = keep.size
@@ -349,15 +349,20 @@ def test_dropout_keep_mask_drops_the_rate(rate, shape):
     assert abs(both - rate**2) < 5 * np.sqrt(rate**2 * (1 - rate**2) / len(flat))
 
 
-def test_dropout_keep_mask_is_the_bytes_of_one_draw():
-    """Rate 0.25: entry k of a row is kept where byte k of the row's 32-bit words is >= 64,
-    worked out in numpy from the same draw (little-endian bytes)."""
+def test_dropout_keep_mask_is_the_chunks_of_one_draw():
+    """Rate 0.25 (2-bit chunks, 16 per word) and 0.1875 (4-bit, 8 per word): entry k of a
+    row is kept where chunk k (counted from the low bits) of the row's 32-bit words is >= the
+    threshold, worked out in numpy from the same draw."""
     key = jax.random.key(2)
-    words = np.asarray(jax.random.bits(key, (6, 4), jnp.uint32))
-    expected = words.astype("<u4").view(np.uint8).reshape(6, 16) >= 64
-    np.testing.assert_array_equal(np.asarray(dropout_keep_mask(key, 0.25, (6, 16))), expected)
-    jitted = jax.jit(lambda k: dropout_keep_mask(k, 0.25, (6, 16)))
-    np.testing.assert_array_equal(np.asarray(jitted(key)), expected)
+    for rate, bits, threshold in ((0.25, 2, 1), (0.1875, 4, 3)):
+        per_word = 32 // bits
+        words = np.asarray(jax.random.bits(key, (6, 2), jnp.uint32)).astype(np.uint64)
+        chunks = [(words >> (bits * i)) & (2**bits - 1) for i in range(per_word)]
+        expected = np.stack(chunks, axis=-1).reshape(6, 2 * per_word) >= threshold
+        got = dropout_keep_mask(key, rate, (6, 2 * per_word))
+        np.testing.assert_array_equal(np.asarray(got), expected)
+        jitted = jax.jit(lambda k, r=rate, w=per_word: dropout_keep_mask(k, r, (6, 2 * w)))
+        np.testing.assert_array_equal(np.asarray(jitted(key)), expected)
 
 
 def test_dropout_module_scales_kept_entries_and_is_identity_in_eval():

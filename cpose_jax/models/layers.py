@@ -56,29 +56,29 @@ def dropout_keep_mask(rng: Array, rate: float, shape: tuple[int, ...]) -> Array:
     """Boolean keep mask of ``shape``: every entry independently ``True`` with probability
     ``1 - rate``, from as few random bits as that takes.
 
-    With ``rate * 2**b`` an integer for ``b`` = 8 or 16 (0.25, 0.5, 0.1875, ...) every 32-bit
-    draw gives ``32 / b`` entries (entry kept where its ``b``-bit chunk is ``>= rate * 2**b``),
-    so the probability is exact and the PRNG does 1/4 (or 1/2) of the work of one draw per
-    entry (Flax's ``nn.Dropout``, ``uniform < 1 - rate``). Other rates use one 32-bit draw per
-    entry with the threshold ``round(rate * 2**32)`` (within 2**-32 of ``rate``). The mask's
-    values are not Flax's: the same key gives a different (equally distributed) mask.
+    ``b`` is the smallest of 1, 2, 4, 8, 16 with ``rate * 2**b`` an integer (rate 0.25: 2,
+    0.5: 1, 0.1875: 4); every 32-bit draw then gives ``32 / b`` entries, each kept where its
+    ``b``-bit chunk is ``>= rate * 2**b``: the probability is exact and the PRNG does ``b / 32``
+    of the work of one draw per entry (Flax's ``nn.Dropout``, ``uniform < 1 - rate``). Other
+    rates use one 32-bit draw per entry, threshold ``round(rate * 2**32)`` (within 2**-32 of
+    ``rate``). The values are not Flax's: the same key gives another mask of the same
+    distribution.
     """
     if not 0.0 <= rate < 1.0:
         raise ValueError(f"dropout rate must be in [0, 1), got {rate}")
-    n = math.prod(shape)
-    for bits in (8, 16, 32):
-        threshold = rate * 2**bits
-        if threshold == int(threshold) or bits == 32:
-            break
+    bits = next((b for b in (1, 2, 4, 8, 16) if rate * 2**b == int(rate * 2**b)), 32)
+    threshold = min(round(rate * 2**bits), 2**bits - 1)
     per_word = 32 // bits
+    n = math.prod(shape)
     if shape and shape[-1] % per_word == 0:  # the chunks of a word are neighbours in a row
         words = jax.random.bits(rng, (*shape[:-1], shape[-1] // per_word), jnp.uint32)
     else:
         words = jax.random.bits(rng, (-(-n // per_word),), jnp.uint32)
     if per_word > 1:
-        words = jax.lax.bitcast_convert_type(words, jnp.uint8 if bits == 8 else jnp.uint16)
-    chunks = words.reshape(-1)[:n].reshape(shape) if words.size != n else words.reshape(shape)
-    return chunks >= jnp.asarray(min(round(threshold), 2**bits - 1), chunks.dtype)
+        shifts = jnp.arange(per_word, dtype=jnp.uint32) * bits
+        words = (words[..., None] >> shifts) & jnp.uint32(2**bits - 1)
+    chunks = words.reshape(-1)[:n] if words.size != n else words
+    return chunks.reshape(shape) >= jnp.uint32(threshold)
 
 
 class Dropout(nn.Module):
