@@ -45,8 +45,9 @@ Remaining departures:
     discriminators' real samples. (In the v3 synthetic world bodies were independent of
     poses, so the swap would have added nothing; in v4 each lab subject has its own movement
     style, as in Human3.6M, so it may matter: not measured);
-  * the feedback loss's lifter passes do not update its BatchNorm statistics (a side effect
-    in PoseAug);
+  * the feedback loss's lifter passes (three, the original, BA and RT poses, each its own
+    BatchNorm batch as in PoseAug; until issue 17 one batch of all three) do not update its
+    BatchNorm statistics (a side effect in PoseAug);
   * 17 joints (`skeleton='h36m16'` is PoseAug's 16), and model selection on the validation
     split, not on the test sets as in the released code.
 
