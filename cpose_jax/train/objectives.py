@@ -493,12 +493,16 @@ def discriminator_objective(
 ) -> tuple[jax.Array, Aux]:
     """LS-GAN discriminator losses (Eq. 12-15): 3D on root-relative poses `(B, J, 3)`, 2D on
     normalized keypoints `(B', J, 2)` whose rows count where the `(B',)` masks are 1."""
-    d3_real = modules["disc_3d"].apply({"params": params["disc_3d"]}, real_3d, train=True)
-    d3_fake = modules["disc_3d"].apply({"params": params["disc_3d"]}, fake_3d, train=True)
-    r3, f3 = losses.lsgan_discriminator_loss(d3_real, d3_fake)
-    d2_real = modules["disc_2d"].apply({"params": params["disc_2d"]}, real_2d, train=True)
-    d2_fake = modules["disc_2d"].apply({"params": params["disc_2d"]}, fake_2d, train=True)
-    r2, f2 = losses.lsgan_discriminator_loss(d2_real, d2_fake)
+    def judge(name, real, fake):
+        # Real and fake rows in one call (the discriminators have no BatchNorm: each row's
+        # score is its own), so every layer is one matmul over both.
+        scores = modules[name].apply(
+            {"params": params[name]}, jnp.concatenate([real, fake], axis=0), train=True
+        )
+        return losses.lsgan_discriminator_loss(scores[: real.shape[0]], scores[real.shape[0] :])
+
+    r3, f3 = judge("disc_3d", real_3d, fake_3d)
+    r2, f2 = judge("disc_2d", real_2d, fake_2d)
     l3 = losses.masked_mean(r3) + losses.masked_mean(f3)
     l2 = losses.masked_mean(r2, real_2d_mask[:, None]) + losses.masked_mean(
         f2, fake_2d_mask[:, None]
