@@ -96,6 +96,10 @@ class GanSettings:
     # The discriminators are updated every `disc_every`-th iteration of a GAN stage (the
     # first included); PoseAug's `df`: 2 (research/poseaug.md §1.1, §1.6). The paper: silent.
     disc_every: int = 1
+    # The feedback loss's three lifter passes (original, BA, RT poses): "separate" = three
+    # BatchNorm batches, the original's without gradient (PoseAug's get_feedback_loss);
+    # "shared" = one BatchNorm batch of all three (this project before issue 17).
+    feedback_batches: str = "separate"
 
 
 # Which network a pose-loss term is reported under (`train/<net>/<term>`).
@@ -412,8 +416,8 @@ def generator_objective(
     bone-angle / bone-length range losses and, with `feedback`, the hardness loss of the frozen
     lifter in train mode (its BN statistics NOT updated, unlike PoseAug's side effect) with the
     bone-angle target `hard_ba`: one lifter pass each on the original, BA and RT poses, each
-    its own BatchNorm batch (PoseAug's `get_feedback_loss`). Aux.outputs: (generator output,
-    its 2D projection)."""
+    its own BatchNorm batch (PoseAug's `get_feedback_loss`; `gan.feedback_batches`).
+    Aux.outputs: (generator output, its 2D projection)."""
     out, g_stats = apply_module(
         modules["generator"],
         variables(nets, params, ("generator",))["generator"],
@@ -451,12 +455,22 @@ def generator_objective(
             )
             return pred
 
-        # Three passes, each its own BatchNorm batch, as PoseAug's get_feedback_loss. The
-        # original pose's pass does not depend on the generator: no gradient flows back
-        # through it (one batch for all three would tie its statistics to the fakes).
-        k_orig, k_ba, k_rt = jax.random.split(feedback_rng, 3)
-        p_orig = jax.lax.stop_gradient(lift(x_orig, k_orig))
-        p_ba, p_rt = lift(x_ba, k_ba), lift(x_rt, k_rt)
+        if gan.feedback_batches == "separate":
+            # Three passes, each its own BatchNorm batch, as PoseAug's get_feedback_loss. The
+            # original pose's pass does not depend on the generator: no gradient flows back
+            # through it.
+            k_orig, k_ba, k_rt = jax.random.split(feedback_rng, 3)
+            p_orig = jax.lax.stop_gradient(lift(x_orig, k_orig))
+            p_ba, p_rt = lift(x_ba, k_ba), lift(x_rt, k_rt)
+        elif gan.feedback_batches == "shared":
+            # One BatchNorm batch: the original's statistics (and gradient) mix in the fakes.
+            p_orig, p_ba, p_rt = jnp.split(
+                lift(jnp.concatenate([x_orig, x_ba, x_rt], axis=0), feedback_rng), 3
+            )
+        else:
+            raise ValueError(
+                f"gan.feedback_batches must be 'separate' or 'shared', got {gan.feedback_batches!r}"
+            )
         t_orig = geometry.root_relative(real_abs)
 
         def hardness(pred_aug, aug_abs, center, radius):
@@ -493,6 +507,7 @@ def discriminator_objective(
 ) -> tuple[jax.Array, Aux]:
     """LS-GAN discriminator losses (Eq. 12-15): 3D on root-relative poses `(B, J, 3)`, 2D on
     normalized keypoints `(B', J, 2)` whose rows count where the `(B',)` masks are 1."""
+
     def judge(name, real, fake):
         # Real and fake rows in one call (the discriminators have no BatchNorm: each row's
         # score is its own), so every layer is one matmul over both.
