@@ -631,7 +631,7 @@ def test_feedback_runs_three_separate_lifter_passes(setup):
     params = dict(lifter.params, out=dict(lifter.params["out"], kernel=noisy))
     nets = dict(state.nets, lifter=lifter.replace(params=params))
 
-    def objective(gen_params):
+    def objective(gen_params, gan=gan):
         return objectives.generator_objective(
             {"generator": gen_params},
             modules=modules,
@@ -682,6 +682,19 @@ def test_feedback_runs_three_separate_lifter_passes(setup):
         update_stats=False,
     )  # fmt: skip
     assert float(jnp.abs(joint[:32] - p_orig).max()) > 1e-3
+    # ... which `feedback_batches="shared"` (the project before issue 17) uses, with one key.
+    _, shared = objective(
+        nets["generator"].params, objectives.GanSettings(feedback_batches="shared")
+    )
+    joint, _ = apply_module(
+        modules["lifter"], nets["lifter"].variables(), x_all, train=True, rng=fb_key,
+        update_stats=False,
+    )  # fmt: skip
+    p_orig = joint[:32]
+    ba = hardness(joint[32:64], fakes.ba, 4.0, gan.hard_ba_radius)
+    np.testing.assert_allclose(shared.metrics["train/generator/feedback_ba"], ba, rtol=1e-5)
+    with pytest.raises(ValueError, match="feedback_batches"):
+        objective(nets["generator"].params, objectives.GanSettings(feedback_batches="one"))
 
 
 def test_discriminator_objective_judges_real_and_fake_rows_each_on_its_own(setup):
