@@ -45,8 +45,8 @@ Key reference (what the training code reads):
   generated poses are projected with X/Z, Y/Z clipped to that bound, PoseAug's 1.0);
   `gan.disc_every` (int k >= 1): the discriminators are updated every k-th iteration of a GAN
   stage (PoseAug's `df`: 2; their lr schedules stay on the iteration clock);
-  `gan.feedback_batches` ('separate': the feedback loss lifts the original, BA and RT poses
-  in three BatchNorm batches, PoseAug's; 'shared': one batch of all three, before issue 17).
+  `gan.feedback_batches` ('shared': the feedback loss lifts the original, BA and RT poses
+  in one BatchNorm batch; 'separate': three, PoseAug's code, ~1 mm worse here, issue 17).
 - `stages.order` (str): comma-separated stage names run in order; `stages.<name>.*`: kind
   ('refiner' | 'supervised' | 'gan'), epochs, lr, decay_epochs, decay_factor (x lr at each
   decay epoch), decay_kind ('step': those decays; 'linear': PoseAug's lr * (1 - e/(epochs+1))
@@ -222,7 +222,7 @@ def base_config() -> ml_collections.ConfigDict:
     g.project_clip = 0.0  # PoseAug: 1.0 (X/Z, Y/Z of generated poses clipped to [-1, 1])
     g.pool_batches = 4  # pool size = pool_batches * batch_size (PoseAug: 4096 = 4 x 1024)
     g.disc_every = 1  # discriminators updated every k-th GAN iteration (PoseAug's df: 2)
-    g.feedback_batches = "separate"  # feedback passes: 3 BatchNorm batches (PoseAug) | "shared"
+    g.feedback_batches = "shared"  # feedback passes: 1 BatchNorm batch | "separate" (PoseAug)
 
     c.stages = st = ml_collections.ConfigDict()
     st.order = "refiner,warmup,end_to_end"

@@ -612,9 +612,10 @@ def test_bone_prior_in_both_end_to_end_steps(setup, single_update):
     assert np.isfinite(value) and value > 0
 
 
-def test_feedback_runs_three_separate_lifter_passes(setup):
-    """PoseAug's feedback loss lifts the original, BA and RT poses in three calls (three
-    BatchNorm batches); the original's pass does not depend on the generator."""
+def test_feedback_batches_separate_and_shared(setup):
+    """`feedback_batches="separate"`: PoseAug's feedback loss lifts the original, BA and RT
+    poses in three calls (three BatchNorm batches), the original's pass independent of the
+    generator; "shared" (the default): one call, one batch."""
     from cpose_jax import geometry, losses
 
     data, modules = setup
@@ -622,7 +623,7 @@ def test_feedback_runs_three_separate_lifter_passes(setup):
     state = _init(modules, txs)
     paired = {k: jnp.asarray(v[:32]) for k, v in data.paired.items()}
     real_abs = geometry.join_root(paired["pose_3d"], paired["translation"])
-    gan = objectives.GanSettings()
+    gan = objectives.GanSettings(feedback_batches="separate")
     key, fb_key = jax.random.key(3), jax.random.key(4)
     # The lifter's output layer starts at zero (lifter_output_scale=0): give it weights.
     lifter = state.nets["lifter"]
@@ -682,7 +683,7 @@ def test_feedback_runs_three_separate_lifter_passes(setup):
         update_stats=False,
     )  # fmt: skip
     assert float(jnp.abs(joint[:32] - p_orig).max()) > 1e-3
-    # ... which `feedback_batches="shared"` (the project before issue 17) uses, with one key.
+    # ... which `feedback_batches="shared"` (the default) uses, with one key.
     _, shared = objective(
         nets["generator"].params, objectives.GanSettings(feedback_batches="shared")
     )

@@ -96,10 +96,12 @@ class GanSettings:
     # The discriminators are updated every `disc_every`-th iteration of a GAN stage (the
     # first included); PoseAug's `df`: 2 (research/poseaug.md §1.1, §1.6). The paper: silent.
     disc_every: int = 1
-    # The feedback loss's three lifter passes (original, BA, RT poses): "separate" = three
-    # BatchNorm batches, the original's without gradient (PoseAug's get_feedback_loss);
-    # "shared" = one BatchNorm batch of all three (this project before issue 17).
-    feedback_batches: str = "separate"
+    # The feedback loss's three lifter passes (original, BA, RT poses): "shared" = one
+    # BatchNorm batch of all three, as the lifter's own update mixes real and augmented rows;
+    # "separate" = three batches, the original's without gradient (PoseAug's
+    # get_feedback_loss; 4 % fewer FLOPs per joint iteration, but about 1 mm worse MPJPE and
+    # PA-MPJPE for joint.py on 5 of 5 seeds, issue 17).
+    feedback_batches: str = "shared"
 
 
 # Which network a pose-loss term is reported under (`train/<net>/<term>`).
@@ -415,8 +417,8 @@ def generator_objective(
     frame) seen through `intrinsics (B, 4)`: LS-GAN terms against both (frozen) discriminators,
     bone-angle / bone-length range losses and, with `feedback`, the hardness loss of the frozen
     lifter in train mode (its BN statistics NOT updated, unlike PoseAug's side effect) with the
-    bone-angle target `hard_ba`: one lifter pass each on the original, BA and RT poses, each
-    its own BatchNorm batch (PoseAug's `get_feedback_loss`; `gan.feedback_batches`).
+    bone-angle target `hard_ba`, on the original, BA and RT poses in one BatchNorm batch or
+    each in its own (PoseAug's `get_feedback_loss`): `gan.feedback_batches`.
     Aux.outputs: (generator output, its 2D projection)."""
     out, g_stats = apply_module(
         modules["generator"],
