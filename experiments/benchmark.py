@@ -166,7 +166,11 @@ def _passes(kind: str, opts: Mapping[str, Any], b: int, bw: int) -> list[Pass]:
         Pass("disc_2d", b, 2, "1 G: D2(fake)"),
     ]
     if opts["feedback"]:
-        out.append(Pass("lifter", 3 * b, 2, "1 G: feedback lifter x3"))
+        if opts.get("feedback_batches", "shared") == "separate":
+            out.append(Pass("lifter", b, 1, "1 G: feedback lifter, original poses"))
+            out.append(Pass("lifter", 2 * b, 2, "1 G: feedback lifter, BA and RT fakes"))
+        else:
+            out.append(Pass("lifter", 3 * b, 2, "1 G: feedback lifter x3, one batch"))
     wild = opts["use_2d_only"]
     # gan_only's state does not advance: it always times an iteration with the D update.
     share = 1.0 if kind == "gan_only" else 1.0 / opts.get("disc_every", 1)
@@ -414,6 +418,7 @@ def _step_options(config, stage: str, modules: Mapping[str, Any]) -> dict[str, A
         "train_on_fakes": bool(st.train_on_fakes),
         "single_update": bool(st.single_update),
         "disc_every": int(config.gan.disc_every) if st.kind == "gan" else 1,
+        "feedback_batches": str(config.gan.feedback_batches),
     }
 
 

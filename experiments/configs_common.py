@@ -44,7 +44,9 @@ Key reference (what the training code reads):
 - `gan.*`: PoseAug generator-loss weights/ranges, pool size; `gan.project_clip` (> 0: the
   generated poses are projected with X/Z, Y/Z clipped to that bound, PoseAug's 1.0);
   `gan.disc_every` (int k >= 1): the discriminators are updated every k-th iteration of a GAN
-  stage (PoseAug's `df`: 2; their lr schedules stay on the iteration clock).
+  stage (PoseAug's `df`: 2; their lr schedules stay on the iteration clock);
+  `gan.feedback_batches` ('shared': the feedback loss lifts the original, BA and RT poses
+  in one BatchNorm batch; 'separate': three, PoseAug's code, ~1 mm worse here, issue 17).
 - `stages.order` (str): comma-separated stage names run in order; `stages.<name>.*`: kind
   ('refiner' | 'supervised' | 'gan'), epochs, lr, decay_epochs, decay_factor (x lr at each
   decay epoch), decay_kind ('step': those decays; 'linear': PoseAug's lr * (1 - e/(epochs+1))
@@ -220,6 +222,7 @@ def base_config() -> ml_collections.ConfigDict:
     g.project_clip = 0.0  # PoseAug: 1.0 (X/Z, Y/Z of generated poses clipped to [-1, 1])
     g.pool_batches = 4  # pool size = pool_batches * batch_size (PoseAug: 4096 = 4 x 1024)
     g.disc_every = 1  # discriminators updated every k-th GAN iteration (PoseAug's df: 2)
+    g.feedback_batches = "shared"  # feedback passes: 1 BatchNorm batch | "separate" (PoseAug)
 
     c.stages = st = ml_collections.ConfigDict()
     st.order = "refiner,warmup,end_to_end"
@@ -429,6 +432,8 @@ def check_config(config: ml_collections.ConfigDict) -> None:
     need(e.val_max_samples >= 0, "eval.val_max_samples", e.val_max_samples, ">= 0")
     every = config.gan.disc_every
     need(isinstance(every, int) and every >= 1, "gan.disc_every", every, "an integer >= 1")
+    fb = config.gan.feedback_batches
+    need(fb in ("separate", "shared"), "gan.feedback_batches", fb, "'separate' or 'shared'")
     scale = config.stages.epoch_scale
     need(finite(scale) and scale > 0, "stages.epoch_scale", scale, "a finite number > 0")
     for name in (s.strip() for s in config.stages.order.split(",") if s.strip()):

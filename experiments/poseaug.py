@@ -45,7 +45,10 @@ Remaining departures:
     discriminators' real samples. (In the v3 synthetic world bodies were independent of
     poses, so the swap would have added nothing; in v4 each lab subject has its own movement
     style, as in Human3.6M, so it may matter: not measured);
-  * the feedback loss's lifter passes do not update its BatchNorm statistics (a side effect
+  * the feedback loss lifts the original, BA and RT poses in one BatchNorm batch (PoseAug:
+    three calls, three batches, `--config.gan.feedback_batches=separate`; for joint.py that
+    was about 1 mm worse on every set and 5 of 5 seeds, issue 17; not measured for this
+    config), and these passes do not update the lifter's BatchNorm statistics (a side effect
     in PoseAug);
   * 17 joints (`skeleton='h36m16'` is PoseAug's 16), and model selection on the validation
     split, not on the test sets as in the released code.

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from cpose_jax.models import CameraBranch, MartinezLifter, Refiner, VideoPose3DLifter
-from cpose_jax.models.layers import positive_around
+from cpose_jax.models.layers import Dropout, dropout_keep_mask, positive_around
 
 
 def count(tree) -> int:
@@ -332,3 +332,46 @@ def test_positive_around_extremes_and_gradient():
     np.testing.assert_allclose(jax.grad(lambda a: positive_around(a, 5.0, log_range=3.0))(0.0), 5.0)
     with pytest.raises(ValueError):
         positive_around(raw, -1.0, log_range=3.0)
+
+
+@pytest.mark.parametrize("rate", [0.25, 0.5, 0.1875, 0.01171875, 0.1, 0.3])
+@pytest.mark.parametrize("shape", [(512, 1024), (301, 7)])
+def test_dropout_keep_mask_drops_the_rate(rate, shape):
+    """Each entry kept with probability 1 - rate, from 1- to 16-bit chunks (dyadic rates; 3/256
+    takes 8) or one 32-bit draw (others); within 5 standard errors over every entry."""
+    keep = np.asarray(dropout_keep_mask(jax.random.key(1), rate, shape))
+    assert keep.shape == shape and keep.dtype == bool
+    n = keep.size
+    assert abs((1.0 - keep.mean()) - rate) < 5 * np.sqrt(rate * (1 - rate) / n)
+    # Neighbouring entries (the chunks of one word) are independent: their joint drop rate.
+    flat = keep.reshape(-1)[: n - n % 2].reshape(-1, 2)
+    both = np.mean(~flat[:, 0] & ~flat[:, 1])
+    assert abs(both - rate**2) < 5 * np.sqrt(rate**2 * (1 - rate**2) / len(flat))
+
+
+def test_dropout_keep_mask_is_the_chunks_of_one_draw():
+    """Rate 0.25 (2-bit chunks, 16 per word) and 0.1875 (4-bit, 8 per word): entry k of a
+    row is kept where chunk k (counted from the low bits) of the row's 32-bit words is >= the
+    threshold, worked out in numpy from the same draw."""
+    key = jax.random.key(2)
+    for rate, bits, threshold in ((0.25, 2, 1), (0.1875, 4, 3)):
+        per_word = 32 // bits
+        words = np.asarray(jax.random.bits(key, (6, 2), jnp.uint32)).astype(np.uint64)
+        chunks = [(words >> (bits * i)) & (2**bits - 1) for i in range(per_word)]
+        expected = np.stack(chunks, axis=-1).reshape(6, 2 * per_word) >= threshold
+        got = dropout_keep_mask(key, rate, (6, 2 * per_word))
+        np.testing.assert_array_equal(np.asarray(got), expected)
+        jitted = jax.jit(lambda k, r=rate, w=per_word: dropout_keep_mask(k, r, (6, 2 * w)))
+        np.testing.assert_array_equal(np.asarray(jitted(key)), expected)
+
+
+def test_dropout_module_scales_kept_entries_and_is_identity_in_eval():
+    x = jnp.asarray(np.random.default_rng(0).normal(size=(64, 32)), jnp.float32)
+    y = Dropout(0.25).apply({}, x, rngs={"dropout": jax.random.key(0)})
+    kept = np.asarray(y) != 0
+    np.testing.assert_allclose(np.asarray(y)[kept], np.asarray(x)[kept] / 0.75, rtol=1e-6)
+    assert 0.6 < kept.mean() < 0.9  # 2048 entries, rate 0.25
+    np.testing.assert_array_equal(Dropout(0.25, deterministic=True).apply({}, x), x)
+    np.testing.assert_array_equal(Dropout(0.0).apply({}, x), x)
+    with pytest.raises(ValueError, match="rate"):
+        dropout_keep_mask(jax.random.key(0), 1.0, (2, 2))

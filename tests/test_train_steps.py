@@ -610,3 +610,140 @@ def test_bone_prior_in_both_end_to_end_steps(setup, single_update):
     )
     value = float(metrics["train/lifter/bone_prior_2d_only"])
     assert np.isfinite(value) and value > 0
+
+
+def test_feedback_batches_separate_and_shared(setup):
+    """`feedback_batches="separate"`: PoseAug's feedback loss lifts the original, BA and RT
+    poses in three calls (three BatchNorm batches), the original's pass independent of the
+    generator; "shared" (the default): one call, one batch."""
+    from cpose_jax import geometry, losses
+
+    data, modules = setup
+    txs = {n: optim.make_optimizer(1e-3) for n in modules}
+    state = _init(modules, txs)
+    paired = {k: jnp.asarray(v[:32]) for k, v in data.paired.items()}
+    real_abs = geometry.join_root(paired["pose_3d"], paired["translation"])
+    gan = objectives.GanSettings(feedback_batches="separate")
+    key, fb_key = jax.random.key(3), jax.random.key(4)
+    # The lifter's output layer starts at zero (lifter_output_scale=0): give it weights.
+    lifter = state.nets["lifter"]
+    out_kernel = lifter.params["out"]["kernel"]
+    noisy = jax.random.normal(jax.random.key(5), out_kernel.shape) * 0.1
+    params = dict(lifter.params, out=dict(lifter.params["out"], kernel=noisy))
+    nets = dict(state.nets, lifter=lifter.replace(params=params))
+
+    def objective(gen_params, gan=gan):
+        return objectives.generator_objective(
+            {"generator": gen_params},
+            modules=modules,
+            nets=nets,
+            real_abs=real_abs,
+            intrinsics=paired["intrinsics"],
+            skeleton=H36M17,
+            gan=gan,
+            hard_ba=jnp.float32(4.0),
+            feedback=True,
+            rng=key,
+            feedback_rng=fb_key,
+        )
+
+    (_, aux), grads = jax.value_and_grad(objective, has_aux=True)(nets["generator"].params)
+    assert all(bool(jnp.all(jnp.isfinite(g))) for g in jax.tree_util.tree_leaves(grads))
+    fakes, _ = aux.outputs
+
+    def lift(x_abs, k):
+        x = geometry.project(x_abs, paired["intrinsics"])
+        pred, _ = apply_module(
+            modules["lifter"], nets["lifter"].variables(), x, train=True, rng=k, update_stats=False
+        )
+        return pred
+
+    k_orig, k_ba, k_rt = jax.random.split(fb_key, 3)
+    p_orig = lift(real_abs, k_orig)
+    t_orig = geometry.root_relative(real_abs)
+
+    def hardness(pred, aug_abs, center, radius):
+        per_row = losses.feedback_hardness_loss(
+            pred, geometry.root_relative(aug_abs), p_orig, t_orig, H36M17,
+            center=center, radius=radius,
+        )  # fmt: skip
+        return float(losses.masked_mean(per_row))
+
+    ba = hardness(lift(fakes.ba, k_ba), fakes.ba, 4.0, gan.hard_ba_radius)
+    rt = hardness(lift(fakes.rt, k_rt), fakes.rt, gan.hard_rt_center, gan.hard_rt_radius)
+    np.testing.assert_allclose(aux.metrics["train/generator/feedback_ba"], ba, rtol=1e-5)
+    np.testing.assert_allclose(aux.metrics["train/generator/feedback_rt"], rt, rtol=1e-5)
+    assert ba > 0 and rt > 0  # the comparison is not between zeros
+    # One BatchNorm batch for the three (the old way) gives a different original prediction.
+    x_all = jnp.concatenate(
+        [geometry.project(p, paired["intrinsics"]) for p in (real_abs, fakes.ba, fakes.rt)]
+    )
+    joint, _ = apply_module(
+        modules["lifter"], nets["lifter"].variables(), x_all, train=True, rng=k_orig,
+        update_stats=False,
+    )  # fmt: skip
+    assert float(jnp.abs(joint[:32] - p_orig).max()) > 1e-3
+    # ... which `feedback_batches="shared"` (the default) uses, with one key.
+    _, shared = objective(
+        nets["generator"].params, objectives.GanSettings(feedback_batches="shared")
+    )
+    joint, _ = apply_module(
+        modules["lifter"], nets["lifter"].variables(), x_all, train=True, rng=fb_key,
+        update_stats=False,
+    )  # fmt: skip
+    p_orig = joint[:32]
+    ba = hardness(joint[32:64], fakes.ba, 4.0, gan.hard_ba_radius)
+    np.testing.assert_allclose(shared.metrics["train/generator/feedback_ba"], ba, rtol=1e-5)
+    with pytest.raises(ValueError, match="feedback_batches"):
+        objective(nets["generator"].params, objectives.GanSettings(feedback_batches="one"))
+
+
+def test_discriminator_objective_judges_real_and_fake_rows_each_on_its_own(setup):
+    """Real and fake rows go through each discriminator in one call; the losses and gradients
+    equal those of separate calls (no BatchNorm: a row's score is its own)."""
+    from cpose_jax import geometry, losses
+
+    data, modules = setup
+    state = _init(modules, {n: optim.make_optimizer(1e-3) for n in modules})
+    rng = np.random.default_rng(0)
+    real_3d = jnp.asarray(data.paired["pose_3d"][:24])
+    fake_3d = real_3d + jnp.asarray(rng.normal(0, 0.05, real_3d.shape), jnp.float32)
+    real_2d = jnp.asarray(data.paired["keypoints_2d_gt"][:40])
+    fake_2d = geometry.project(
+        geometry.join_root(fake_3d, jnp.asarray(data.paired["translation"][:24])),
+        jnp.asarray(data.paired["intrinsics"][:24]),
+    )
+    masks = jnp.asarray(rng.integers(0, 2, 40), jnp.float32), jnp.ones((24,), jnp.float32)
+    params = {n: state.nets[n].params for n in ("disc_3d", "disc_2d")}
+
+    def separate(p):
+        def judge(name, real, fake, real_mask, fake_mask):
+            apply = lambda x: modules[name].apply({"params": p[name]}, x, train=True)
+            r, f = losses.lsgan_discriminator_loss(apply(real), apply(fake))
+            return losses.masked_mean(r, real_mask[:, None]) + losses.masked_mean(
+                f, fake_mask[:, None]
+            )
+
+        ones = lambda x: jnp.ones((x.shape[0],), jnp.float32)
+        l3 = judge("disc_3d", real_3d, fake_3d, ones(real_3d), ones(fake_3d))
+        return l3 + judge("disc_2d", real_2d, fake_2d, *masks)
+
+    def together(p):
+        loss, _ = objectives.discriminator_objective(
+            p,
+            modules=modules,
+            real_3d=real_3d,
+            fake_3d=fake_3d,
+            real_2d=real_2d,
+            fake_2d=fake_2d,
+            real_2d_mask=masks[0],
+            fake_2d_mask=masks[1],
+        )
+        return loss
+
+    (v1, g1), (v2, g2) = jax.value_and_grad(separate)(params), jax.value_and_grad(together)(params)
+    np.testing.assert_allclose(v2, v1, rtol=1e-6)
+    assert float(v1) > 0
+    assert _max_diff(g1, g2) < 1e-6 * max(
+        1.0, max(float(jnp.abs(g).max()) for g in jax.tree_util.tree_leaves(g1))
+    )

@@ -96,6 +96,12 @@ class GanSettings:
     # The discriminators are updated every `disc_every`-th iteration of a GAN stage (the
     # first included); PoseAug's `df`: 2 (research/poseaug.md §1.1, §1.6). The paper: silent.
     disc_every: int = 1
+    # The feedback loss's three lifter passes (original, BA, RT poses): "shared" = one
+    # BatchNorm batch of all three, as the lifter's own update mixes real and augmented rows;
+    # "separate" = three batches, the original's without gradient (PoseAug's
+    # get_feedback_loss; 4 % fewer FLOPs per joint iteration, but about 1 mm worse MPJPE and
+    # PA-MPJPE for joint.py on 5 of 5 seeds, issue 17).
+    feedback_batches: str = "shared"
 
 
 # Which network a pose-loss term is reported under (`train/<net>/<term>`).
@@ -411,7 +417,9 @@ def generator_objective(
     frame) seen through `intrinsics (B, 4)`: LS-GAN terms against both (frozen) discriminators,
     bone-angle / bone-length range losses and, with `feedback`, the hardness loss of the frozen
     lifter in train mode (its BN statistics NOT updated, unlike PoseAug's side effect) with the
-    bone-angle target `hard_ba`. Aux.outputs: (generator output, its 2D projection)."""
+    bone-angle target `hard_ba`, on the original, BA and RT poses in one BatchNorm batch or
+    each in its own (PoseAug's `get_feedback_loss`): `gan.feedback_batches`.
+    Aux.outputs: (generator output, its 2D projection)."""
     out, g_stats = apply_module(
         modules["generator"],
         variables(nets, params, ("generator",))["generator"],
@@ -434,20 +442,37 @@ def generator_objective(
     total = gan.adv_3d * adv_3d + gan.adv_2d * adv_2d + gan.range * (ba_range + bl_range)
     terms = {"adv_3d": adv_3d, "adv_2d": adv_2d, "ba_range": ba_range, "bl_range": bl_range}
     if feedback:
-        b = real_abs.shape[0]
         x_orig = geometry.project(real_abs, intrinsics, clip_xy=clip)
         x_ba = geometry.project(out.ba, intrinsics, clip_xy=clip)
-        inputs = jnp.concatenate([x_orig, x_ba, x_rt], axis=0)
-        # Frozen lifter in train mode (BN batch statistics, dropout), as PoseAug.
-        pred, _ = apply_module(
-            modules["lifter"],
-            nets["lifter"].variables(),
-            inputs,
-            train=True,
-            rng=feedback_rng,
-            update_stats=False,
-        )
-        p_orig, p_ba, p_rt = pred[:b], pred[b : 2 * b], pred[2 * b :]
+
+        def lift(x_2d, key):
+            # The frozen lifter in train mode (BN batch statistics, dropout), as PoseAug.
+            pred, _ = apply_module(
+                modules["lifter"],
+                nets["lifter"].variables(),
+                x_2d,
+                train=True,
+                rng=key,
+                update_stats=False,
+            )
+            return pred
+
+        if gan.feedback_batches == "separate":
+            # Three passes, each its own BatchNorm batch, as PoseAug's get_feedback_loss. The
+            # original pose's pass does not depend on the generator: no gradient flows back
+            # through it.
+            k_orig, k_ba, k_rt = jax.random.split(feedback_rng, 3)
+            p_orig = jax.lax.stop_gradient(lift(x_orig, k_orig))
+            p_ba, p_rt = lift(x_ba, k_ba), lift(x_rt, k_rt)
+        elif gan.feedback_batches == "shared":
+            # One BatchNorm batch: the original's statistics (and gradient) mix in the fakes.
+            p_orig, p_ba, p_rt = jnp.split(
+                lift(jnp.concatenate([x_orig, x_ba, x_rt], axis=0), feedback_rng), 3
+            )
+        else:
+            raise ValueError(
+                f"gan.feedback_batches must be 'separate' or 'shared', got {gan.feedback_batches!r}"
+            )
         t_orig = geometry.root_relative(real_abs)
 
         def hardness(pred_aug, aug_abs, center, radius):
@@ -484,12 +509,17 @@ def discriminator_objective(
 ) -> tuple[jax.Array, Aux]:
     """LS-GAN discriminator losses (Eq. 12-15): 3D on root-relative poses `(B, J, 3)`, 2D on
     normalized keypoints `(B', J, 2)` whose rows count where the `(B',)` masks are 1."""
-    d3_real = modules["disc_3d"].apply({"params": params["disc_3d"]}, real_3d, train=True)
-    d3_fake = modules["disc_3d"].apply({"params": params["disc_3d"]}, fake_3d, train=True)
-    r3, f3 = losses.lsgan_discriminator_loss(d3_real, d3_fake)
-    d2_real = modules["disc_2d"].apply({"params": params["disc_2d"]}, real_2d, train=True)
-    d2_fake = modules["disc_2d"].apply({"params": params["disc_2d"]}, fake_2d, train=True)
-    r2, f2 = losses.lsgan_discriminator_loss(d2_real, d2_fake)
+
+    def judge(name, real, fake):
+        # Real and fake rows in one call (the discriminators have no BatchNorm: each row's
+        # score is its own), so every layer is one matmul over both.
+        scores = modules[name].apply(
+            {"params": params[name]}, jnp.concatenate([real, fake], axis=0), train=True
+        )
+        return losses.lsgan_discriminator_loss(scores[: real.shape[0]], scores[real.shape[0] :])
+
+    r3, f3 = judge("disc_3d", real_3d, fake_3d)
+    r2, f2 = judge("disc_2d", real_2d, fake_2d)
     l3 = losses.masked_mean(r3) + losses.masked_mean(f3)
     l2 = losses.masked_mean(r2, real_2d_mask[:, None]) + losses.masked_mean(
         f2, fake_2d_mask[:, None]
