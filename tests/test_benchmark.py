@@ -84,6 +84,8 @@ def test_benchmark_tiny_run_reports_every_kind(tmp_path, capsys):
         "--config.model.refiner.dropout=0",
         "--config.model.camera.dropout=0",
         f"--config.data.synthetic.cache_dir={tmp_path / 'world'}",
+        # The discriminators every iteration (joint.py's default is 2), against the variant.
+        "--config.gan.disc_every=1",
         "--variant",
         "d2:gan.disc_every=2",
         "--json",
