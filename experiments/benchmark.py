@@ -760,15 +760,7 @@ def bench_kinds(bench: Bench, kinds, *, repeats: int, min_time: float) -> dict[s
                 used_outputs=_used_prefix(gan_out_leaves(bench, gan)),
             )
         else:
-            rec = _measure(
-                bench,
-                kind,
-                step,
-                jit_timed(step, bench),
-                donate=True,
-                wild=wild,
-                passes=passes,
-            )
+            rec = _measure_step(bench, kind, step, wild=wild, passes=passes)
             rec["recompiles"] = 0  # AOT-compiled: the timed calls cannot recompile
         rec["stage"] = stage
         rec["samples_per_step"] = {"paired": bench.b, "two_d_only": bench.bw if wild else 0}
@@ -788,6 +780,16 @@ def with_overrides(config, overrides: Mapping[str, Any]):
     return cfg
 
 
+def _measure_step(
+    bench: Bench, kind: str, step: Callable, *, wild: bool, passes: list[Pass]
+) -> dict[str, Any]:
+    """The record of a whole train step as training runs it: state donated, compiled by
+    `jit_timed`."""
+    return _measure(
+        bench, kind, step, jit_timed(step, bench), donate=True, wild=wild, passes=passes
+    )
+
+
 def _measure_e2e_variant(
     bench: Bench, stage: str, kind: str, overrides: Mapping[str, Any]
 ) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -796,16 +798,8 @@ def _measure_e2e_variant(
     cfg = with_overrides(bench.config, overrides)
     opts = _step_options(cfg, stage, bench.modules)
     step = bench.step_fn(stage, cfg)
-    rec = _measure(
-        bench,
-        kind,
-        step,
-        jit_timed(step, bench),
-        donate=True,
-        wild=opts["use_2d_only"],
-        passes=_passes("end_to_end", opts, bench.b, bench.bw),
-    )
-    return rec, opts
+    passes = _passes("end_to_end", opts, bench.b, bench.bw)
+    return _measure_step(bench, kind, step, wild=opts["use_2d_only"], passes=passes), opts
 
 
 def bench_variants(

@@ -432,8 +432,10 @@ def check_config(config: ml_collections.ConfigDict) -> None:
     need(e.val_max_samples >= 0, "eval.val_max_samples", e.val_max_samples, ">= 0")
     every = config.gan.disc_every
     need(isinstance(every, int) and every >= 1, "gan.disc_every", every, "an integer >= 1")
+    from cpose_jax.train.objectives import FEEDBACK_BATCHES  # (this module imports no JAX)
+
     fb = config.gan.feedback_batches
-    need(fb in ("separate", "shared"), "gan.feedback_batches", fb, "'separate' or 'shared'")
+    need(fb in FEEDBACK_BATCHES, "gan.feedback_batches", fb, f"one of {FEEDBACK_BATCHES}")
     scale = config.stages.epoch_scale
     need(finite(scale) and scale > 0, "stages.epoch_scale", scale, "a finite number > 0")
     for name in (s.strip() for s in config.stages.order.split(",") if s.strip()):

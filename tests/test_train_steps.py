@@ -662,15 +662,15 @@ def test_feedback_batches_separate_and_shared(setup):
     p_orig = lift(real_abs, k_orig)
     t_orig = geometry.root_relative(real_abs)
 
-    def hardness(pred, aug_abs, center, radius):
+    def hardness(pred, aug_abs, p_orig, center, radius):
         per_row = losses.feedback_hardness_loss(
             pred, geometry.root_relative(aug_abs), p_orig, t_orig, H36M17,
             center=center, radius=radius,
         )  # fmt: skip
         return float(losses.masked_mean(per_row))
 
-    ba = hardness(lift(fakes.ba, k_ba), fakes.ba, 4.0, gan.hard_ba_radius)
-    rt = hardness(lift(fakes.rt, k_rt), fakes.rt, gan.hard_rt_center, gan.hard_rt_radius)
+    ba = hardness(lift(fakes.ba, k_ba), fakes.ba, p_orig, 4.0, gan.hard_ba_radius)
+    rt = hardness(lift(fakes.rt, k_rt), fakes.rt, p_orig, gan.hard_rt_center, gan.hard_rt_radius)
     np.testing.assert_allclose(aux.metrics["train/generator/feedback_ba"], ba, rtol=1e-5)
     np.testing.assert_allclose(aux.metrics["train/generator/feedback_rt"], rt, rtol=1e-5)
     assert ba > 0 and rt > 0  # the comparison is not between zeros
@@ -691,8 +691,7 @@ def test_feedback_batches_separate_and_shared(setup):
         modules["lifter"], nets["lifter"].variables(), x_all, train=True, rng=fb_key,
         update_stats=False,
     )  # fmt: skip
-    p_orig = joint[:32]
-    ba = hardness(joint[32:64], fakes.ba, 4.0, gan.hard_ba_radius)
+    ba = hardness(joint[32:64], fakes.ba, joint[:32], 4.0, gan.hard_ba_radius)
     np.testing.assert_allclose(shared.metrics["train/generator/feedback_ba"], ba, rtol=1e-5)
     with pytest.raises(ValueError, match="feedback_batches"):
         objective(nets["generator"].params, objectives.GanSettings(feedback_batches="one"))

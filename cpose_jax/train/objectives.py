@@ -70,6 +70,9 @@ class LossWeights:
     bone_prior_2d_only: float = 0.0
 
 
+FEEDBACK_BATCHES = ("shared", "separate")  # the values of GanSettings.feedback_batches
+
+
 @dataclasses.dataclass(frozen=True)
 class GanSettings:
     """PoseAug's generator-loss settings and discriminator update interval (research/poseaug.md
@@ -471,7 +474,8 @@ def generator_objective(
             )
         else:
             raise ValueError(
-                f"gan.feedback_batches must be 'separate' or 'shared', got {gan.feedback_batches!r}"
+                f"gan.feedback_batches must be one of {FEEDBACK_BATCHES}, "
+                f"got {gan.feedback_batches!r}"
             )
         t_orig = geometry.root_relative(real_abs)
 
