@@ -31,7 +31,8 @@ What it measures, in one process (so every number shares the machine's state):
       forward pass (less the first-layer kernel rows a KCS discriminator skips:
       `models.discriminator.skipped_kernel_size`), x3 for a trained pass (forward + input and
       weight gradients), x2 for a frozen network that gradients flow through, x1 for
-      inference, x 1/`gan.disc_every` for the discriminator step (run on that share of the iterations; pass tables: `_passes`);
+      inference, x 1/`gan.disc_every` for the discriminator step (run on that share of the
+      iterations; pass tables: `_passes`);
     - `jaxpr` FLOPs: every `dot_general` in the traced program (what JAX asked for);
     - `xla` FLOPs: `compiled.cost_analysis()['flops']` (after XLA's simplifications; includes
       element-wise work).

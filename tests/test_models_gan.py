@@ -366,6 +366,7 @@ def np_kcs_path(p, x):
 
     def lin(name, v):
         return v @ np.asarray(p[name]["kernel"], np.float64) + np.asarray(p[name]["bias"])
+
     psi = lrelu(lin("Dense_0", x))
     d = lin("Dense_2", lrelu(lin("Dense_1", psi))) + psi
     return lin("Dense_4", lrelu(lin("Dense_3", d)))
