@@ -28,9 +28,11 @@ What it measures, in one process (so every number shares the machine's state):
   (steps 3-4 of the iteration). For each: trace+lower and XLA compile time, steps/s, samples/s
   (paired samples, i.e. `batch_size` per step), and FLOP/s three ways:
     - `model` FLOPs: analytic count of the Dense layers, `2 * rows * (sum of kernel sizes)` per
-      forward pass, x3 for a trained pass (forward + input and weight gradients), x2 for a frozen
-      network that gradients flow through, x1 for inference, x 1/`gan.disc_every` for the
-      discriminator step (run on that share of the iterations; pass tables: `_passes`);
+      forward pass (less the first-layer kernel rows a KCS discriminator skips:
+      `models.discriminator.skipped_kernel_size`), x3 for a trained pass (forward + input and
+      weight gradients), x2 for a frozen network that gradients flow through, x1 for
+      inference, x 1/`gan.disc_every` for the discriminator step (run on that share of the
+      iterations; pass tables: `_passes`);
     - `jaxpr` FLOPs: every `dot_general` in the traced program (what JAX asked for);
     - `xla` FLOPs: `compiled.cost_analysis()['flops']` (after XLA's simplifications; includes
       element-wise work).
@@ -97,6 +99,7 @@ from jax.sharding import PartitionSpec as P
 
 from cpose_jax import models
 from cpose_jax.data import pipeline
+from cpose_jax.models.discriminator import skipped_kernel_size
 from cpose_jax.train import parallel, recipe, steps
 from experiments import build, datasets
 from experiments.configs_common import load_config
@@ -493,7 +496,10 @@ class Bench:
         first = build.stage_names(config)[0]
         txs = build.build_txs(config, first, self.spe)
         self.host_state = jax.device_get(build.init_state(config, self.modules, txs))
-        self.kernels = {n: kernel_size(net.params) for n, net in self.host_state.nets.items()}
+        self.kernels = {  # multiply-adds per sample of one forward pass
+            n: kernel_size(net.params) - skipped_kernel_size(self.modules[n])
+            for n, net in self.host_state.nets.items()
+        }
         self.paired_loader = pipeline.Loader(
             {k: self.data.paired[k] for k in pipeline.PAIRED_KEYS},
             global_batch_size=self.b,

@@ -5,6 +5,7 @@ hand below. The generator's BatchNorm scale/bias are params (PyTorch parameters)
 mean/var are batch_stats (PyTorch buffers, not in PyTorch's parameter count).
 """
 
+import functools
 import itertools
 from types import SimpleNamespace
 
@@ -13,8 +14,15 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from cpose_jax.models import Discriminator2D, Discriminator3D, PoseGenerator, bl_ratio_groups
-from cpose_jax.skeleton import get_skeleton
+from cpose_jax.models import (
+    Discriminator2D,
+    Discriminator3D,
+    KCSPath,
+    PoseGenerator,
+    bl_ratio_groups,
+)
+from cpose_jax.models.discriminator import part_kcs_entries, skipped_kernel_size
+from cpose_jax.skeleton import PART_NAMES, get_skeleton
 
 SKELETONS = ("h36m16", "h36m17")
 
@@ -334,3 +342,117 @@ def test_d2d_kcs_invariances_and_raw_baseline():
     y = scores(Discriminator2D("h36m16", input_kind="raw"))
     assert y.shape == (3, 3, 1)
     assert np.abs(y[1] - y[0]).max() > 1e-4
+
+
+# ------------------------------------------- the KCS paths see only their part's entries
+
+
+def np_part_kcs(b, skel):
+    """Part-aware KCS in numpy, the full (N, 5, K, K) matrices: bones outside the part zeroed."""
+    out = []
+    for name in PART_NAMES:
+        m = np.zeros(skel.num_bones)
+        m[list(skel.part_bones[name])] = 1.0
+        bp = b * m[:, None]
+        out.append(bp @ np.swapaxes(bp, -1, -2))
+    return np.stack(out, axis=1)
+
+
+def np_kcs_path(p, x):
+    """PoseAug's KCSpath in numpy on the flattened full matrix (N, K*K)."""
+
+    def lrelu(v):
+        return np.where(v > 0, v, 0.01 * v)
+
+    def lin(name, v):
+        return v @ np.asarray(p[name]["kernel"], np.float64) + np.asarray(p[name]["bias"])
+
+    psi = lrelu(lin("Dense_0", x))
+    d = lin("Dense_2", lrelu(lin("Dense_1", psi))) + psi
+    return lin("Dense_4", lrelu(lin("Dense_3", d)))
+
+
+@pytest.mark.parametrize("skeleton", SKELETONS)
+def test_part_kcs_entries_are_the_nonzero_upper_triangle(skeleton):
+    skel = get_skeleton(skeleton)
+    k = skel.num_bones
+    b = np.random.default_rng(7).normal(size=(3, k, 3))
+    full = np_part_kcs(b, skel).reshape(3, 5, k * k)
+    parts = part_kcs_entries(skel)
+    assert [bones for bones, _ in parts] == [skel.part_bones[n] for n in PART_NAMES]
+    for p, (bones, e) in enumerate(parts):
+        n = len(bones)
+        assert e.size == k * k and len(e.upper) == len(e.lower) == n * (n + 1) // 2
+        # Both listed positions hold the entry; every other entry of the part's matrix is 0.
+        np.testing.assert_allclose(full[:, p, list(e.upper)], full[:, p, list(e.lower)])
+        rest = np.setdiff1d(np.arange(k * k), np.concatenate([e.upper, e.lower]))
+        assert np.all(full[:, p, rest] == 0.0)
+        assert np.all(np.abs(full[:, p, list(e.upper)]) > 0)
+
+
+@pytest.mark.parametrize("skeleton", SKELETONS)
+@pytest.mark.parametrize("kind", ["3d", "2d"])
+def test_kcs_discriminators_equal_the_full_matrix_computation(skeleton, kind):
+    """Scores against numpy on the full (5, K, K) part KCS; parameter gradients against the
+    same network run on the full flattened matrices (plain Dense first layers)."""
+    skel = get_skeleton(skeleton)
+    j, k = skel.num_joints, skel.num_bones
+    x = np.asarray(random_poses(j, (6,), seed=8))
+    if kind == "2d":
+        x = x[..., :2] / x[..., 2:]
+        model = Discriminator2D(skeleton)
+    else:
+        model = Discriminator3D(skeleton)
+    v = numpy_init(model, x)
+    b = np_bones(x.astype(np.float64), skel)
+    if kind == "3d":
+        b = b / np.linalg.norm(b, axis=-1, keepdims=True)
+    else:
+        b = b / np.sqrt(np.mean(np.sum(b * b, -1), -1) + 1e-8)[:, None, None]
+    full = np_part_kcs(b, skel).reshape(6, 5, k * k)
+    heads = v["params"]["_PartKCSHead_0"]
+    want = np.concatenate([np_kcs_path(heads[f"part_{p}"], full[:, p]) for p in range(5)], -1)
+    got = jax.jit(lambda v, x: model.apply(v, x, train=False))(v, jnp.asarray(x, jnp.float32))
+    np.testing.assert_allclose(np.asarray(got), want, rtol=1e-4, atol=1e-5)
+
+    def loss_entries(params):
+        return jnp.sum(jnp.square(model.apply({"params": params}, x, train=False)))
+
+    def loss_full(params):
+        flat = jnp.asarray(full, jnp.float32)
+        s = [
+            KCSPath().apply({"params": params["_PartKCSHead_0"][f"part_{p}"]}, flat[:, p])
+            for p in range(5)
+        ]
+        return jnp.sum(jnp.square(jnp.concatenate(s, -1)))
+
+    g_entries = jax.jit(jax.grad(loss_entries))(v["params"])
+    g_full = jax.jit(jax.grad(loss_full))(v["params"])
+    for a, c in zip(jax.tree_util.tree_leaves(g_entries), jax.tree_util.tree_leaves(g_full)):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(c), rtol=2e-4, atol=2e-5)
+    # The kernel rows of the zero entries get no gradient.
+    first = np.asarray(g_entries["_PartKCSHead_0"]["part_0"]["Dense_0"]["kernel"])
+    _, e = part_kcs_entries(skel)[0]
+    unused = np.setdiff1d(np.arange(k * k), np.concatenate([e.upper, e.lower]))
+    assert np.all(first[unused] == 0.0) and np.abs(first[list(e.upper)]).max() > 0
+
+
+def test_skipped_kernel_size_matches_the_traced_matmuls():
+    """2 N (kernel size - skipped) FLOPs in the Dense layers: every dot_general of the traced
+    forward pass, less the part Gram matrices (2 N sum_p k_p^2 D)."""
+    from experiments.benchmark import jaxpr_matmul_flops, kernel_size
+
+    skel = get_skeleton("h36m17")
+    n = 8
+    parts = [len(b) for b in skel.part_bones.values()]
+    # 5 parts of 4, 4, 5, 5, 8 bones: 10 + 10 + 15 + 15 + 36 = 86 of 5 x 256 entries.
+    assert skipped_kernel_size(Discriminator3D("h36m17")) == (5 * 256 - 86) * 256
+    assert skipped_kernel_size(Discriminator2D("h36m17", input_kind="raw")) == 0
+    assert skipped_kernel_size(PoseGenerator("h36m17")) == 0
+    for model, d in ((Discriminator3D("h36m17"), 3), (Discriminator2D("h36m17"), 2)):
+        x = jnp.zeros((n, 17, d))
+        v = jax.eval_shape(functools.partial(model.init, RNGS, train=False), x)
+        jaxpr = jax.make_jaxpr(functools.partial(model.apply, train=False))(v, x)
+        gram = 2 * n * sum(kp * kp for kp in parts) * d
+        dense = 2 * n * (kernel_size(v["params"]) - skipped_kernel_size(model))
+        assert jaxpr_matmul_flops(jaxpr) == dense + gram
