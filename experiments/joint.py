@@ -113,9 +113,10 @@ camera; one seed per row, so differences of a few mm are within noise):
 
 The default (no variant) is that method on the synthetic world, scaled to run its three
 stages and print the evaluation table on a 2-core CPU (world generator version 5, departures
-A-F, issue 17's speed-ups: 3 min 25 s of wall time on a quiet 2-core machine; 3 min 55 s
-before issue 17, compile cache warm; before E and F it took 4 min 11 s and 7.4 CPU-minutes
-quiet, 8 min beside one other training run, 11-18 min at load 8-12):
+A-F, issue 17's speed-ups: 3 min 25 s of wall time on a quiet 2-core machine, 6 min 19 s on
+a host with half its matmul rate; 3 min 55 s before issue 17, compile cache warm; before E
+and F it took 4 min 11 s and 7.4 CPU-minutes quiet, 8 min beside one other training run,
+11-18 min at load 8-12):
   * stages.epoch_scale = 0.06: an epoch is 6% of a pass over the 40k synthetic lab pairs
     (9 steps of 256), so every stage keeps its length in epochs and its decays at the same
     epochs (50 : 10 : 75 epochs = 450 + 90 + 675 steps; with `detected` the refiner's 100
@@ -126,9 +127,10 @@ quiet, 8 min beside one other training run, 11-18 min at load 8-12):
   * everything else (architecture, learning rates, loss weights) as above.
 An "epoch" is `stages.epoch_scale` passes over the 2D-3D training set; every epoch count
 (stage lengths, lr decays, validation) is in these units. Measured result (world v5, seed 0,
-best model by lab_val MPJPE at end-to-end epoch 70): MPJPE / PA-MPJPE lab_val 68.9 / 45.5 mm,
-rig2_test 90.5 / 48.6 mm (PCK 85.2 %, AUC 46.6 %), wild_test 68.6 / 39.8 mm,
-wild_stress_test 132.7 / 59.0 mm (before issue 17: 69.1 / 45.8, 90.2 / 48.9, 68.2 / 39.8,
+best model by lab_val MPJPE at end-to-end epoch 70): MPJPE / PA-MPJPE lab_val 68.7 / 45.4 mm,
+rig2_test 90.8 / 48.7 mm (PCK 85.2 %, AUC 46.4 %), wild_test 68.8 / 39.9 mm,
+wild_stress_test 132.6 / 59.0 mm (before the KCS change of issue 17: 68.9 / 45.5, 90.5 / 48.6,
+68.6 / 39.8, 132.7 / 59.0; before issue 17: 69.1 / 45.8, 90.2 / 48.9, 68.2 / 39.8,
 132.6 / 59.1; before E and F: 68.4 / 49.0, 92.7 / 53.2, 74.6 / 46.7,
 161.3 / 85.7; v4 world: 68.8 / 49.3, 98.3 / 56.8, 77.3 / 48.8, 162.4 / 86.7). Five seeds at
 half this budget, against PoseAug and the controls: experiments/RESULTS.md.
