@@ -172,7 +172,7 @@ def skipped_kernel_size(module: nn.Module) -> int:
     or repeat another (:class:`KCSEntries`); 0 for any other network. A forward pass does
     ``2 * (kernel size - this)`` FLOPs per sample in its Dense layers."""
     if isinstance(module, Discriminator2D) and module.input_kind == "kcs":
-        features = module.features or 256
+        features = module.width
     elif isinstance(module, Discriminator3D):
         features = module.features
     else:
@@ -206,6 +206,11 @@ class Discriminator2D(nn.Module):
     mid_features: int = 100
     normalize_scale: bool = True
 
+    @property
+    def width(self) -> int:
+        """The hidden width: ``features``, or its default for ``input_kind``."""
+        return self.features or (256 if self.input_kind == "kcs" else 100)
+
     @nn.compact
     def __call__(self, keypoints_2d: Array, *, train: bool) -> Array:
         del train
@@ -219,7 +224,7 @@ class Discriminator2D(nn.Module):
             raise ValueError(f"input_kind must be one of {INPUT_KINDS}, got {self.input_kind!r}")
         flat, prefix = flatten_prefix(keypoints_2d, 2)
         if self.input_kind == "raw":
-            c = self.features or 100
+            c = self.width
             d1 = leaky_relu(_dense(c)(flat))
             d2 = leaky_relu(_dense(c)(d1))
             d3 = leaky_relu(_dense(c)(d2) + d1)
@@ -230,5 +235,5 @@ class Discriminator2D(nn.Module):
             if self.normalize_scale:
                 rms = jnp.sqrt(jnp.mean(jnp.sum(b * b, axis=-1), axis=-1) + 1e-8)
                 b = b / rms[:, None, None]
-            scores = _PartKCSHead(skel, self.features or 256, self.mid_features)(b)
+            scores = _PartKCSHead(skel, self.width, self.mid_features)(b)
         return scores.reshape((*prefix, scores.shape[-1]))
