@@ -113,8 +113,9 @@ camera; one seed per row, so differences of a few mm are within noise):
 
 The default (no variant) is that method on the synthetic world, scaled to run its three
 stages and print the evaluation table on a 2-core CPU (world generator version 5, departures
-A-F, issue 17's speed-ups: 3 min 25 s of wall time on a quiet 2-core machine, 6 min 19 s on
-a host with half its matmul rate; 3 min 55 s before issue 17, compile cache warm; before E
+A-F, issue 17's speed-ups: 3 min 25 s of wall time on a quiet 2-core machine, 6 min 11 s on
+a host with half its matmul rate (README, Quick start); 3 min 55 s before issue 17, compile
+cache warm; before E
 and F it took 4 min 11 s and 7.4 CPU-minutes quiet, 8 min beside one other training run,
 11-18 min at load 8-12):
   * stages.epoch_scale = 0.06: an epoch is 6% of a pass over the 40k synthetic lab pairs

@@ -258,7 +258,7 @@ def main(argv):
     )
     try:
         result = loop.run_stages(run.state, run.stages, options)
-    except loop.NonFiniteLossError as e:
+    except (loop.NonFiniteLossError, checkpoint.CheckpointError) as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(1)
     if result.resumed_from is not None:

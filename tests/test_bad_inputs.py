@@ -409,3 +409,25 @@ def test_changed_architecture_refused_before_config_is_overwritten(tmp_path):
     proc = _run(tmp_path, TINY, "--config.stages.order=pretrain")
     assert proc.returncode == 2 and "GAN networks True -> False" in proc.stderr, proc.stderr
     assert (workdir / "config.json").read_text() == config_json and _files(tmp_path) == before
+
+
+def test_resuming_a_checkpoint_of_another_state_layout_is_a_clear_error(tmp_path):
+    """A checkpoint whose optimizer state has another structure (here: optax.flatten's one
+    vector per network, the layout before issue 17) is refused with a CheckpointError that
+    says why and what still works, not orbax's bare tree-structure message."""
+    import jax.numpy as jnp
+
+    from cpose_jax.train import optim
+    from cpose_jax.train.checkpoint import Checkpointer, CheckpointError
+
+    params = {"dense": {"kernel": jnp.ones((3, 2)), "bias": jnp.zeros(2)}}
+    old = {"params": params, "opt": optim.make_optimizer(1e-3, flatten=True).init(params)}
+    new = {"params": params, "opt": optim.make_optimizer(1e-3).init(params)}
+    ckpt = Checkpointer(tmp_path)
+    ckpt.save(7, old, {"step": 7})
+    assert ckpt.restore_latest(old)[1] == {"step": 7}  # the same layout restores
+    with pytest.raises(CheckpointError, match="does not match this run's training state") as e:
+        ckpt.restore_latest(new)
+    assert "one flat vector" in str(e.value) and "new work directory" in str(e.value)
+    assert "\n" not in str(e.value)
+    ckpt.close()

@@ -16,3 +16,39 @@ def test_linear_decay_schedule_is_poseaug_lambda_rule():
     np.testing.assert_allclose([float(ramp(c)) for c in (0, 1, 4)], [1.0, 2.0, 1.5], rtol=1e-6)
     with pytest.raises(ValueError, match="steps_per_epoch"):
         optim.linear_decay_schedule(1.0, steps_per_epoch=0, epochs=3)
+
+
+def test_per_leaf_optimizer_equals_the_flattened_one():
+    """The default per-leaf chain and optax.flatten's one-vector chain are the same update:
+    the clip is by the GLOBAL norm over every leaf (a per-leaf clip would differ here, where
+    the leaves' norms are 5 and 0.05 and the global one is above the clip norm 1)."""
+    import jax
+    import jax.numpy as jnp
+    import optax
+
+    params = {"a": {"w": jnp.ones((2, 3))}, "b": jnp.full((4,), 0.5)}
+    sched = optax.constant_schedule(1e-2)
+    leaf = optim.make_optimizer(sched)
+    flat = optim.make_optimizer(sched, flatten=True)
+    p_leaf, s_leaf = params, leaf.init(params)
+    p_flat, s_flat = params, flat.init(params)
+    for i in range(4):
+        g = {
+            "a": {"w": jnp.full((2, 3), 5.0 / np.sqrt(6.0)) * (i + 1)},
+            "b": jnp.asarray([0.05, 0.0, 0.0, 0.0]) * (-1.0) ** i,
+        }
+        u, s_leaf = leaf.update(g, s_leaf, p_leaf)
+        p_leaf = optax.apply_updates(p_leaf, u)
+        u, s_flat = flat.update(g, s_flat, p_flat)
+        p_flat = optax.apply_updates(p_flat, u)
+    for a, b in zip(jax.tree_util.tree_leaves(p_leaf), jax.tree_util.tree_leaves(p_flat)):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6, atol=1e-7)
+    # The clip used the global norm: Adam's first moment after one step is 0.1 * g / |g|.
+    mu = leaf.init(params)
+    _, mu = leaf.update(
+        {"a": {"w": jnp.full((2, 3), 5.0 / np.sqrt(6.0))}, "b": jnp.asarray([0.05, 0.0, 0.0, 0.0])},
+        mu,
+        params,
+    )
+    mu_b = np.asarray(mu[1][0].mu["b"])
+    np.testing.assert_allclose(mu_b[0] / 0.1, 0.05 / np.hypot(5.0, 0.05), rtol=1e-5)

@@ -82,13 +82,24 @@ class Checkpointer:
 
     @staticmethod
     def _restore(manager: ocp.CheckpointManager, step: int, target: Any) -> tuple[Any, dict]:
-        out = manager.restore(
-            step,
-            args=ocp.args.Composite(
-                state=ocp.args.StandardRestore(abstract_like(target)),
-                meta=ocp.args.JsonRestore(),
-            ),
-        )
+        try:
+            out = manager.restore(
+                step,
+                args=ocp.args.Composite(
+                    state=ocp.args.StandardRestore(abstract_like(target)),
+                    meta=ocp.args.JsonRestore(),
+                ),
+            )
+        except ValueError as e:
+            if "tree structures do not match" not in str(e):
+                raise
+            raise CheckpointError(
+                f"the checkpoint {manager.directory}/{step} does not match this run's training "
+                "state: it was written by another config or another version of cpose_jax "
+                "(before issue 17 each network's optimizer state was one flat vector). Its "
+                "networks can still be evaluated (experiments.evaluate, experiments.infer); "
+                f"to train, use a new work directory. orbax: {' '.join(str(e).split())[:400]}"
+            ) from e
         return out.state, dict(out.meta)
 
     def latest_step(self) -> int | None:

@@ -86,7 +86,7 @@ def make_optimizer(
     b1: float = 0.9,
     b2: float = 0.999,
     weight_decay: float = 0.0,
-    flatten: bool = True,
+    flatten: bool = False,
 ) -> optax.GradientTransformation:
     """`chain(clip_by_global_norm(clip_norm), adamw)`; clip_norm <= 0 disables clipping.
 
@@ -98,8 +98,11 @@ def make_optimizer(
         optax.clip_by_global_norm(max_norm),
         optax.adamw(learning_rate, b1=b1, b2=b2, weight_decay=weight_decay),
     )
-    # One flat vector per network: a handful of ops instead of a few per parameter leaf,
-    # which cuts the XLA compile time of the multi-network iteration several-fold.
+    # Per parameter leaf (the default since issue 17): XLA fuses each leaf's clip, Adam and
+    # apply into one pass over its memory. `flatten=True` (optax.flatten: one vector per
+    # network, a few ops instead of a few per leaf) concatenates the gradients and slices the
+    # updates back: the lifter's update alone took 21 ms against 4.8 per leaf (2 cores), the
+    # joint.py end-to-end step about 3.5 % longer; it compiles about 15 % faster.
     return optax.flatten(tx) if flatten else tx
 
 
