@@ -32,23 +32,21 @@ def test_per_leaf_optimizer_equals_the_flattened_one():
     flat = optim.make_optimizer(sched, flatten=True)
     p_leaf, s_leaf = params, leaf.init(params)
     p_flat, s_flat = params, flat.init(params)
-    for i in range(4):
-        g = {
+
+    def grad(i):
+        return {
             "a": {"w": jnp.full((2, 3), 5.0 / np.sqrt(6.0)) * (i + 1)},
             "b": jnp.asarray([0.05, 0.0, 0.0, 0.0]) * (-1.0) ** i,
         }
-        u, s_leaf = leaf.update(g, s_leaf, p_leaf)
+
+    for i in range(4):
+        u, s_leaf = leaf.update(grad(i), s_leaf, p_leaf)
         p_leaf = optax.apply_updates(p_leaf, u)
-        u, s_flat = flat.update(g, s_flat, p_flat)
+        u, s_flat = flat.update(grad(i), s_flat, p_flat)
         p_flat = optax.apply_updates(p_flat, u)
     for a, b in zip(jax.tree_util.tree_leaves(p_leaf), jax.tree_util.tree_leaves(p_flat)):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6, atol=1e-7)
     # The clip used the global norm: Adam's first moment after one step is 0.1 * g / |g|.
-    mu = leaf.init(params)
-    _, mu = leaf.update(
-        {"a": {"w": jnp.full((2, 3), 5.0 / np.sqrt(6.0))}, "b": jnp.asarray([0.05, 0.0, 0.0, 0.0])},
-        mu,
-        params,
-    )
-    mu_b = np.asarray(mu[1][0].mu["b"])
+    _, first = leaf.update(grad(0), leaf.init(params), params)
+    mu_b = np.asarray(first[1][0].mu["b"])
     np.testing.assert_allclose(mu_b[0] / 0.1, 0.05 / np.hypot(5.0, 0.05), rtol=1e-5)
