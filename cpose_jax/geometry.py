@@ -45,6 +45,7 @@ __all__ = [
     "scale_normalize_2d",
     "split_root",
     "unit_bones",
+    "view_rotation",
     "world_to_camera",
 ]
 
@@ -221,6 +222,30 @@ def axis_angle_to_matrix(aa: jax.Array) -> jax.Array:
     k = _skew(aa)
     eye = jnp.eye(3, dtype=k.dtype)
     return eye + a[..., None, None] * k + b[..., None, None] * (k @ k)
+
+
+def view_rotation(
+    azimuth: jax.Array, elevation: jax.Array, *, axis: jax.Array | None = None
+) -> jax.Array:
+    """Rotations that show a pose from another viewpoint: ``azimuth`` radians about ``axis``
+    (unit ``(..., 3)`` vectors; None: the camera's vertical y axis), then ``elevation``
+    radians about the camera's x axis. Rotates column vectors (``x' = R @ x``); apply it to
+    root-relative poses to turn them about their root.
+
+    Args:
+      azimuth, elevation: ``(...)`` angles in radians.
+      axis: ``(..., 3)`` unit rotation axes for the azimuth (e.g. the body's spine), or None.
+
+    Returns:
+      ``(..., 3, 3)`` rotation matrices.
+    """
+    azimuth, elevation = jnp.asarray(azimuth), jnp.asarray(elevation)
+    if axis is None:
+        axis = jnp.broadcast_to(jnp.asarray([0.0, 1.0, 0.0], azimuth.dtype), (*azimuth.shape, 3))
+    turn = axis_angle_to_matrix(axis * azimuth[..., None])
+    x_axis = jnp.asarray([1.0, 0.0, 0.0], azimuth.dtype)
+    tilt = axis_angle_to_matrix(x_axis * elevation[..., None])
+    return tilt @ turn
 
 
 def quaternion_inverse(q: jax.Array) -> jax.Array:

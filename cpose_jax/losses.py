@@ -249,6 +249,33 @@ def bone_length_prior_loss(
     return jnp.where(known, jnp.square(ratio - 1.0), 0.0)
 
 
+def bone_ratio_loss(pred_3d: jax.Array, ref_lengths: jax.Array, skeleton: Skeleton) -> jax.Array:
+    """Bone-length-ratio prior per bone: ``(r_k / ρ_k - 1)²`` with ``r_k = |b_k| / Σ|b|`` the
+    predicted bone's share of the skeleton's total length and ``ρ_k`` the same share of the
+    reference lengths (not in the paper; ElePose's prior on proportions). Unlike
+    :func:`bone_length_prior_loss` it leaves the person's size free.
+
+    Args:
+      pred_3d: ``(..., J, 3)`` predicted poses, metres.
+      ref_lengths: ``(J - 1,)`` reference bone lengths, metres (only their ratios matter); a
+        bone with ``l_k <= 0`` gives 0.
+      skeleton: static topology with ``J`` joints.
+
+    Returns:
+      ``(..., J - 1)`` squared relative ratio errors (unitless).
+    """
+    pred_3d = jnp.asarray(pred_3d)
+    if pred_3d.ndim < 2 or pred_3d.shape[-1] != 3:
+        raise ValueError(f"pred_3d must have shape (..., J, 3), got {pred_3d.shape}")
+    lengths = geometry.bone_lengths(geometry.bones(pred_3d, skeleton))
+    ref = jnp.asarray(ref_lengths, lengths.dtype)
+    known = ref > 0
+    ref_total = jnp.sum(jnp.where(known, ref, 0.0), axis=-1, keepdims=True)
+    ref_share = jnp.where(known, ref, 1.0) / jnp.maximum(ref_total, 1e-8)
+    share = lengths / jnp.maximum(jnp.sum(lengths, axis=-1, keepdims=True), 1e-8)
+    return jnp.where(known, jnp.square(share / ref_share - 1.0), 0.0)
+
+
 # ----------------------------------------------------------------------------- LS-GAN
 
 

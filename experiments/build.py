@@ -163,6 +163,24 @@ def loss_weights(config) -> objectives.LossWeights:
     return objectives.LossWeights(**{n: config.loss_weights[n] for n in names})
 
 
+def stage_options(config, stage_name: str, *, start: int = 0, steps: int = 1):
+    """The `recipe.StageOptions` of one stage: the config's per-stage options, read once."""
+    st = config.stages[stage_name]
+    try:
+        return recipe.StageOptions(
+            kind=st.kind,
+            trained=trained_nets(config, stage_name),
+            train_on_fakes=bool(st.train_on_fakes),
+            use_2d_only=bool(st.use_2d_only),
+            feedback=bool(st.feedback),
+            single_update=bool(st.single_update),
+            start=start,
+            steps=steps,
+        )
+    except ValueError as e:
+        raise ConfigError(f"stages.{stage_name}: {e}") from None
+
+
 def build_step(
     config,
     stage_name: str,
@@ -173,21 +191,13 @@ def build_step(
     stage_steps: int = 1,
 ) -> Callable:
     """The (un-jitted) step function of one stage."""
-    st = config.stages[stage_name]
     return recipe.make_stage_step(
-        st.kind,
         modules,
         txs,
-        trained=trained_nets(config, stage_name),
+        stage_options(config, stage_name, start=stage_start, steps=stage_steps),
         skeleton=get_skeleton(config.skeleton),
         weights=loss_weights(config),
         gan=gan_settings(config),
-        train_on_fakes=st.train_on_fakes,
-        use_2d_only=st.use_2d_only,
-        feedback=st.feedback,
-        stage_start=stage_start,
-        stage_steps=stage_steps,
-        single_update=st.single_update,
     )
 
 
@@ -259,7 +269,7 @@ def build_run(config, *, verbose: bool = False) -> Run:
             {k: data.paired[k] for k in pipeline.PAIRED_KEYS}, config.train.batch_size, seed
         )
         two = None
-        if st.kind == "gan" and st.use_2d_only and data.two_d_only is not None:
+        if st.kind == "gan" and st.use_2d_only:
             two = loader(data.two_d_only, config.train.two_d_only_batch_size, seed + 50)
         stages.append(
             loop.Stage(

@@ -202,6 +202,17 @@ def base_config() -> ml_collections.ConfigDict:
     # Bone-length prior on the 2D-only rows' 3D: mean over bones of (|b| / l - 1)^2, l the
     # batch pairs' mean bone lengths (not in the paper; 0 = off). Both end-to-end step paths.
     w.bone_prior_2d_only = 0.0
+    # Each bone's share of the total length against the pairs' (0 = off; not in the paper).
+    w.bone_ratio_2d_only = 0.0
+    # Novel views of the 2D-only lifts (0 = off; not in the paper): the 2D discriminator's
+    # judgement of them, and lift-turn-lift consistency; turned about the camera's y axis
+    # ('camera') or the lifted pose's spine ('spine'), elevation within +-degrees.
+    w.novel_view_2d_only = 0.0
+    w.relift_2d_only = 0.0
+    w.novel_view_axis = "camera"
+    w.novel_view_elevation = 20.0
+    # The 3D discriminator's judgement of the 2D-only lifts (0 = off; not in the paper).
+    w.adversarial_3d_2d_only = 0.0
 
     c.gan = g = ml_collections.ConfigDict()
     g.adv_2d = 1.0
@@ -432,7 +443,7 @@ def check_config(config: ml_collections.ConfigDict) -> None:
     need(e.val_max_samples >= 0, "eval.val_max_samples", e.val_max_samples, ">= 0")
     every = config.gan.disc_every
     need(isinstance(every, int) and every >= 1, "gan.disc_every", every, "an integer >= 1")
-    from cpose_jax.train.objectives import FEEDBACK_BATCHES  # (this module imports no JAX)
+    from cpose_jax.train.settings import FEEDBACK_BATCHES  # (this module imports no JAX)
 
     fb = config.gan.feedback_batches
     need(fb in FEEDBACK_BATCHES, "gan.feedback_batches", fb, f"one of {FEEDBACK_BATCHES}")
@@ -459,8 +470,13 @@ def check_config(config: ml_collections.ConfigDict) -> None:
             need(finite(o[k]) and o[k] >= 0, f"optim.{net}.{k}", o[k], "a finite number >= 0")
         for k in ("b1", "b2"):
             need(0 <= o[k] < 1, f"optim.{net}.{k}", o[k], "in [0, 1)")
+    from cpose_jax.train.settings import NOVEL_VIEW_AXES
+
     for k, w in config.loss_weights.items():
-        need(finite(w) and w >= 0, f"loss_weights.{k}", w, "a finite number >= 0")
+        if k == "novel_view_axis":
+            need(w in NOVEL_VIEW_AXES, f"loss_weights.{k}", w, f"one of {NOVEL_VIEW_AXES}")
+        else:
+            need(finite(w) and w >= 0, f"loss_weights.{k}", w, "a finite number >= 0")
     for net, m in config.model.items():
         if "features" in m:
             need(m.features >= 1, f"model.{net}.features", m.features, ">= 1")

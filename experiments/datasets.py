@@ -55,12 +55,8 @@ def _load(path: str | Path, input_2d: str) -> dict[str, np.ndarray]:
 
 
 def needs_two_d_only(config) -> bool:
-    return (
-        any(
-            config.stages[s].kind == "gan" and config.stages[s].use_2d_only
-            for s in stage_names(config)
-        )
-        and config.model.camera.enabled
+    return any(
+        config.stages[s].kind == "gan" and config.stages[s].use_2d_only for s in stage_names(config)
     )
 
 

@@ -167,6 +167,13 @@ def paper_method(config) -> None:
     config.loss_weights.camera_fakes = base.loss_weights.camera_fakes
     config.model.lifter.input_norm = base.model.lifter.input_norm
     config.loss_weights.refiner_downstream = base.loss_weights.refiner_downstream
+    for key in (
+        "bone_ratio_2d_only",
+        "novel_view_2d_only",
+        "relift_2d_only",
+        "adversarial_3d_2d_only",
+    ):
+        config.loss_weights[key] = base.loss_weights[key]
 
 
 VARIANTS = {**common.VARIANTS, "no_refiner": common.no_refiner, "paper_method": paper_method}

@@ -236,3 +236,29 @@ class TestBoneLengthPrior:
     def test_bad_shape(self):
         with pytest.raises(ValueError, match="pred_3d"):
             L.bone_length_prior_loss(jnp.zeros((3, 2)), jnp.ones(2), self.CHAIN)
+
+
+class TestBoneRatio:
+    CHAIN = TestBoneLengthPrior.CHAIN
+
+    def test_hand_values(self):
+        # Bones 0.3 and 0.5 (shares 3/8, 5/8) against references 0.2 and 0.2 (shares 1/2, 1/2):
+        # (0.75 - 1)^2 = 0.0625 and (1.25 - 1)^2 = 0.0625.
+        pose = jnp.asarray([[0, 0, 0], [0, 0.3, 0], [0, 0.6, 0.4]], jnp.float32)
+        got = LC.bone_ratio_loss(pose, jnp.asarray([0.2, 0.2]), self.CHAIN)
+        np.testing.assert_allclose(got, [0.0625, 0.0625], rtol=1e-5)
+
+    def test_size_free_and_zero_at_the_reference_proportions(self):
+        x = jnp.asarray(_rand(21, 3, 17, 3, scale=0.3))
+        lengths = g.bone_lengths(g.bones(x, H36M17))
+        # Any size with the reference's proportions: 0 (the length prior would not be).
+        np.testing.assert_allclose(LC.bone_ratio_loss(2.5 * x, lengths, H36M17), 0.0, atol=1e-9)
+        np.testing.assert_allclose(
+            LC.bone_ratio_loss(x, lengths, H36M17),
+            LC.bone_ratio_loss(0.4 * x, lengths, H36M17),
+            atol=1e-9,
+        )
+
+    def test_finite_gradient_at_a_collapsed_pose(self):
+        f = lambda p: jnp.sum(L.bone_ratio_loss(p, jnp.asarray([0.3, 0.4]), self.CHAIN))
+        assert np.all(np.isfinite(jax.grad(f)(jnp.zeros((3, 3)))))

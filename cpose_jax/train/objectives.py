@@ -19,7 +19,6 @@ camera and reprojection terms under the camera branch, Eq. 4 under the refiner.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Collection, Mapping
 from typing import Any
 
@@ -31,81 +30,8 @@ from cpose_jax.forward import apply_module, pose_forward
 from cpose_jax.models import POSE_NETS
 from cpose_jax.skeleton import Skeleton
 from cpose_jax.train.optim import Aux
+from cpose_jax.train.settings import FEEDBACK_BATCHES, NOVEL_VIEW_AXES, GanSettings, LossWeights
 from cpose_jax.train.state import NetState
-
-
-@dataclasses.dataclass(frozen=True)
-class LossWeights:
-    """λ of paper Eq. 16-17 (defaults: paper §4.3) and the 2D-only adversarial weight.
-
-    refine / refine_2d_only (λref,ϕ / λref,ϕ'): not given in the paper; 1.0 keeps Eq. 4 (whose
-    values are already scaled by the normalized confidences, ~1/J) at the size of the 2D terms.
-    adversarial_2d_only: weight of the 2D discriminator's LS-GAN judgement of the reprojected
-    2D-only poses (paper §3.3 names the term, not its weight).
-    """
-
-    refine: float = 1.0
-    refine_2d_only: float = 1.0
-    camera: float = 0.01
-    reprojection: float = 0.5
-    reprojection_2d_only: float = 0.2
-    pose_3d: float = 1.0
-    adversarial_2d_only: float = 0.01
-    # Eq. 8 on the generator's augmented pairs is weighted by this (1 = the paper: every
-    # pair; 0 = real pairs only). Their root depths span ~1-22 m, so the squared metre error
-    # can dominate every other term (issue 14).
-    camera_fakes: float = 1.0
-    # Rows of Eq. 7 weighted by (2D extent of the label)^(-2 p) in the mean (`size_weights`):
-    # 0 = the paper (normalized screen units: a person counts with their 2D size squared, so
-    # far people barely do); 1 = every person's error relative to their size.
-    reprojection_balance: float = 0.0
-    # Scale of the downstream losses' gradient into a trained refiner (1 = end to end, the
-    # paper; 0 = the refiner learns from Eq. 4 alone: with ground-truth input Eq. 4 is ~0 and
-    # the downstream gradients alone drive it away from its input, issue 14).
-    refiner_downstream: float = 1.0
-    # Bone-length prior on the lifter's predictions for the 2D-only rows (not in the paper;
-    # issue 14): the mean over bones of (|b| / l - 1)^2, l the mean bone lengths of the
-    # batch's 2D-3D pairs (`bone_prior`). Eq. 17 fixes a 2D-only pose only up to depth; known
-    # bone lengths fix each bone's depth up to a sign. 0 = off (the paper).
-    bone_prior_2d_only: float = 0.0
-
-
-FEEDBACK_BATCHES = ("shared", "separate")  # the values of GanSettings.feedback_batches
-
-
-@dataclasses.dataclass(frozen=True)
-class GanSettings:
-    """PoseAug's generator-loss settings and discriminator update interval (research/poseaug.md
-    §1.1, §1.5)."""
-
-    adv_2d: float = 1.0
-    adv_3d: float = 6.0
-    range: float = 3.0
-    ba_range_center: float = 0.205
-    ba_range_radius: float = 0.165
-    bl_range: float = 0.1
-    feedback_ba: float = 0.1
-    feedback_rt: float = 0.01
-    hard_ba_start: float = 3.0
-    hard_ba_end: float = 5.0
-    hard_ba_radius: float = 2.0
-    hard_rt_center: float = 17.0
-    hard_rt_radius: float = 15.0
-    max_aug_coord: float = 1.0  # augmented pairs with |u| or |v| above this are not used
-    min_aug_depth: float = 0.1  # metres
-    # > 0: the generator's poses are projected with X/Z, Y/Z clipped to [-c, c] (PoseAug's
-    # project_to_2d_linear: 1.0); 0 = the plain projection.
-    project_clip: float = 0.0
-    # The discriminators are updated every `disc_every`-th iteration of a GAN stage (the
-    # first included); PoseAug's `df`: 2 (research/poseaug.md §1.1, §1.6). The paper: silent.
-    disc_every: int = 1
-    # The feedback loss's three lifter passes (original, BA, RT poses): "shared" = one
-    # BatchNorm batch of all three, as the lifter's own update mixes real and augmented rows;
-    # "separate" = three batches, the original's without gradient (PoseAug's
-    # get_feedback_loss; 4 % fewer FLOPs per joint iteration, but about 1 mm worse MPJPE and
-    # PA-MPJPE for joint.py on 5 of 5 seeds, issue 17).
-    feedback_batches: str = "shared"
-
 
 # Which network a pose-loss term is reported under (`train/<net>/<term>`).
 _TERM_NET = {
@@ -119,7 +45,28 @@ _TERM_NET = {
     "refine_2d_only": "refiner",
     "total_2d_only": "lifter",
     "bone_prior_2d_only": "lifter",
+    "bone_ratio_2d_only": "lifter",
+    "novel_view_2d_only": "lifter",
+    "relift_2d_only": "lifter",
+    "adversarial_3d_2d_only": "lifter",
 }
+
+
+# The order of the weighted sum of the pose terms (`_weighted_total`).
+_TERM_ORDER = (
+    "pose_3d",
+    "camera",
+    "reprojection",
+    "reprojection_2d_only",
+    "adversarial_2d_only",
+    "bone_prior_2d_only",
+    "bone_ratio_2d_only",
+    "novel_view_2d_only",
+    "relift_2d_only",
+    "adversarial_3d_2d_only",
+    "refine",
+    "refine_2d_only",
+)
 
 
 def _named(net: str | None, terms: Mapping[str, jax.Array]) -> dict[str, jax.Array]:
@@ -152,28 +99,108 @@ def size_weights(target_2d: jax.Array, valid: jax.Array, power: float) -> jax.Ar
     return valid * jnp.power(extent, -2.0 * power)[:, None]
 
 
-def bone_prior(
-    pred_3d: jax.Array,
-    row_mask: jax.Array,
-    *,
-    ref_3d: jax.Array,
-    ref_mask: jax.Array,
-    skeleton: Skeleton,
-) -> jax.Array:
-    """The bone-length prior term (`LossWeights.bone_prior_2d_only`): the mean over bones of
-    `losses.bone_length_prior_loss` of `pred_3d (N, J, 3)` (metres), masked mean over the rows
-    where `row_mask (N,)` is nonzero; the reference length of each bone is its mean over the
-    rows of `ref_3d (M, J, 3)` (metres, labels) where `ref_mask (M,)` is nonzero, without
-    gradient. Scalar (unitless); 0 without such rows."""
+def _bone_term(per_bone_loss, pred_3d, row_mask, *, ref_3d, ref_mask, skeleton) -> jax.Array:
+    """`per_bone_loss(pred_3d, reference lengths, skeleton)` masked-averaged over the rows of
+    `pred_3d (N, J, 3)` where `row_mask (N,)` is nonzero; each bone's reference length is its
+    mean over the rows of `ref_3d (M, J, 3)` (metres, labels) where `ref_mask (M,)` is
+    nonzero, without gradient. Scalar; 0 without such rows."""
     ref_lengths = geometry.bone_lengths(geometry.bones(ref_3d, skeleton))
     ref = jax.lax.stop_gradient(losses.masked_mean(ref_lengths, ref_mask[:, None], axis=0))
-    per_bone = losses.bone_length_prior_loss(pred_3d, ref, skeleton)
-    return losses.masked_mean(per_bone, row_mask[:, None])
+    return losses.masked_mean(per_bone_loss(pred_3d, ref, skeleton), row_mask[:, None])
 
 
-def _need_skeleton(weights: LossWeights, skeleton: Skeleton | None) -> None:
-    if weights.bone_prior_2d_only != 0 and skeleton is None:
-        raise ValueError("loss_weights.bone_prior_2d_only != 0 needs the skeleton")
+def bone_prior(pred_3d, row_mask, *, ref_3d, ref_mask, skeleton: Skeleton) -> jax.Array:
+    """The bone-length prior term (`LossWeights.bone_prior_2d_only`):
+    `losses.bone_length_prior_loss` of `pred_3d (N, J, 3)` (metres) against the pairs' mean
+    bone lengths (`_bone_term`). Scalar (unitless)."""
+    return _bone_term(
+        losses.bone_length_prior_loss,
+        pred_3d,
+        row_mask,
+        ref_3d=ref_3d,
+        ref_mask=ref_mask,
+        skeleton=skeleton,
+    )
+
+
+def bone_ratio_prior(pred_3d, row_mask, *, ref_3d, ref_mask, skeleton: Skeleton) -> jax.Array:
+    """The bone-ratio prior term (`LossWeights.bone_ratio_2d_only`): `losses.bone_ratio_loss`
+    (each bone's share of the total length) against the pairs' mean bone lengths
+    (`_bone_term`). Scalar (unitless)."""
+    return _bone_term(
+        losses.bone_ratio_loss,
+        pred_3d,
+        row_mask,
+        ref_3d=ref_3d,
+        ref_mask=ref_mask,
+        skeleton=skeleton,
+    )
+
+
+def novel_views(
+    pose_3d: jax.Array,
+    translation: jax.Array,
+    intrinsics: jax.Array,
+    rng: jax.Array,
+    *,
+    weights: LossWeights,
+    skeleton: Skeleton,
+) -> tuple[jax.Array, jax.Array]:
+    """Random novel views of root-relative poses `pose_3d (N, J, 3)` (metres, camera frame):
+    `(rotations (N, 3, 3), 2D (N, J, 2))`, the 2D of each pose turned about its root
+    (`geometry.view_rotation`, azimuth uniform in [-pi, pi] about `weights.novel_view_axis`,
+    elevation uniform within +-`weights.novel_view_elevation` degrees), placed at
+    `translation (N, 3)` and projected with `intrinsics (N, 4)` (both without gradient)."""
+    if weights.novel_view_axis not in NOVEL_VIEW_AXES:
+        raise ValueError(
+            f"loss_weights.novel_view_axis must be one of {NOVEL_VIEW_AXES}, "
+            f"got {weights.novel_view_axis!r}"
+        )
+    n = pose_3d.shape[0]
+    k_az, k_el = jax.random.split(rng)
+    azimuth = jax.random.uniform(k_az, (n,), minval=-jnp.pi, maxval=jnp.pi)
+    e = jnp.deg2rad(weights.novel_view_elevation)
+    elevation = jax.random.uniform(k_el, (n,), minval=-e, maxval=e)
+    axis = None
+    if weights.novel_view_axis == "spine":
+        up = pose_3d[:, skeleton.joint_names.index("Thorax")] - pose_3d[:, 0]
+        axis = jax.lax.stop_gradient(up / geometry.safe_norm(up, keepdims=True))
+    rot = geometry.view_rotation(azimuth, elevation, axis=axis)
+    turned = pose_3d @ jnp.swapaxes(rot, -1, -2)
+    x2d = geometry.reproject(
+        turned, jax.lax.stop_gradient(translation), jax.lax.stop_gradient(intrinsics)
+    )
+    return rot, x2d
+
+
+def _novel_view_terms(
+    params, pose_3d, translation, intrinsics, rows, *, modules, nets, weights, skeleton, rng
+):
+    """The novel-view terms of `LossWeights` on the lifts `pose_3d (N, J, 3)` of 2D-only rows
+    (`rows (N, 1)` weights; None: every row)."""
+    k_view, k_lift = jax.random.split(rng)
+    rot, x2d = novel_views(
+        pose_3d, translation, intrinsics, k_view, weights=weights, skeleton=skeleton
+    )
+    terms = {}
+    if weights.novel_view_2d_only != 0:
+        d2 = modules["disc_2d"].apply({"params": nets["disc_2d"].params}, x2d, train=False)
+        terms["novel_view_2d_only"] = losses.masked_mean(losses.lsgan_generator_loss(d2), rows)
+    if weights.relift_2d_only != 0:
+        # The lifter in train mode on the novel views (its BatchNorm statistics not updated:
+        # they are those of the input views), turned back into the input view.
+        relifted, _ = apply_module(
+            modules["lifter"],
+            variables(nets, params, ("lifter",))["lifter"],
+            x2d,
+            train=True,
+            rng=k_lift,
+            update_stats=False,
+        )
+        back = relifted @ rot
+        err = jnp.sum(jnp.square(back - pose_3d), axis=-1)
+        terms["relift_2d_only"] = losses.masked_mean(err, rows)
+    return terms
 
 
 def refiner_objective(
@@ -229,6 +256,161 @@ def paired_objective(
     )
 
 
+def check_2d_only(networks: Collection[str]) -> None:
+    """The one rule for training on 2D-only data: Eq. 17 reprojects the lifted pose with the
+    camera branch's prediction, so `networks` (those a stage runs) must include 'camera'."""
+    if "camera" not in networks:
+        raise ValueError(
+            "training on 2D-only data (Eq. 17) needs the camera branch, which places the "
+            f"lifted pose for its reprojection; the networks are {sorted(networks)}"
+        )
+
+
+def _pose_outputs(params, *, modules, nets, keypoints_2d, confidence, weights, rng):
+    """The pose networks of `modules` in train mode, `params` differentiated."""
+    pose_modules = {n: m for n, m in modules.items() if n in POSE_NETS}
+    return pose_forward(
+        pose_modules,
+        variables(nets, params, pose_modules),
+        keypoints_2d,
+        confidence,
+        train=True,
+        rng=rng,
+        trained=params,
+        refiner_grad_scale=weights.refiner_downstream,
+    )
+
+
+def _weighted_total(terms: Mapping[str, jax.Array], weights: LossWeights) -> jax.Array:
+    """Σ λ_term · term in `_TERM_ORDER` (a fixed order: the float32 sum is reproducible)."""
+    total = None
+    for name in _TERM_ORDER:
+        if name in terms:
+            part = getattr(weights, name) * terms[name]
+            total = part if total is None else total + part
+    return total
+
+
+def _paired_terms(out, data, paired_mask, camera_mask, weights: LossWeights):
+    """Eq. 16's terms on the pair rows (`paired_mask (N,)` nonzero): Eq. 9 and, with a camera
+    branch, Eq. 8 (rows weighted by `camera_mask`) and Eq. 7. Also returns the per-joint
+    reprojection error of every row (None without a camera branch) for the 2D-only terms."""
+    joints_p = jnp.broadcast_to(paired_mask[:, None], data["valid"].shape)
+    terms = {
+        "pose_3d": losses.masked_mean(
+            losses.pose_3d_loss(out["pose_3d"], data["pose_3d"]), joints_p
+        )
+    }
+    if "intrinsics" not in out:
+        return terms, None
+    terms["camera"] = losses.masked_mean(
+        losses.camera_loss(
+            out["intrinsics"], out["translation"], data["intrinsics"], data["translation"]
+        ),
+        camera_mask,
+    )
+    reproj_err = losses.reprojection_loss(
+        out["pose_3d"], out["translation"], out["intrinsics"], data["keypoints_2d_gt"]
+    )
+    valid_p = data["valid"] * paired_mask[:, None]
+    terms["reprojection"] = losses.masked_mean(
+        reproj_err, size_weights(data["keypoints_2d_gt"], valid_p, weights.reprojection_balance)
+    )
+    return terms, reproj_err
+
+
+def _two_d_only_terms(
+    params,
+    out,
+    data,
+    reproj_err,
+    *,
+    rng: jax.Array,
+    rows: jax.Array | None,
+    judged_rows: int | None,
+    modules,
+    nets,
+    weights: LossWeights,
+    skeleton: Skeleton | None,
+    ref_3d: jax.Array | None,
+    ref_mask: jax.Array | None,
+):
+    """Eq. 17 and the (frozen) 2D discriminator's LS-GAN judgement of the reprojection on the
+    2D-only rows of `data` (`rows (N,)` nonzero; None: every row), plus the bone-length prior
+    (`bone_prior`, against `ref_3d`'s rows where `ref_mask`), the bone-ratio prior, the
+    novel-view terms (`novel_views`) and the 3D discriminator's judgement when their weights
+    are nonzero. `judged_rows` (static): the 2D-only rows are the last `judged_rows` of `data`
+    and only those are judged and seen from novel views (None: every row, the terms masked by
+    `rows`). `rng` draws the novel views (and the re-lift's dropout)."""
+    valid_w = data["valid"] if rows is None else data["valid"] * rows[:, None]
+    terms = {
+        "reprojection_2d_only": losses.masked_mean(
+            reproj_err,
+            size_weights(data["keypoints_2d_gt"], valid_w, weights.reprojection_balance),
+        )
+    }
+    # The discriminator gets its own projection of the pose: the same values as the loss's,
+    # but sharing one would sum the two gradient paths in another float32 order.
+    reproj = geometry.reproject(out["pose_3d"], out["translation"], out["intrinsics"])
+    judged = slice(None if judged_rows is None else reproj.shape[0] - judged_rows, None)
+    d2 = modules["disc_2d"].apply({"params": nets["disc_2d"].params}, reproj[judged], train=False)
+    terms["adversarial_2d_only"] = losses.masked_mean(
+        losses.lsgan_generator_loss(d2), None if rows is None else rows[judged, None]
+    )
+    priors = {"bone_prior_2d_only": bone_prior, "bone_ratio_2d_only": bone_ratio_prior}
+    for name, prior in priors.items():
+        if getattr(weights, name) == 0:
+            continue
+        if skeleton is None or ref_3d is None:
+            raise ValueError(f"loss_weights.{name} != 0 needs the skeleton and ref_3d")
+        n, m = out["pose_3d"].shape[0], ref_3d.shape[0]
+        terms[name] = prior(
+            out["pose_3d"],
+            jnp.ones((n,), out["pose_3d"].dtype) if rows is None else rows,
+            ref_3d=ref_3d,
+            ref_mask=jnp.ones((m,), ref_3d.dtype) if ref_mask is None else ref_mask,
+            skeleton=skeleton,
+        )
+    judged_mask = None if rows is None else rows[judged, None]
+    if weights.uses_novel_views:
+        if skeleton is None:
+            raise ValueError("the novel-view terms need the skeleton")
+        terms |= _novel_view_terms(
+            params,
+            out["pose_3d"][judged],
+            out["translation"][judged],
+            out["intrinsics"][judged],
+            judged_mask,
+            modules=modules,
+            nets=nets,
+            weights=weights,
+            skeleton=skeleton,
+            rng=rng,
+        )
+    if weights.adversarial_3d_2d_only != 0:
+        d3 = modules["disc_3d"].apply(
+            {"params": nets["disc_3d"].params}, out["pose_3d"][judged], train=False
+        )
+        terms["adversarial_3d_2d_only"] = losses.masked_mean(
+            losses.lsgan_generator_loss(d3), judged_mask
+        )
+    return terms, valid_w
+
+
+def _refine_terms(out, data, valid_p, valid_w):
+    """Eq. 4 on the refiner's output: over `valid_p` (pair rows; None: none) and `valid_w`
+    (2D-only rows; None: none)."""
+    err = losses.refinement_loss(
+        out["keypoints_2d_refined"], data["keypoints_2d_gt"], data["confidence"]
+    )
+    terms = {}
+    if valid_p is not None:
+        terms["refine"] = losses.masked_mean(err, valid_p)
+    if valid_w is not None:
+        terms["refine_2d_only"] = losses.masked_mean(err, valid_w)
+    return terms
+
+
 def two_d_only_objective(
     params: Mapping[str, Any],
     *,
@@ -247,53 +429,37 @@ def two_d_only_objective(
     `weights.bone_prior_2d_only` != 0, also the bone-length prior (`bone_prior`) against the
     pairs `ref_3d (M, J, 3)` (metres) where `ref_mask (M,)` (None: every row) is nonzero (the
     step passes the iteration's real + usable augmented pairs); needs `skeleton`."""
-    _need_skeleton(weights, skeleton)
-    if weights.bone_prior_2d_only != 0 and ref_3d is None:
-        raise ValueError("loss_weights.bone_prior_2d_only != 0 needs ref_3d (the pairs' 3D)")
-    pose_modules = {n: m for n, m in modules.items() if n in POSE_NETS}
-    out, new_stats = pose_forward(
-        pose_modules,
-        variables(nets, params, pose_modules),
-        wild["keypoints_2d"],
-        wild["confidence"],
-        train=True,
+    check_2d_only(modules)
+    out, new_stats = _pose_outputs(
+        params,
+        modules=modules,
+        nets=nets,
+        keypoints_2d=wild["keypoints_2d"],
+        confidence=wild["confidence"],
+        weights=weights,
         rng=rng,
-        trained=params,
-        refiner_grad_scale=weights.refiner_downstream,
     )
-    # The loss projects the pose itself and the discriminator gets its own projection: the
-    # same values, but sharing one would sum the two gradient paths in another order (float32
-    # rounding; the training numbers are pinned).
-    reproj = geometry.reproject(out["pose_3d"], out["translation"], out["intrinsics"])
-    l2d = losses.masked_mean(
-        losses.reprojection_loss(
-            out["pose_3d"], out["translation"], out["intrinsics"], wild["keypoints_2d_gt"]
-        ),
-        size_weights(wild["keypoints_2d_gt"], wild["valid"], weights.reprojection_balance),
+    reproj_err = losses.reprojection_loss(
+        out["pose_3d"], out["translation"], out["intrinsics"], wild["keypoints_2d_gt"]
     )
-    d2 = modules["disc_2d"].apply({"params": nets["disc_2d"].params}, reproj, train=False)
-    adv = losses.masked_mean(losses.lsgan_generator_loss(d2))
-    total = weights.reprojection_2d_only * l2d + weights.adversarial_2d_only * adv
-    terms = {"reprojection_2d_only": l2d, "adversarial_2d_only": adv}
-    if weights.bone_prior_2d_only != 0:
-        terms["bone_prior_2d_only"] = bone_prior(
-            out["pose_3d"],
-            jnp.ones(out["pose_3d"].shape[:1], out["pose_3d"].dtype),
-            ref_3d=ref_3d,
-            ref_mask=jnp.ones(ref_3d.shape[:1], ref_3d.dtype) if ref_mask is None else ref_mask,
-            skeleton=skeleton,
-        )
-        total = total + weights.bone_prior_2d_only * terms["bone_prior_2d_only"]
+    terms, valid_w = _two_d_only_terms(
+        params,
+        out,
+        wild,
+        reproj_err,
+        rng=jax.random.fold_in(rng, 1),
+        rows=None,
+        judged_rows=None,
+        modules=modules,
+        nets=nets,
+        weights=weights,
+        skeleton=skeleton,
+        ref_3d=ref_3d,
+        ref_mask=ref_mask,
+    )
     if use_refiner_loss:
-        lref = losses.masked_mean(
-            losses.refinement_loss(
-                out["keypoints_2d_refined"], wild["keypoints_2d_gt"], wild["confidence"]
-            ),
-            wild["valid"],
-        )
-        total = total + weights.refine_2d_only * lref
-        terms["refine_2d_only"] = lref
-    terms["total_2d_only"] = total
+        terms |= _refine_terms(out, wild, None, valid_w)
+    terms["total_2d_only"] = total = _weighted_total(terms, weights)
     return total, Aux(new_stats, _named(None, terms))
 
 
@@ -325,80 +491,42 @@ def iteration_pose_objective(
     row, the judgement masked by `wild_mask`; the same loss, more FLOPs). With
     `weights.bone_prior_2d_only` != 0 (needs `skeleton`), the 2D-only rows' predictions also
     get the bone-length prior (`bone_prior`) against the pairs' mean bone lengths."""
-    if wild_mask is not None:
-        _need_skeleton(weights, skeleton)
-    pose_modules = {n: m for n, m in modules.items() if n in POSE_NETS}
-    out, new_stats = pose_forward(
-        pose_modules,
-        variables(nets, params, pose_modules),
-        data["keypoints_2d"],
-        data["confidence"],
-        train=True,
-        rng=rng,
-        trained=params,
-        refiner_grad_scale=weights.refiner_downstream,
-    )
     has_wild = wild_mask is not None
-    valid_p = data["valid"] * paired_mask[:, None]
-    valid_w = data["valid"] * wild_mask[:, None] if has_wild else None
-    joints_p = jnp.broadcast_to(paired_mask[:, None], data["valid"].shape)
-    terms = {
-        "pose_3d": losses.masked_mean(
-            losses.pose_3d_loss(out["pose_3d"], data["pose_3d"]), joints_p
+    if has_wild:
+        check_2d_only(modules)
+    out, new_stats = _pose_outputs(
+        params,
+        modules=modules,
+        nets=nets,
+        keypoints_2d=data["keypoints_2d"],
+        confidence=data["confidence"],
+        weights=weights,
+        rng=rng,
+    )
+    terms, reproj_err = _paired_terms(
+        out, data, paired_mask, paired_mask if camera_mask is None else camera_mask, weights
+    )
+    valid_w = None
+    if has_wild:
+        wild_terms, valid_w = _two_d_only_terms(
+            params,
+            out,
+            data,
+            reproj_err,
+            rng=jax.random.fold_in(rng, 1),
+            rows=wild_mask,
+            judged_rows=wild_rows,
+            modules=modules,
+            nets=nets,
+            weights=weights,
+            skeleton=skeleton,
+            ref_3d=data["pose_3d"],
+            ref_mask=paired_mask,
         )
-    }
-    total = weights.pose_3d * terms["pose_3d"]
-    if "intrinsics" in out:
-        terms["camera"] = losses.masked_mean(
-            losses.camera_loss(
-                out["intrinsics"], out["translation"], data["intrinsics"], data["translation"]
-            ),
-            paired_mask if camera_mask is None else camera_mask,
-        )
-        reproj_err = losses.reprojection_loss(
-            out["pose_3d"], out["translation"], out["intrinsics"], data["keypoints_2d_gt"]
-        )
-        p = weights.reprojection_balance
-        terms["reprojection"] = losses.masked_mean(
-            reproj_err, size_weights(data["keypoints_2d_gt"], valid_p, p)
-        )
-        total = total + weights.camera * terms["camera"]
-        total = total + weights.reprojection * terms["reprojection"]
-        if has_wild:
-            terms["reprojection_2d_only"] = losses.masked_mean(
-                reproj_err, size_weights(data["keypoints_2d_gt"], valid_w, p)
-            )
-            reproj = geometry.reproject(out["pose_3d"], out["translation"], out["intrinsics"])
-            judged = slice(None if wild_rows is None else reproj.shape[0] - wild_rows, None)
-            d2 = modules["disc_2d"].apply(
-                {"params": nets["disc_2d"].params}, reproj[judged], train=False
-            )
-            terms["adversarial_2d_only"] = losses.masked_mean(
-                losses.lsgan_generator_loss(d2), wild_mask[judged, None]
-            )
-            total = total + weights.reprojection_2d_only * terms["reprojection_2d_only"]
-            total = total + weights.adversarial_2d_only * terms["adversarial_2d_only"]
-            if weights.bone_prior_2d_only != 0:
-                terms["bone_prior_2d_only"] = bone_prior(
-                    out["pose_3d"],
-                    wild_mask,
-                    ref_3d=data["pose_3d"],
-                    ref_mask=paired_mask,
-                    skeleton=skeleton,
-                )
-                total = total + weights.bone_prior_2d_only * terms["bone_prior_2d_only"]
-    elif has_wild:
-        raise ValueError("2D-only rows (wild_mask) need the camera branch")
+        terms |= wild_terms
     if use_refiner_loss and "keypoints_2d_refined" in out:
-        ref_err = losses.refinement_loss(
-            out["keypoints_2d_refined"], data["keypoints_2d_gt"], data["confidence"]
-        )
-        terms["refine"] = losses.masked_mean(ref_err, valid_p)
-        total = total + weights.refine * terms["refine"]
-        if has_wild:
-            terms["refine_2d_only"] = losses.masked_mean(ref_err, valid_w)
-            total = total + weights.refine_2d_only * terms["refine_2d_only"]
-    terms["total"] = total
+        terms |= _refine_terms(out, data, data["valid"] * paired_mask[:, None], valid_w)
+    terms["total"] = total = _weighted_total(terms, weights)
     return total, Aux(new_stats, _named(None, terms))
 
 

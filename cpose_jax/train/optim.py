@@ -9,7 +9,7 @@ structure across stages (a stage swaps the schedule and resets the state, see
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import jax
@@ -147,3 +147,21 @@ def update_networks(
         if stats:
             out[name] = out[name].replace(batch_stats=stats)
     return out, aux
+
+
+def update_every(due: jax.Array, update, nets, *, updated: Collection[str]):
+    """`update(nets) -> (nets, metrics)` where `due` (a traced bool), else `nets` unchanged
+    and every metric 0, in a `lax.cond` (one branch runs: the skipped work is not done). The
+    metrics named `updated` are 1.0 where the update ran, 0.0 where not: the training loop
+    averages a network's other metrics over its updated iterations only."""
+    _, shapes = jax.eval_shape(update, nets)
+
+    def run(nets):
+        new, metrics = update(nets)
+        return new, metrics | {k: jnp.float32(1.0) for k in updated}
+
+    def skip(nets):
+        zeros = {k: jnp.zeros(v.shape, v.dtype) for k, v in shapes.items()}
+        return nets, zeros | {k: jnp.float32(0.0) for k in updated}
+
+    return jax.lax.cond(due, run, skip, nets)

@@ -10,6 +10,7 @@ generator and discriminators).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
@@ -20,7 +21,7 @@ import optax
 from cpose_jax.models import GAN_NETS, POSE_NETS
 from cpose_jax.skeleton import Skeleton
 from cpose_jax.train import parallel, steps
-from cpose_jax.train.objectives import GanSettings, LossWeights
+from cpose_jax.train.objectives import GanSettings, LossWeights, check_2d_only
 from cpose_jax.train.state import TrainState, init_net_state, init_pool
 
 STAGE_KINDS = ("refiner", "supervised", "gan")
@@ -100,68 +101,78 @@ def init_train_state(
     return TrainState(step=jnp.zeros((), jnp.int32), nets=nets, pool=pool)
 
 
-def stage_modules(
-    kind: str, modules: Mapping[str, Any], trained: Collection[str]
-) -> dict[str, Any]:
+@dataclasses.dataclass(frozen=True)
+class StageOptions:
+    """What one training stage runs, in one object (built once from a config by
+    `experiments.build.stage_options`; read by `make_stage_step` and the benchmark).
+
+    kind: 'refiner' (stage 1, the refiner alone), 'supervised' (lifter [+ camera] on 2D-3D
+      pairs) or 'gan' (warm-up / end-to-end iterations with generator and discriminators).
+    trained: the networks the stage updates (`trained_networks`).
+    train_on_fakes: a GAN stage's pose networks also train on the generator's augmented pairs
+      (else real pairs only: the warm-up).
+    use_2d_only: a GAN stage also trains on a 2D-only batch (Eq. 17) and lets the 2D
+      discriminator judge its reprojections; needs the camera branch (`check_2d_only`).
+    feedback: PoseAug's feedback (hardness) loss for the generator.
+    single_update: the pose networks take ONE forward and ONE update per iteration on the real,
+      augmented and 2D-only rows together (else Eq. 16, then Eq. 17: two updates).
+    start, steps: the stage's first global step and its length (the generator's hardness
+      target grows over the stage; the discriminators update on the stage's iteration clock).
+    """
+
+    kind: str
+    trained: tuple[str, ...]
+    train_on_fakes: bool = True
+    use_2d_only: bool = False
+    feedback: bool = True
+    single_update: bool = False
+    start: int = 0
+    steps: int = 1
+
+    def __post_init__(self):
+        if self.kind not in STAGE_KINDS:
+            raise ValueError(f"stage kind must be one of {STAGE_KINDS}, got {self.kind!r}")
+        if self.use_2d_only:
+            if self.kind != "gan":
+                raise ValueError(f"only a 'gan' stage trains on 2D-only data, not {self.kind!r}")
+            check_2d_only(self.trained)
+
+    @property
+    def train_refiner(self) -> bool:
+        return "refiner" in self.trained
+
+
+def stage_modules(stage: StageOptions, modules: Mapping[str, Any]) -> dict[str, Any]:
     """The modules a stage's step runs: those it trains plus the refiner (frozen unless
     trained) and the lifter; never the GAN networks in a supervised stage."""
-    if kind == "refiner":
+    if stage.kind == "refiner":
         return {"refiner": modules["refiner"]}
-    keep = set(trained) | {"refiner", "lifter"}
+    keep = set(stage.trained) | {"refiner", "lifter"}
     mods = {k: v for k, v in modules.items() if k in keep}
-    if kind == "supervised":
+    if stage.kind == "supervised":
         mods = {k: v for k, v in mods.items() if k not in GAN_NETS}
     return mods
 
 
 def make_stage_step(
-    kind: str,
     modules: Mapping[str, Any],
     txs: Mapping[str, optax.GradientTransformation],
+    stage: StageOptions,
     *,
-    trained: Collection[str],
     skeleton: Skeleton | None = None,
     weights: LossWeights = _WEIGHTS,
     gan: GanSettings = _GAN,
-    train_on_fakes: bool = True,
-    use_2d_only: bool = True,
-    feedback: bool = True,
-    stage_start: int = 0,
-    stage_steps: int = 1,
-    single_update: bool = False,
 ) -> Callable:
-    """The (un-jitted) step `step(state, batch, seed_key) -> (state, metrics)` of a stage.
-
-    kind: 'refiner' | 'supervised' | 'gan'; trained: the networks it updates
-    (`trained_networks`); the modules it runs are those plus the refiner (frozen unless
-    trained) and the lifter. skeleton: needed by 'gan' (feedback loss). use_2d_only applies
-    when the model has a camera branch. The other options: see `steps.make_gan_step`.
-    """
-    if kind == "refiner":
-        return steps.make_refiner_step(modules, txs)
-    mods = stage_modules(kind, modules, trained)
-    if kind == "supervised":
-        return steps.make_supervised_step(
-            mods, txs, weights=weights, train_refiner="refiner" in trained
-        )
-    if kind != "gan":
-        raise ValueError(f"stage kind must be one of {STAGE_KINDS}, got {kind!r}")
+    """The (un-jitted) step `step(state, batch, seed_key) -> (state, metrics)` of a stage,
+    running `stage_modules(stage, modules)`. skeleton: needed by a 'gan' stage."""
+    mods = stage_modules(stage, modules)
+    if stage.kind == "refiner":
+        return steps.make_refiner_step(mods, txs)
+    if stage.kind == "supervised":
+        return steps.make_supervised_step(mods, txs, weights=weights, stage=stage)
     if skeleton is None:
         raise ValueError("a 'gan' stage needs the skeleton")
-    return steps.make_gan_step(
-        mods,
-        txs,
-        skeleton,
-        weights=weights,
-        gan=gan,
-        train_on_fakes=train_on_fakes,
-        use_2d_only=use_2d_only and "camera" in mods,
-        feedback=feedback,
-        train_refiner="refiner" in trained,
-        stage_start=stage_start,
-        stage_steps=stage_steps,
-        single_update=single_update,
-    )
+    return steps.make_gan_step(mods, txs, skeleton, stage, weights=weights, gan=gan)
 
 
 def make_batch_fn(paired: Any, wild: Any | None, mesh: jax.sharding.Mesh) -> Callable[[int], dict]:
