@@ -1,6 +1,6 @@
 """Pose geometry as pure JAX functions: bones, KCS, rotations, cameras, projection, Procrustes.
 
-Conventions (DESIGN §1): joints on the second-to-last axis, ``(..., J, 3)`` in metres in the
+Conventions (docs/design.md): joints on the second-to-last axis, ``(..., J, 3)`` in metres in the
 camera frame (x right, y down, z forward, as Human3.6M), 2D ``(..., J, 2)``. Bone ``k`` is
 ``X[k + 1] - X[parents[k + 1]]`` (child minus parent), ``(..., J - 1, D)``. Leading axes are
 batch axes and broadcast. Topology comes from a static :class:`~cpose_jax.skeleton.Skeleton`.
@@ -168,7 +168,7 @@ def part_masks(skeleton: Skeleton) -> np.ndarray:
 
 
 def part_kcs(b: jax.Array, skeleton: Skeleton) -> jax.Array:
-    """Part-aware KCS (PoseAug §1.4): one ``B_P B_Pᵀ`` per body part, other bones zeroed.
+    """Part-aware KCS (PoseAug): one ``B_P B_Pᵀ`` per body part, other bones zeroed.
 
     Args:
       b: bones ``(..., J - 1, D)`` (PoseAug's 3D discriminator feeds unit bones).

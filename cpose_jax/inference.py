@@ -147,8 +147,8 @@ def model_spec(
     """The JSON-able description `load_pose_model` needs: the pose networks of `modules`
     (class name and constructor arguments), the skeleton name, the 2D input the model was
     trained on ('gt' | 'detections') and a display name. Inputs are always normalized screen
-    coordinates (DESIGN §1: `u = x / w * 2 - 1, v = y / w * 2 - h / w`, `geometry.normalize_screen`)
-    with raw confidences."""
+    coordinates (`u = x / w * 2 - 1, v = y / w * 2 - h / w`, `geometry.normalize_screen`) with
+    raw confidences."""
     return {
         "format": "cpose_jax.model_spec",
         "version": SPEC_VERSION,
@@ -243,9 +243,9 @@ def load_pose_model(
     spec = dict(spec) if spec is not None else read_spec(workdir)
     if spec is None:
         raise ModelLoadError(
-            f"{workdir}: no {SPEC_FILE} (written by experiments.run since the model spec "
-            "existed); load it with experiments.evaluate.load_model, which derives the spec from "
-            "its config.json"
+            f"{workdir}: no {SPEC_FILE} (experiments.run writes one; a run made by an older "
+            "version has none); load it with experiments.evaluate.load_model, which derives the "
+            "spec from its config.json"
         )
     modules = modules_from_spec(spec)
     variables, meta = restore_networks(step_dir, tuple(modules))

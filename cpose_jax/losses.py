@@ -12,7 +12,7 @@ NaN or inf in an unlabelled value does not reach the loss value; keep the labels
 (the data pipeline stores 0 for missing joints) or the gradient through them can still be NaN.
 
 Equation numbers are those of the CameraPose paper (Yang et al., WACV 2023, §3); the PoseAug
-terms follow its released code (research/poseaug.md §1.5).
+terms follow its released code (its LS-GAN, range and feedback losses; see docs/design.md).
 """
 
 from __future__ import annotations
@@ -222,7 +222,7 @@ def pose_3d_loss(pred_3d: jax.Array, target_3d: jax.Array) -> jax.Array:
 def bone_length_prior_loss(
     pred_3d: jax.Array, ref_lengths: jax.Array, skeleton: Skeleton
 ) -> jax.Array:
-    """Bone-length prior per bone: ``(|b_k| / l_k - 1)²`` (not in the paper; issue 14).
+    """Bone-length prior per bone: ``(|b_k| / l_k - 1)²`` (not in the paper; an option).
 
     Reprojection (Eq. 7) fixes a 2D-only pose only up to each joint's depth; with known bone
     lengths a 2D pose fixes each bone's depth up to a sign, so this term pulls the lifter's

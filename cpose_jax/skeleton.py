@@ -4,7 +4,7 @@ A :class:`Skeleton` is a frozen, hashable dataclass, so it can be passed as a st
 ``jax.jit`` and closed over freely. Every index that a function needs (parents, flip permutation,
 bone groups, joint subsets) is derived here from joint *names*, never hard-coded elsewhere.
 
-Conventions (DESIGN §1):
+Conventions (docs/design.md):
 
 * Joint ``j`` has parent ``parents[j]``; the root (joint 0) has parent ``-1`` and every parent
   index is smaller than its child's, so one pass in index order visits parents first.
@@ -31,7 +31,7 @@ __all__ = [
     "get_skeleton",
 ]
 
-# The five body parts of PoseAug's part-aware KCS discriminator (research/poseaug.md §1.4), in the
+# The five body parts of PoseAug's part-aware KCS discriminator (`Pos3dDiscriminator`), in the
 # order of its ``kcs_path_1..5``. Each part is a union of kinematic *chains*, written as
 # (ancestor, descendant) joint names; the part holds every bone on the path between them. Chains
 # make the parts exist for any skeleton that keeps the named joints: on H36M16 the torso's
@@ -62,8 +62,8 @@ _PART_CHAINS: dict[str, tuple[tuple[str, str], ...]] = {
 PART_NAMES: tuple[str, ...] = tuple(_PART_CHAINS)
 
 # The 14 joints of the MPI-INF-3DHP PCK/AUC evaluation as used by the lifting literature
-# (datasets.md §4.3: the official 17 test joints minus pelvis, spine and head), by H36M name.
-# The 3DHP test joint head_top maps to H36M "Head" and neck to "Thorax" (datasets.md §4.1).
+# (the official 17 test joints minus pelvis, spine and head), by H36M name. The 3DHP test joint
+# head_top maps to H36M "Head", neck to "Thorax" and head to "Neck/Nose".
 JOINTS_3DHP14: tuple[str, ...] = (
     "Head",
     "Thorax",
@@ -81,7 +81,7 @@ JOINTS_3DHP14: tuple[str, ...] = (
     "LFoot",
 )
 
-# PoseAug feedback ("hardness") loss, research/poseaug.md §1.5: per-joint error weights and the
+# PoseAug feedback ("hardness") loss (`model_gan_train.py`): per-joint error weights and the
 # three joint groups whose mean errors give the hardness ratio. By name; joints not listed (e.g.
 # Neck/Nose on H36M17) weigh 1 and belong to no group.
 HARDNESS_JOINT_WEIGHTS: dict[str, float] = {
@@ -253,7 +253,7 @@ _H36M17_NAMES = (
     "RWrist",
 )
 
-#: Human3.6M, 17 joints in VideoPose3D order (datasets.md §0); root 0 = Hip (pelvis).
+#: Human3.6M, 17 joints in VideoPose3D order; root 0 = Hip (pelvis).
 H36M17 = Skeleton.from_names(
     "h36m17", _H36M17_NAMES, (-1, 0, 1, 2, 0, 4, 5, 0, 7, 8, 9, 8, 11, 12, 8, 14, 15)
 )

@@ -48,12 +48,12 @@ from data_prep._common import (
 
 SEQUENCES = ("TS1", "TS2", "TS3", "TS4", "TS5", "TS6")
 # Pinhole intrinsics fx, fy, cx, cy (pixels) per test sequence: mmpose's least-squares fits of
-# annot3 onto annot2 (its cameras_test.pkl; research/datasets.md §4.2). TS2 differs from the
-# official studio calibration ("cam_8", 1500.17 / 1500.83 / 1017.39 / 1043.03) by 3.6 px of
-# focal length and 4.4 px of centre: a real TS2 frame reprojects at 6.2 px with the shared set
-# and at 0.4 px with its own (tests/test_realdata.py). TS5-6 are a GoPro with lens distortion
-# (official calibration, OpenCV order k1, k2, p1, p2, k3; stored in the metadata only: the 2D
-# labels are used as given).
+# annot3 onto annot2 (its cameras_test.pkl). TS2 differs from the official studio calibration
+# ("cam_8", 1500.17 / 1500.83 / 1017.39 / 1043.03) by 3.6 px of focal length and 4.4 px of
+# centre: a real TS2 frame reprojects at 6.2 px with the shared set and at 0.4 px with its own
+# (tests/test_realdata.py). TS5-6 are a GoPro with lens distortion (official calibration,
+# OpenCV order k1, k2, p1, p2, k3; stored in the metadata only: the 2D labels are used as
+# given).
 _GOPRO_DISTORTION = (-0.276859611, 0.131125256, -0.000360494, -0.001149441, -0.049318332)
 CAMERAS = {
     "TS1": dict(size=(2048.0, 2048.0), intrinsics=(1500.0686, 1500.6591, 1017.3795, 1043.0628)),

@@ -15,8 +15,8 @@ intrinsics (``geometry.project``) to give the GT 2D. Only ``campose_valid`` fram
 
 No image sizes are stored in 3DPW files: by default they are (2 cx, 2 cy) rounded (3DPW frames
 are 1080x1920 or 1920x1080 with the principal point at the centre); ``--image-size W H``
-overrides. This no-SMPL route is datasets.md §5.2 approach 2 (the mesh + H36M regressor protocol
-needs the licensed SMPL model).
+overrides. This route maps the provided joint positions and needs no SMPL model (the mesh + H36M
+regressor protocol of SPIN/VIBE needs the licensed SMPL model).
 
     python -m data_prep.pw3d --root 3DPW/sequenceFiles --split test --out 3dpw_test.npz
 

@@ -27,7 +27,7 @@ Data parallelism (one SPMD program over every device of every process; the globa
 * TPU pod slice: run on all workers at once, JAX finds the topology itself:
   `gcloud compute tpus tpu-vm ssh NAME --worker=all --command="cd cpose_jax &&
   python -m experiments.run --config=experiments/joint.py:paper --distributed=auto
-  --workdir=/shared/run"` (`--distributed=auto` calls `jax.distributed.initialize()` without
+  --workdir=/mnt/nfs/run"` (`--distributed=auto` calls `jax.distributed.initialize()` without
   arguments; same for SLURM / Open MPI launches).
 * CPU-only test of the multi-process path: two processes on localhost with
   `--coordinator_address=127.0.0.1:PORT --coordinator_bind_address=127.0.0.1:PORT` (gloo).

@@ -1,12 +1,13 @@
 """Every joint-layout mapping into the Human3.6M 17-joint skeleton, in one place.
 
-Target order (VideoPose3D, DESIGN §1): 0 Hip, 1 RHip, 2 RKnee, 3 RFoot, 4 LHip, 5 LKnee, 6 LFoot,
+Target order (VideoPose3D): 0 Hip, 1 RHip, 2 RKnee, 3 RFoot, 4 LHip, 5 LKnee, 6 LFoot,
 7 Spine, 8 Thorax, 9 Neck/Nose, 10 Head, 11 LShoulder, 12 LElbow, 13 LWrist, 14 RShoulder,
 15 RElbow, 16 RWrist. The right side is 1-3 / 14-16 (mmhuman3d's ``H36M_KEYPOINTS`` swaps it).
 
 Each source layout has one table, written by joint *name* so that left/right can be read off the
-table (sources: ``research/datasets.md`` §0-§8). A target joint is a list of alternatives tried in
-order; an alternative is either one source joint or a weighted sum of source joints. Paper §4.2:
+table (the source formats' joint orders: docs/design.md). A target joint is a list of
+alternatives tried in order; an alternative is either one source joint or a weighted sum of
+source joints. Paper §4.2:
 joints a dataset lacks are "interpolated by labeling nearby joints" (pelvis = mid-hip, ...);
 source joints with no H36M counterpart are dropped.
 
@@ -201,7 +202,7 @@ H36M32_TO_H36M17 = _build(
     },
 )
 
-# COCO-17 names -> H36M17 (mmpose body3d demo / MotionBERT coco2h36m; datasets.md §3); also
+# COCO-17 names -> H36M17 (mmpose body3d demo / MotionBERT coco2h36m); also
 # BlazePose-33, which uses the same names. Spine = mid(pelvis,
 # thorax) = quarter of each hip and shoulder. Head = mid-eyes (fallback mid-ears).
 _COCO_STYLE_RULES: dict[str, list[_Alt]] = {
@@ -226,7 +227,8 @@ _COCO_STYLE_RULES: dict[str, list[_Alt]] = {
 
 COCO17_TO_H36M17 = _build("coco17", COCO17_NAMES, _COCO_STYLE_RULES)
 
-# MPII-16, convention B (anatomical; for ground-truth MPII labels; datasets.md §2.3).
+# MPII-16, convention B (anatomical: MPII's thorax is H36M's Thorax at shoulder level; for
+# ground-truth MPII labels).
 MPII16_TO_H36M17 = _build(
     "mpii16",
     MPII16_NAMES,
@@ -277,7 +279,7 @@ MPII16_SH_TO_H36M17 = _build(
     },
 )
 
-# MPI-INF-3DHP test 17 -> H36M: test[[14,8,9,10,11,12,13,15,1,16,0,5,6,7,2,3,4]] (datasets.md §4.1).
+# MPI-INF-3DHP test 17 -> H36M: test[[14,8,9,10,11,12,13,15,1,16,0,5,6,7,2,3,4]], by name.
 # H36M Head = head_top (PoseAug used 3DHP "head" instead; recorded in the converter's metadata).
 MPI_INF_3DHP17_TO_H36M17 = _build(
     "mpi_inf_3dhp17",
@@ -310,7 +312,7 @@ MPI_INF_3DHP28_TO_H36M17 = _build(
     {t: MPI_INF_3DHP17_TO_H36M17.primary_source(t) for t in H36M17_NAMES},
 )
 
-# SMPL-24 (3DPW jointPositions; datasets.md §5.2 approach 2). SMPL has no head top: Neck/Nose =
+# SMPL-24 (3DPW jointPositions, mapped without the SMPL model). SMPL has no head top: Neck/Nose =
 # SMPL head, Head = head extrapolated one neck->head length further (2*head - neck).
 SMPL24_TO_H36M17 = _build(
     "smpl24",
@@ -364,7 +366,7 @@ OPENPOSE18_TO_H36M17 = _build(
     },
 )
 
-# MediaPipe BlazePose-33 (datasets.md §8): its COCO-named joints, the same rules as COCO-17.
+# MediaPipe BlazePose-33: its COCO-named joints, the same rules as COCO-17.
 BLAZEPOSE33_TO_H36M17 = _build("blazepose33", BLAZEPOSE33_NAMES, _COCO_STYLE_RULES)
 
 JOINT_MAPS: dict[str, JointMap] = {

@@ -1,4 +1,4 @@
-"""Model-space batches for training and evaluation (the contract's batch dicts).
+"""Model-space batches for training and evaluation: the batch dicts every train step reads.
 
 A dataset in the schema (pixels, absolute camera-frame metres) is normalised ONCE into float32
 model-space arrays (:func:`to_model_space`); batches are then cut by fancy indexing with no
@@ -10,7 +10,7 @@ per-sample Python work:
   metres, ``intrinsics (B,4)`` normalized fx, fy, cx, cy;
 * 2D-only (ϕ'): the first four keys.
 
-Normalisation (DESIGN §1): ``u = x/w*2 - 1, v = y/w*2 - h/w`` (``geometry.normalize_screen``);
+Normalisation (VideoPose3D's): ``u = x/w*2 - 1, v = y/w*2 - h/w`` (``geometry.normalize_screen``);
 intrinsics the same way (``geometry.normalize_intrinsics``), so
 ``u = f_n X/Z + c_n`` with ``X_cam = pose_3d + translation``.
 

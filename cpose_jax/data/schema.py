@@ -3,7 +3,8 @@
 A prepared dataset is one ``.npz`` file (or a folder of ``.npz`` files with the same keys and
 skeleton, concatenated in sorted file-name order). Every converter in ``data_prep/`` and the
 synthetic world write it with :func:`save_dataset`; everything downstream reads it with
-:func:`load_dataset`. N samples, J joints of the named skeleton (DESIGN §1 joint order).
+:func:`load_dataset`. N samples, J joints of the named skeleton, in its joint order
+(``skeleton.get_skeleton``; ``h36m17`` is VideoPose3D's Human3.6M order).
 
 Keys (pixels on disk; 3D absolute, camera frame, metres):
 

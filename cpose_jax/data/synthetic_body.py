@@ -5,11 +5,11 @@ in :mod:`.synthetic_motion`.
 Body frame (before the body is placed in the world): x to the body's RIGHT, y FORWARD (facing
 direction), z UP (right-handed, as a real person: forward x left = up); the root (pelvis,
 H36M17 joint 0) at the origin. The world frame is z-up with the ground at z = 0. Output
-skeleton: H36M17 (DESIGN §1). The tables below (rest directions, rotations) are written in the
-mirrored frame (x to the LEFT) and :func:`forward_kinematics` reflects x once, after the joint
-chain and before the root rotation. Up to generator version 3 that reflection was missing and
-every synthetic person was the mirror image of a real one (their "left" limbs on their right),
-which no rotation, hence no Procrustes alignment, can undo.
+skeleton: H36M17 (VideoPose3D order, right side at joints 1-3 and 14-16). The tables below
+(rest directions, rotations) are written in the mirrored frame (x to the LEFT) and
+:func:`forward_kinematics` reflects x once, after the joint chain and before the root rotation.
+Without that reflection every synthetic person would be the mirror image of a real one (their
+"left" limbs on their right), which no rotation, hence no Procrustes alignment, can undo.
 
 Joints and their degrees of freedom (angles in degrees, see :data:`ANGLE_NAMES`,
 :data:`ANGLE_LIMITS`):

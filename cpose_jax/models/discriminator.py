@@ -7,7 +7,8 @@ Each part's flattened ``K*K`` matrix goes through its own :class:`KCSPath` and g
 score, so both KCS discriminators return ``(..., 5)`` unbounded LS-GAN scores (no sigmoid).
 A part's matrix is zero outside its bones' block and symmetric, so each path is given only the
 upper triangle of that block and its first layer skips the other kernel rows: the same scores
-and parameters as on the full matrix, with 86 of the 5 x 256 entries on H36M17 (issue 17).
+and parameters as on the full matrix from far fewer inputs (on H36M17 the five paths read 86
+of the 5 x 256 matrix entries).
 
 KCS is built from bones (child minus parent), so it is translation invariant; a Gram matrix is
 also invariant to rotations and reflections of the whole pose, so these discriminators judge
@@ -142,7 +143,7 @@ class Discriminator3D(nn.Module):
     Bones are replaced by unit vectors before the part-aware KCS, so the score depends on bone
     directions only: invariant to translation, to any per-bone length change and to global scale
     (bone lengths are judged nowhere; PoseAug's design). Part order is ``Skeleton.part_bones``'s.
-    H36M16: 5 x 215,241 = 1,076,205 parameters (poseaug.md §1.4: ≈ 1.08 M). ``train`` is accepted
+    H36M16: 5 x 215,241 = 1,076,205 parameters (PoseAug's ≈ 1.08 M). ``train`` is accepted
     for a uniform interface; there is no BatchNorm or dropout.
     """
 
@@ -197,7 +198,7 @@ class Discriminator2D(nn.Module):
     coordinates (absolute image position visible), ``(..., 1)``:
     ``d1 = LReLU(L(2J->C))``, ``d2 = LReLU(L(d1))``, ``d3 = LReLU(L(d2) + d1)``, ``d4 = L(d3)``,
     ``out = L(1)(LReLU(L(d4)))`` with ``C = features`` (default 100). H36M16: 43,801
-    parameters (poseaug.md §1.3: ≈ 0.044 M). ``mid_features`` is unused there.
+    parameters (PoseAug's ≈ 0.044 M). ``mid_features`` is unused there.
     """
 
     skeleton: str | Skeleton = "h36m17"  # a Skeleton or its name

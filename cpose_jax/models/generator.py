@@ -1,6 +1,6 @@
 """PoseAug pose generator (Gong et al. 2021, released code; CameraPose paper §3.3).
 
-Three conditional MLPs modify a 3D pose in sequence (research/poseaug.md §1.3):
+Three conditional MLPs modify a 3D pose in sequence (PoseAug's BA, BL and RT; docs/design.md):
 
 1. **BA** (bone angle): per-bone direction offsets ``Δ``; ``û_k = normalize(u_k + Δ_k)``;
    the two torso bones (Hip->Spine, Spine->Thorax, found by joint name) keep their direction
@@ -36,7 +36,7 @@ conditions on the ORIGINAL root-relative pose plus 48-dim N(0, 1) noise drawn fr
 ``"noise"`` rng stream (a fresh draw per MLP). BA's input is pose + noise (``3J + 48``), BL's is
 pose + bone lengths + noise (``3J + (J-1) + 48``), RT has two MLPs (rotation, translation), each
 ``3J + 48``. For H36M16 the counts are BA 302,125, BL 296,713, RT 582,662 parameters (1,181,500
-in all; poseaug.md §1.3: 0.302 / 0.297 / 0.583 / 1.18 M).
+in all; PoseAug's 0.302 / 0.297 / 0.583 / 1.18 M).
 """
 
 from __future__ import annotations

@@ -57,7 +57,7 @@ class MartinezLifter(nn.Module):
 
     ``Dense(1024)-BN-ReLU-Dropout -> num_blocks x [2 x (Dense-BN-ReLU-Dropout) + skip] ->
     Dense((J-1)*3)``, root padded with zero. 16 joints, 2 blocks: 4,288,557 parameters
-    (research/poseaug.md §1.7: "about 4.29 M"). Dropout default 0.25 is PoseAug's (the
+    (PoseAug: "about 4.29 M"). Dropout default 0.25 is PoseAug's (the
     original Martinez setting is 0.5; set it from the config).
     """
 
@@ -85,7 +85,7 @@ class VideoPose3DLifter(nn.Module):
     kernel 1, i.e. is a Dense layer without bias (BatchNorm follows it). Expand
     ``Dense(1024, no bias)-BN-ReLU-Dropout``, ``num_blocks`` residual blocks of
     ``2 x (Dense(no bias)-BN-ReLU-Dropout)``, shrink ``Dense((J-1)*3)`` with bias, root padded
-    with zero. 16 joints, 4 blocks: 8,485,933 parameters (poseaug.md §1.7: "about 8.49 M").
+    with zero. 16 joints, 4 blocks: 8,485,933 parameters (PoseAug: "about 8.49 M").
     """
 
     num_joints: int

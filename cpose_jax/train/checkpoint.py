@@ -1,4 +1,4 @@
-"""Checkpoints with orbax's `CheckpointManager` (v0 API, research/jaxstack.md §5).
+"""Checkpoints with orbax's `CheckpointManager` (its `ocp.args` save/restore API).
 
 Layout in the work directory::
 
@@ -95,10 +95,11 @@ class Checkpointer:
                 raise
             raise CheckpointError(
                 f"the checkpoint {manager.directory}/{step} does not match this run's training "
-                "state: it was written by another config or another version of cpose_jax "
-                "(before issue 17 each network's optimizer state was one flat vector). Its "
-                "networks can still be evaluated (experiments.evaluate, experiments.infer); "
-                f"to train, use a new work directory. orbax: {' '.join(str(e).split())[:400]}"
+                "state: its parameters or optimizer states are laid out differently from what "
+                "this config and this version of cpose_jax build (it was written by another "
+                "config or another version). Its networks can still be evaluated: "
+                "experiments.evaluate and experiments.infer read only the networks. To train, "
+                f"use a new work directory. orbax: {' '.join(str(e).split())[:400]}"
             ) from e
         return out.state, dict(out.meta)
 

@@ -3,8 +3,8 @@
 Every network owns one optax transformation, always of the same structure
 `chain(clip_by_global_norm, adam(w)(schedule))` so a network's optimizer state keeps one tree
 structure across stages (a stage swaps the schedule and resets the state, see
-`state.reset_opt_states`). PoseAug clips every network's gradient to global norm 1
-(research/poseaug.md §1.1, §1.5).
+`state.reset_opt_states`). PoseAug clips every network's gradient (generator, discriminators
+and lifter) to global norm 1.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def linear_decay_schedule(
     """PoseAug's learning rate (``get_scheduler(policy='lambda')``, stepped once per epoch):
     ``base_lr * (1 - e / (epochs + 1))`` during epoch ``e = count // steps_per_epoch`` (0, 1,
     ...), i.e. a staircase from ``base_lr`` down to ``2 base_lr / (epochs + 1)`` in the last
-    epoch, held after it (research/poseaug.md §1.6). ``warmup_steps``: as in
+    epoch, held after it (PoseAug's ``LambdaLR``). ``warmup_steps``: as in
     :func:`step_decay_schedule`.
     """
     if base_lr < 0 or steps_per_epoch < 1 or epochs < 0:
@@ -98,11 +98,11 @@ def make_optimizer(
         optax.clip_by_global_norm(max_norm),
         optax.adamw(learning_rate, b1=b1, b2=b2, weight_decay=weight_decay),
     )
-    # Per parameter leaf (the default since issue 17): XLA fuses each leaf's clip, Adam and
-    # apply into one pass over its memory. `flatten=True` (optax.flatten: one vector per
-    # network, a few ops instead of a few per leaf) concatenates the gradients and slices the
-    # updates back: the lifter's update alone took 21 ms against 4.8 per leaf (2 cores), the
-    # joint.py end-to-end step about 3.5 % longer; it compiles about 15 % faster.
+    # Per parameter leaf by default: XLA fuses each leaf's clip, Adam and apply into one pass
+    # over its memory. `flatten=True` (optax.flatten: one vector per network, fewer ops, so a
+    # quicker compile) concatenates the gradients and slices the updates back, which makes
+    # each step slower. The two layouts give the same updates but different optimizer-state
+    # trees, so a checkpoint of one does not restore into the other.
     return optax.flatten(tx) if flatten else tx
 
 

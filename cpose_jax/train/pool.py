@@ -1,5 +1,5 @@
-"""PoseAug's fake-pose history pool (`utils/gan_utils.Sample_from_Pool`, research/poseaug.md
-§1.4), as a pure function on fixed-size arrays so it lives inside the jitted iteration.
+"""PoseAug's fake-pose history pool (its `utils/gan_utils.Sample_from_Pool`, 4096 samples), as a
+pure function on fixed-size arrays so it lives inside the jitted iteration.
 
 Semantics (Shrivastava et al.; CycleGAN's image pool): while the pool is not full every fake
 is stored and passed through; once full, each fake is, with probability 1/2, swapped for a
