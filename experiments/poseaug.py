@@ -8,12 +8,17 @@ Runbook
     python -m experiments.run --config=experiments/poseaug.py:refiner,detected  # Table 5 row
     python -m experiments.run --config=experiments/poseaug.py:paper --config.data.source=files ...
 
-Stages (research/poseaug.md §1.6): `pretrain` the lifter supervised (PoseAug's baseline: lr
-1e-3, 50 epochs); `warmup` 2 epochs of GAN training (lr 1e-4, no feedback loss); `end_to_end`
-48 epochs, lr 1e-4 for lifter, generator and discriminators, feedback loss on.
+(`...`: the real-data flags of `joint.py`'s runbook, without `data.two_d_only`). Its iteration
+takes about two thirds of `joint.py`'s time (docs/performance.md); world v5, seed 0, the default
+budget: MPJPE / PA-MPJPE lab_val 67.4 / 49.7 mm, wild_test 186.3 / 70.2 mm. Five seeds:
+experiments/RESULTS.md.
 
-The default (since issue 14; the variant `faithful` names it explicitly) is PoseAug's released
-code (jfzhang95/PoseAug f469ce4), each a config key:
+Stages, as PoseAug's training: `pretrain` the lifter supervised (PoseAug's baseline: lr 1e-3,
+50 epochs); `warmup` 2 epochs of GAN training (lr 1e-4, no feedback loss); `end_to_end` 48
+epochs, lr 1e-4 for lifter, generator and discriminators, feedback loss on.
+
+The default (the variant `faithful` names it explicitly) is PoseAug's released code
+(jfzhang95/PoseAug f469ce4), each a config key:
   * 2D discriminator: `Pos2dDiscriminator`, an MLP on the raw normalized 2D coordinates, width
     100 (`model.disc_2d.input_kind='raw'`, `features=100`), not CameraPose's 2D KCS;
   * RT stage of the generator: `t = (a_x, a_y, a_z²)`, unbounded
@@ -26,8 +31,7 @@ code (jfzhang95/PoseAug f469ce4), each a config key:
     for every network of the end-to-end stage (`stages.end_to_end.decay_kind='linear'`), no
     lr ramp at the stage start (`warmup_epochs=0`);
   * the discriminators update every 2nd iteration (PoseAug's `df=2`: `gan.disc_every=2`).
-The variant `legacy` is this project's earlier baseline (the default before issue 14, and the
-PoseAug of RESULTS.md's v3-world report and of the README's speed tables): CameraPose's 2D KCS
+The variant `legacy` is this project's earlier PoseAug baseline: CameraPose's 2D KCS
 discriminator, our bounded RT mapping, no projection clip, a constant lr with a 3-epoch ramp,
 the discriminators every iteration.
 Remaining departures:
@@ -42,18 +46,16 @@ Remaining departures:
   * no lens distortion in the projection of generated poses (PoseAug projects with the
     source camera's distortion; the synthetic cameras have none);
   * the bone-length template swap (`random_bl_aug`) is not built: the real 3D poses are the
-    discriminators' real samples. (In the v3 synthetic world bodies were independent of
-    poses, so the swap would have added nothing; in v4 each lab subject has its own movement
-    style, as in Human3.6M, so it may matter: not measured);
+    discriminators' real samples (each synthetic lab subject has its own body and movement
+    style, as in Human3.6M, so the swap may matter: not measured);
   * the feedback loss lifts the original, BA and RT poses in one BatchNorm batch (PoseAug:
     three calls, three batches, `--config.gan.feedback_batches=separate`; for joint.py that
-    was about 1 mm worse on every set and 5 of 5 seeds, issue 17; not measured for this
-    config), and these passes do not update the lifter's BatchNorm statistics (a side effect
-    in PoseAug);
+    was about 1 mm worse on every set and 5 of 5 seeds; not measured for this config), and
+    these passes do not update the lifter's BatchNorm statistics (a side effect in PoseAug);
   * 17 joints (`skeleton='h36m16'` is PoseAug's 16), and model selection on the validation
     split, not on the test sets as in the released code.
 
-Budget caveat (measured, issue 14): PoseAug's RT mapping starts the fakes ~0.3 m from the
+Budget caveat (measured): PoseAug's RT mapping starts the fakes ~0.3 m from the
 camera; in the few hundred GAN iterations of a CPU budget (PoseAug runs ~75k) they stay near
 0.5 m, most are out of view (clipped) and unused, and the lifter trains almost only on real
 pairs. Watch `train/generator/fake_root_depth_median` and `usable_fraction`;
@@ -87,7 +89,7 @@ def faithful(config) -> None:
 
 
 def legacy(config) -> None:
-    """The project's PoseAug baseline before issue 14: the base config's 2D discriminator
+    """The project's earlier PoseAug baseline: the base config's 2D discriminator
     (CameraPose's part KCS), RT mapping (bounded), projection (no clip), end-to-end lr
     schedule (constant after a 3-epoch ramp) and discriminator interval (every iteration)."""
     base = common.base_config()
