@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 
 from cpose_jax import geometry
-from cpose_jax.data import synthetic, synthetic_body, synthetic_motion, synthetic_sensors
+from cpose_jax.data import (
+    synthetic,
+    synthetic_body,
+    synthetic_coverage,
+    synthetic_figures,
+    synthetic_motion,
+    synthetic_sensors,
+)
 from cpose_jax.data.schema import load_dataset
 from cpose_jax.skeleton import H36M17
 
@@ -372,9 +379,9 @@ def test_make_world_writes_schema_files_and_caches(tmp_path, monkeypatch):
         load_dataset(other["lab_val"])["pose_3d"], world["lab_val"]["pose_3d"]
     )
     # The figure of sample poses.
-    fig = synthetic.make_figure(world, tmp_path / "fig.png", per_split=2)
+    fig = synthetic_figures.make_figure(world, tmp_path / "fig.png", per_split=2)
     assert fig.stat().st_size > 10_000
-    stats = synthetic.world_stats(world)
+    stats = synthetic_coverage.world_stats(world)
     assert stats["lab_train"]["rare_share"] < stats["wild_stress_test"]["rare_share"]
     assert "pose_3d" not in world["wild_2d"]
 
@@ -421,18 +428,18 @@ def test_pose_coverage_is_pelvis_aligned_mpjpe(world, tmp_path, capsys):
     )
     moved = np.einsum("nij,nkj->nki", rot, x) + np.array([1.0, -2.0, 3.0])
     np.testing.assert_allclose(
-        synthetic.pose_coverage(moved, x), 0.0, atol=0.02
+        synthetic_coverage.pose_coverage(moved, x), 0.0, atol=0.02
     )  # 10 um dedup grid
     # One wrist moved 150 mm along the pelvis axis: 150 / 15 joints = 10 mm from its original
     # (hand computation), or less if another pose of the set is nearer.
-    y = synthetic.pelvis_aligned(x[:1]).copy()
+    y = synthetic_coverage.pelvis_aligned(x[:1]).copy()
     y[0, _j("LWrist"), 0] += 0.150
-    d = synthetic.pose_coverage(y, x)[0]
+    d = synthetic_coverage.pose_coverage(y, x)[0]
     assert 0 < d <= 10.0 + 0.02
     # Head and nose are not compared.
-    y = synthetic.pelvis_aligned(x[:1]).copy()
+    y = synthetic_coverage.pelvis_aligned(x[:1]).copy()
     y[0, _j("Head")] += 0.3
-    np.testing.assert_allclose(synthetic.pose_coverage(y, x), 0.0, atol=0.02)
+    np.testing.assert_allclose(synthetic_coverage.pose_coverage(y, x), 0.0, atol=0.02)
     # The CLI prints median / p90 per split and per action of the reference.
     ref = tmp_path / "ref.npz"
     arrays, _ = synthetic.generate_split("wild_test", 30, seed=9)
@@ -460,4 +467,5 @@ def test_view_poses_and_motion_figure(tmp_path):
         np.testing.assert_allclose(d(rel), d(np.repeat(x, per, 0)), atol=1e-9)
     with pytest.raises(ValueError, match="domain"):
         synthetic.view_poses(x, np.random.default_rng(0), domain="moon", root_height=np.ones(5))
-    assert synthetic.make_motion_figure(tmp_path / "m.png", frames=3).stat().st_size > 10_000
+    fig = synthetic_figures.make_motion_figure(tmp_path / "m.png", frames=3)
+    assert fig.stat().st_size > 10_000

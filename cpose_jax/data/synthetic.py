@@ -1,4 +1,4 @@
-"""The synthetic world: the embedded default dataset (DESIGN §3), deterministic from a seed.
+"""The synthetic world: the embedded default dataset, deterministic from a seed.
 
 With no real data, ``experiments.run`` calls :func:`make_world`, which generates (or finds in its
 cache) six splits written in the dataset schema (:mod:`cpose_jax.data.schema`) so every later
@@ -12,7 +12,7 @@ split                 domain  role                                              
 ``wild_2d``           web     2D-only training data (ϕ'; MPII like): no 3D               no
 ``wild_test``         phone   cross-scenario 3D test (3DPW like)                        yes
 ``rig2_test``         rig2    cross-dataset test: second lab rig (3DHP like)            yes
-``wild_stress_test``  stress  the harder wild set of generator v3 (labelled stress test) yes
+``wild_stress_test``  stress  stress test: harder wild set, any camera, tilted bodies  yes
 ====================  ======  ========================================================  =====
 
 Every split stores ``keypoints_2d`` = simulated detections with ``confidence`` = detector
@@ -33,23 +33,20 @@ GT-vs-detected input experiments need no second world. ``action`` holds movement
   (lab_train, lab_val) and web (wild_2d) show them 2.5 times as often (0.25 by default, at most
   half), rig2_test at least 0.2, the stress test 0.35 plus arbitrary body tilt (30 % tilted by
   |N(0, 25°)|). Set it to 0 for the paper's setting where the lab never shows them.
-* Cameras (:mod:`.synthetic_sensors` and below): lab = fixed ring of 4 cameras (f ~ 1145 px,
-  1000x1000, 4-6 m), every pose seen by all four; rig2 = 3DHP-like rig (2048x2048 f ~ 1500 px,
-  one 1920x1080, 2.5-5.5 m, low and high viewpoints); phone (wild_test) = 3DPW-like phone video,
-  portrait 1080x1920 (70 %) or landscape, focal from a 52-60° field of view on the long side
-  (f ~ 1660-1970 px), held 1-1.8 m high, person 2-7 m away in the central part of the frame;
-  web (wild_2d) = YouTube-style landscape frames (1280x720, 1920x1080, 854x480, 640x480), focal
-  from a 50-80° horizontal field of view, people large (45-90 % of the image height) and
-  central, camera 0.3-4 m high; stress = the v3 wild cameras (focal 500-2500 px log-uniform,
-  common image sizes, 2-15 m, elevation mostly near eye level, person anywhere in the frame).
-* Detector: per-joint noise growing with body size in pixels and joint difficulty,
-  systematic offsets, left/right swaps, jumps to neighbours, lost joints, heatmap-like
-  confidences (difficulty level 1.0 lab, 1.3 rig2, 1.4 phone and web, 1.7 stress).
+* Cameras (:mod:`.synthetic_cameras`): lab = fixed ring of 4 Human3.6M-like cameras, every
+  pose seen by all four; rig2 = 3DHP-like rig of 4; phone (wild_test) = 3DPW-like phone video,
+  person in the central part of the frame; web (wild_2d) = YouTube-style landscape frames,
+  people large and central; stress = random cameras (focal 500-2500 px, 2-15 m, person
+  anywhere in the frame).
+* Detector (:mod:`.synthetic_sensors`): per-joint noise growing with body size in pixels and
+  joint difficulty, systematic offsets, left/right swaps, jumps to neighbours, lost joints,
+  heatmap-like confidences (difficulty level 1.0 lab, 1.3 rig2, 1.4 phone and web, 1.7 stress).
 
 Run ``python -m cpose_jax.data.synthetic --figure docs/figures/synthetic_world.png`` to generate
 the default world, print its statistics, draw every movement as a filmstrip and sample poses of
 each split (``..._splits.png``). ``--coverage REF.npz`` prints how far the poses of a reference
-set (e.g. real motion from ``data_prep.acclaim``) are from each split (:func:`pose_coverage`).
+set (e.g. real motion from ``data_prep.acclaim``) are from each split
+(:func:`.synthetic_coverage.pose_coverage`).
 """
 
 from __future__ import annotations
@@ -65,6 +62,9 @@ from pathlib import Path
 import numpy as np
 
 from cpose_jax.data import synthetic_body as body
+from cpose_jax.data import synthetic_cameras as cameras
+from cpose_jax.data import synthetic_coverage as coverage
+from cpose_jax.data import synthetic_figures as figures
 from cpose_jax.data import synthetic_motion as motion
 from cpose_jax.data import synthetic_sensors as sensors
 from cpose_jax.data.schema import Dataset, load_dataset, save_dataset
@@ -76,18 +76,13 @@ __all__ = [
     "SPLITS",
     "TEST_SPLITS",
     "TRAINING_RARE_SCALE",
-    "coverage_table",
     "default_cache_dir",
     "generate_split",
     "load_world",
-    "make_figure",
-    "make_motion_figure",
+    "main",
     "make_world",
-    "pelvis_aligned",
-    "pose_coverage",
     "rare_share",
     "view_poses",
-    "world_stats",
 ]
 
 #: Bump whenever the generated numbers change (invalidates caches).
@@ -97,7 +92,7 @@ SPLITS = ("lab_train", "lab_val", "wild_2d", "wild_test", "rig2_test", "wild_str
 #: The 3D test splits ``experiments`` evaluates by default (lab_val doubles as validation).
 TEST_SPLITS = ("lab_val", "rig2_test", "wild_test", "wild_stress_test")
 
-#: Default sample counts (lab_train: 10k poses x 4 cameras). Generation takes a few seconds.
+#: Default sample counts (lab_train: 10k poses x 4 cameras).
 DEFAULT_SIZES = {
     "lab_train": 40_000,
     "lab_val": 8_000,
@@ -119,13 +114,11 @@ _RIG2_RARE_FRACTION = 0.2
 _STRESS_RARE_FRACTION = 0.35
 
 _SPEC = {
-    "lab_train": dict(domain="lab", rig="rig1", subjects=("S1", "S5", "S6", "S7", "S8")),
-    "lab_val": dict(domain="lab", rig="rig1", subjects=("S9", "S11")),
+    "lab_train": dict(domain="lab", subjects=("S1", "S5", "S6", "S7", "S8")),
+    "lab_val": dict(domain="lab", subjects=("S9", "S11")),
     "wild_2d": dict(domain="web"),
     "wild_test": dict(domain="phone"),
-    "rig2_test": dict(
-        domain="rig2", rig="rig2", subjects=("TS1", "TS2", "TS3", "TS4", "TS5", "TS6")
-    ),
+    "rig2_test": dict(domain="rig2", subjects=("TS1", "TS2", "TS3", "TS4", "TS5", "TS6")),
     "wild_stress_test": dict(domain="stress"),
 }
 _SPLIT_KEY = {s: i + 1 for i, s in enumerate(SPLITS)}
@@ -225,141 +218,6 @@ def _place(rng, angles, lengths, tilt, lift, *, capture_radius, extra_tilt):
     return x + root[:, None, :]
 
 
-def _to_camera(x_world, centre, rotation):
-    return np.einsum("nij,nkj->nki", rotation, x_world - centre[:, None, :])
-
-
-def _focal_from_fov(rng, wh, lo_deg, hi_deg):
-    """Focal (px) from a horizontal field of view on the LONG image side, uniform in degrees."""
-    fov = np.deg2rad(rng.uniform(lo_deg, hi_deg, wh.shape[0]))
-    return 0.5 * wh.max(-1) / np.tan(0.5 * fov)
-
-
-#: Phone video (3DPW-like): portrait 1080x1920 (and landscape), ~52-60 deg on the long side
-#: (f ~ 1700-1960 px, 3DPW's is 1962), held 1-1.8 m high, person 2-7 m away in the central part.
-_PHONE_SIZES = np.array([[1080.0, 1920.0], [1920.0, 1080.0]])
-_PHONE_WEIGHTS = np.array([0.7, 0.3])
-#: Web / YouTube-style frames (MPII-like 2D-only set): landscape, FOV 50-80 deg.
-_WEB_SIZES = np.array([[1280.0, 720.0], [1920.0, 1080.0], [854.0, 480.0], [640.0, 480.0]])
-_WEB_WEIGHTS = np.array([0.4, 0.3, 0.15, 0.15])
-
-
-def _off_centre(rng, rotation, wh, f, spread):
-    """``rotation`` (m, 3, 3) turned so the aimed point lands up to ``spread`` half fields of view
-    off the image centre (uniform per axis); ``wh`` (m, 2) px, ``f`` (m,) px."""
-    half = np.arctan(0.5 * wh / f[:, None])  # (m, 2) half field of view x, y
-    off = rng.uniform(-spread, spread, (rotation.shape[0], 2)) * half
-    return (
-        body.axis_rotation(0, np.rad2deg(off[:, 1]))
-        @ body.axis_rotation(1, -np.rad2deg(off[:, 0]))
-        @ rotation
-    )
-
-
-def _rejection_cameras(x_world, propose, *, max_rounds=60, min_size_px=0.0, min_height=-np.inf):
-    """One camera per pose from ``propose``, redrawn until it sees the whole body (vectorised).
-
-    ``propose(todo, last)`` returns centre (m, 3), rotation (m, 3, 3), intrinsics (m, 4) and
-    image size (m, 2) for the poses ``todo``; ``last`` marks the final round, whose proposals
-    are kept whatever they see (the proposer makes them safe: far away, person centred). A
-    camera is accepted when every joint (``sensors.project_px``) lies in the central 96 % of
-    the image and at least 0.5 m in front of it, the body spans ``min_size_px`` px and the
-    camera is ``min_height`` m or more above the ground. Returns centre, rotation, intrinsics,
-    size, ``(N, ...)``.
-    """
-    n = x_world.shape[0]
-    centre, rot = np.zeros((n, 3)), np.zeros((n, 3, 3))
-    intr, size = np.zeros((n, 4)), np.zeros((n, 2))
-    todo = np.arange(n)
-    for rnd in range(max_rounds + 1):
-        if todo.size == 0:
-            break
-        last = rnd == max_rounds
-        ctr, r, k, wh = propose(todo, last)
-        xc = _to_camera(x_world[todo], ctr, r)
-        uv = sensors.project_px(xc, k)
-        lo, hi = uv.min(axis=1), uv.max(axis=1)
-        ok = last | (
-            np.all(lo >= 0.02 * wh, -1)
-            & np.all(hi <= 0.98 * wh, -1)
-            & (np.max(hi - lo, -1) >= min_size_px)
-            & (xc[..., 2].min(-1) >= 0.5)
-            & (ctr[:, 2] >= min_height)
-        )
-        i = todo[ok]
-        centre[i], rot[i], intr[i], size[i] = ctr[ok], r[ok], k[ok], wh[ok]
-        todo = todo[~ok]
-    return centre, rot, intr, size
-
-
-def _aimed_cameras(rng, x_world, kind: str):
-    """One camera per pose aimed at the person (``kind`` 'phone' or 'web') that sees the whole
-    body. Returns centre, rotation, intrinsics, size."""
-    root = x_world[:, 0]
-    extent = np.linalg.norm(x_world.max(1) - x_world.min(1), axis=-1)
-
-    def propose(todo, last):
-        m = todo.size
-        if kind == "phone":
-            wh = _PHONE_SIZES[rng.choice(2, m, p=_PHONE_WEIGHTS)]
-            f = _focal_from_fov(rng, wh, 52.0, 60.0)
-            d = rng.uniform(2.0, 7.0, m)
-            height = rng.uniform(1.0, 1.8, m)
-            spread = 0.3  # person within the central part of the frame
-        else:
-            wh = _WEB_SIZES[rng.choice(len(_WEB_SIZES), m, p=_WEB_WEIGHTS)]
-            f = _focal_from_fov(rng, wh, 50.0, 80.0)
-            frac = rng.uniform(0.45, 0.9, m)  # people large: their extent / image height
-            d = np.clip(f * extent[todo] / (frac * wh[:, 1]), 1.5, 20.0)
-            height = np.clip(rng.normal(1.4, 0.6, m), 0.3, 4.0)
-            spread = 0.15
-        if last:
-            d, spread = d * 2.0, 0.0
-        az = rng.uniform(0.0, 2 * np.pi, m)
-        ctr = np.stack([root[todo, 0] + d * np.cos(az), root[todo, 1] + d * np.sin(az), height], -1)
-        r = sensors.look_at(ctr, x_world[todo].mean(axis=1), rng.normal(0.0, 3.0, m))
-        r = _off_centre(rng, r, wh, f, spread)
-        c = 0.5 * wh + rng.normal(0.0, 0.005, (m, 2)) * wh[:, :1]
-        return ctr, r, np.stack([f, f, c[:, 0], c[:, 1]], -1), wh
-
-    return _rejection_cameras(x_world, propose)
-
-
-def _wild_cameras(rng, x_world):
-    """Stress-test cameras (the wild cameras of generator version 3): one random camera per
-    pose that sees the whole body, at least 64 px tall, from 0.2 m above the ground or more."""
-    root = x_world[:, 0]
-
-    def propose(todo, last):
-        m = todo.size
-        wh = sensors.WILD_IMAGE_SIZES[
-            rng.choice(len(sensors.WILD_IMAGE_SIZES), m, p=sensors.WILD_IMAGE_WEIGHTS)
-        ]
-        f = np.exp(rng.uniform(np.log(500.0), np.log(2500.0), m))
-        d = rng.uniform(2.0, 15.0, m)
-        # Elevation: mostly near eye level (photos, phone videos), 30% anywhere in -20..70°.
-        el = np.where(
-            rng.uniform(size=m) < 0.7,
-            np.clip(rng.normal(5.0, 12.0, m), -20.0, 70.0),
-            rng.uniform(-20.0, 70.0, m),
-        )
-        el = np.deg2rad(el)
-        az = rng.uniform(0.0, 2 * np.pi, m)
-        if last:  # fallback: smallest, centred person
-            f, d, el = np.full(m, 500.0), np.full(m, 15.0), np.zeros(m)
-        ctr = root[todo] + d[:, None] * np.stack(
-            [np.cos(el) * np.cos(az), np.cos(el) * np.sin(az), np.sin(el)], -1
-        )
-        r = sensors.look_at(ctr, x_world[todo].mean(axis=1), rng.normal(0.0, 6.0, m))
-        # Aim off-centre so the person can be anywhere in the frame.
-        r = _off_centre(rng, r, wh, f, 0.0 if last else 0.6)
-        c = 0.5 * wh + rng.normal(0.0, 0.01, (m, 2)) * wh[:, :1]
-        k = np.stack([f, f * (1.0 + rng.normal(0.0, 0.002, m)), c[:, 0], c[:, 1]], -1)
-        return ctr, r, k, wh
-
-    return _rejection_cameras(x_world, propose, min_size_px=64.0, min_height=0.2)
-
-
 def generate_split(
     split: str,
     num_samples: int,
@@ -400,10 +258,8 @@ def generate_split(
     rng = np.random.default_rng([seed, _SPLIT_KEY[split]])
     mix = _action_mix(domain, wild_rare_fraction, lab_rare=lab_rare)
     n = num_samples
-    if "rig" in spec:
-        rig = sensors.RIGS[spec["rig"]]
-        n_cam = len(rig["intrinsics"])
-        n_pose = -(-n // n_cam)
+    if "subjects" in spec:  # a rig: its subjects' own bodies and styles, each pose seen n_cam times
+        n_pose = -(-n // cameras.views_per_pose(domain))
         bodies, styles = _subject_bodies(seed), _subject_styles(seed)
         subj_idx = rng.integers(0, len(spec["subjects"]), n_pose)
         subject = np.array(spec["subjects"])[subj_idx]
@@ -416,48 +272,33 @@ def generate_split(
         # roll, which gesture or dance figure) is a choice of each take, not of the subject.
         style["rhythm"] = motion.sample_variants(rng, n_pose)
         action, angles, tilt, lift = _sample_poses(rng, n_pose, mix, style)
-        xw = _place(
-            rng, angles, lengths, tilt, lift, capture_radius=rig["capture_radius"], extra_tilt=False
-        )
-        # Every pose seen by every camera of the rig (as in Human3.6M); keep the first n.
-        rep = lambda a: np.repeat(a, n_cam, axis=0)[:n]
-        cam = np.tile(np.arange(n_cam), n_pose)[:n]
-        action, angles, lengths, subject, xw = map(rep, (action, angles, lengths, subject, xw))
-        centre, rot, intr, size = sensors.rig_cameras(spec["rig"], cam)
-        camera = np.char.add(f"{spec['rig']}_c", cam.astype(str))
     else:  # one body and style per sample
         style = motion.sample_styles(rng, n)
         action, angles, tilt, lift = _sample_poses(rng, n, mix, style)
         lengths = body.sample_bodies(rng, n)
         subject = np.char.add(f"{split}:", np.arange(n).astype(str))
-        stress = domain == "stress"
-        xw = _place(rng, angles, lengths, tilt, lift, capture_radius=0.0, extra_tilt=stress)
-        if stress:
-            centre, rot, intr, size = _wild_cameras(rng, xw)
-        else:
-            centre, rot, intr, size = _aimed_cameras(rng, xw, domain)
-        camera = np.full(n, domain)
-    x_cam = _to_camera(xw, centre, rot)
-    gt = sensors.project_px(x_cam, intr)
+    xw = _place(
+        rng,
+        angles,
+        lengths,
+        tilt,
+        lift,
+        capture_radius=cameras.capture_radius(domain),
+        extra_tilt=domain == "stress",
+    )
+    v = cameras.view(rng, xw, domain, num_samples=n)
+    action, angles, lengths, subject = (a[v.pose] for a in (action, angles, lengths, subject))
     det, conf, dinfo = sensors.simulate_detector(
-        gt, size, x_cam[..., 2], rng, level=_DETECTOR_LEVEL[domain]
+        v.keypoints_2d_gt, v.image_size, v.pose_3d[..., 2], rng, level=_DETECTOR_LEVEL[domain]
     )
-    arrays = dict(
-        keypoints_2d=det,
-        confidence=conf,
-        image_size=size,
-        keypoints_2d_gt=gt,
-        subject=subject,
-        action=action.astype(str),
-        camera=camera,
+    arrays = _arrays(
+        v, det, conf, subject=subject, action=action.astype(str), with_3d=split != "wild_2d"
     )
-    if split != "wild_2d":
-        arrays.update(pose_3d=x_cam, intrinsics=intr)
     info = dict(
-        pose_3d=x_cam,
+        pose_3d=v.pose_3d,
         angles=angles,
         lengths=lengths,
-        up_cam=rot[:, :, 2],
+        up_cam=v.rotation[:, :, 2],
         action=action.astype(str),
         **dinfo,
     )
@@ -481,93 +322,29 @@ def view_poses(pose, rng, *, domain: str, root_height) -> tuple[dict[str, np.nda
     pose = np.asarray(pose, float)
     if pose.ndim != 3 or pose.shape[1:] != (17, 3):
         raise ValueError(f"pose must be (F, 17, 3), got {pose.shape}")
+    if domain not in ("lab", "phone"):
+        raise ValueError(f"domain must be 'lab' or 'phone', got {domain!r}")
     xw = pose.copy()
     xw[..., 2] += np.asarray(root_height, float)[:, None]
-    if domain == "lab":
-        n_cam = len(sensors.RIGS["rig1"]["intrinsics"])
-        xw = np.repeat(xw, n_cam, axis=0)
-        cam = np.tile(np.arange(n_cam), len(pose))
-        centre, rot, intr, size = sensors.rig_cameras("rig1", cam)
-        camera = np.char.add("rig1_c", cam.astype(str))
-    elif domain == "phone":
-        centre, rot, intr, size = _aimed_cameras(rng, xw, "phone")
-        camera = np.full(len(xw), "phone")
-    else:
-        raise ValueError(f"domain must be 'lab' or 'phone', got {domain!r}")
-    x_cam = _to_camera(xw, centre, rot)
-    gt = sensors.project_px(x_cam, intr)
+    v = cameras.view(rng, xw, domain)
+    gt = v.keypoints_2d_gt
+    return _arrays(v, gt, np.ones(gt.shape[:2])), dict(up_cam=v.rotation[:, :, 2])
+
+
+def _arrays(v: cameras.Views, keypoints_2d, confidence, *, with_3d=True, **extra):
+    """:func:`save_dataset` keyword arguments for the views ``v`` with these 2D inputs; the 3D
+    (``pose_3d``, ``intrinsics``) unless ``with_3d`` is False (a 2D-only split)."""
     arrays = dict(
-        keypoints_2d=gt,
-        confidence=np.ones(gt.shape[:2]),
-        image_size=size,
-        keypoints_2d_gt=gt,
-        pose_3d=x_cam,
-        intrinsics=intr,
-        camera=camera,
+        keypoints_2d=keypoints_2d,
+        confidence=confidence,
+        image_size=v.image_size,
+        keypoints_2d_gt=v.keypoints_2d_gt,
+        **extra,
+        camera=v.camera,
     )
-    return arrays, dict(up_cam=rot[:, :, 2])
-
-
-# ------------------------------------------------------------------ coverage
-
-#: Joints compared by :func:`pose_coverage`: all but Neck/Nose and Head (15).
-COVERAGE_JOINTS = tuple(j for j in range(17) if j not in (9, 10))
-
-
-def pelvis_aligned(pose) -> np.ndarray:
-    """Poses ``(N, 17, 3)`` m in their own pelvis frame: root at 0, x = right hip -> left hip,
-    z = the root -> thorax direction made orthogonal to x, y = z x x."""
-    x = np.asarray(pose, float) - np.asarray(pose, float)[:, :1]
-    ax = x[:, 4] - x[:, 1]
-    ax /= np.maximum(np.linalg.norm(ax, axis=-1, keepdims=True), 1e-9)
-    up = x[:, 8] - np.sum(x[:, 8] * ax, -1, keepdims=True) * ax
-    up /= np.maximum(np.linalg.norm(up, axis=-1, keepdims=True), 1e-9)
-    fw = np.cross(up, ax)
-    r = np.stack([ax, fw, up], axis=1)  # rows: new axes
-    return np.einsum("nij,nkj->nki", r, x)
-
-
-def pose_coverage(reference, train, *, chunk: int = 64) -> np.ndarray:
-    """Per reference pose, the distance (mm) to its nearest training pose.
-
-    Distance = mean over :data:`COVERAGE_JOINTS` of the per-joint Euclidean distance between
-    pelvis-aligned poses (:func:`pelvis_aligned`), i.e. MPJPE after aligning the pelvis frames.
-
-    Args:
-      reference: ``(R, 17, 3)`` m (any frame).
-      train: ``(T, 17, 3)`` m (any frame; duplicates are harmless).
-
-    Returns:
-      ``(R,)`` mm.
-    """
-    j = list(COVERAGE_JOINTS)
-    ref = pelvis_aligned(reference)[:, j].astype(np.float32)
-    tr = pelvis_aligned(train)[:, j].astype(np.float32)
-    tr = np.unique(np.round(tr, 5), axis=0)  # a rig's 4 views of one pose are one pose
-    out = np.empty(len(ref))
-    for s in range(0, len(ref), chunk):
-        d = np.linalg.norm(ref[s : s + chunk, None] - tr[None], axis=-1).mean(-1)
-        out[s : s + chunk] = d.min(1) * 1000.0
-    return out
-
-
-def coverage_table(reference, datasets: dict[str, Dataset]) -> dict[str, dict]:
-    """Median and 90th percentile of :func:`pose_coverage` of ``reference`` (a Dataset with
-    ``pose_3d``) against every split with 3D, overall and per reference action."""
-    ref = reference["pose_3d"]
-    acts = reference["action"] if "action" in reference else None
-    out = {}
-    for split, ds in datasets.items():
-        if "pose_3d" not in ds or len(ds) == 0:
-            continue
-        d = pose_coverage(ref, ds["pose_3d"])
-        row = dict(all=[float(np.median(d)), float(np.percentile(d, 90)), int(d.size)])
-        if acts is not None:
-            for a in np.unique(acts):
-                m = acts == a
-                row[str(a)] = [float(np.median(d[m])), float(np.percentile(d[m], 90)), int(m.sum())]
-        out[split] = row
-    return out
+    if with_3d:
+        arrays.update(pose_3d=v.pose_3d, intrinsics=v.intrinsics)
+    return arrays
 
 
 def default_cache_dir() -> Path:
@@ -672,156 +449,6 @@ def load_world(paths: dict[str, Path]) -> dict[str, Dataset]:
     return {s: load_dataset(p) for s, p in paths.items()}
 
 
-# ------------------------------------------------------------------ statistics and figure
-
-
-def _torso_tilt_deg(pose_3d, up_cam=None):
-    """Angle (deg) between the pelvis->thorax axis and 'up' (world up, else camera -y)."""
-    t = pose_3d[:, 8] - pose_3d[:, 0]
-    up = np.array([0.0, -1.0, 0.0]) if up_cam is None else up_cam
-    cos = np.sum(t * up, -1) / np.linalg.norm(t, axis=-1)
-    return np.rad2deg(np.arccos(np.clip(cos, -1.0, 1.0)))
-
-
-def world_stats(datasets: dict[str, Dataset]) -> dict[str, dict]:
-    """Per split: sizes, rare-action share, camera-frame torso tilt, detector error vs score."""
-    out = {}
-    for split, ds in datasets.items():
-        s = dict(n=len(ds))
-        if len(ds) == 0:
-            out[split] = s
-            continue
-        act = ds["action"]
-        s["rare_share"] = float(np.isin(act, motion.RARE).mean())
-        gt, det, conf = ds["keypoints_2d_gt"], ds["keypoints_2d"], ds["confidence"]
-        size = np.max(gt.max(1) - gt.min(1), -1)
-        err = np.linalg.norm(det - gt, axis=-1)
-        s["body_px_median"] = float(np.median(size))
-        s["det_err_px_mean"] = float(err.mean())
-        s["det_err_rel_median"] = float(np.median(err / size[:, None]))
-        s["conf_mean"] = float(conf.mean())
-        lo = conf < 0.5
-        s["err_px_conf_lt_0.5"] = float(err[lo].mean()) if lo.any() else float("nan")
-        s["err_px_conf_ge_0.5"] = float(err[~lo].mean()) if (~lo).any() else float("nan")
-        s["share_conf_lt_0.5"] = float(lo.mean())
-        if "pose_3d" in ds:
-            tilt = _torso_tilt_deg(ds["pose_3d"])
-            s["tilt_cam_deg_p50_p99_max"] = [float(np.percentile(tilt, q)) for q in (50, 99, 100)]
-            s["share_tilt_cam_gt_60"] = float((tilt > 60).mean())
-            s["root_depth_m_min_max"] = [
-                float(ds["pose_3d"][:, 0, 2].min()),
-                float(ds["pose_3d"][:, 0, 2].max()),
-            ]
-            s["focal_px_min_max"] = [
-                float(ds["intrinsics"][:, 0].min()),
-                float(ds["intrinsics"][:, 0].max()),
-            ]
-        out[split] = s
-    return out
-
-
-def _draw_sample_2d(ax, gt, det, conf, wh, title, *, crop=True):
-    """GT 2D `(J, 2)` px solid, detections dashed, detection dots coloured by confidence; a crop
-    around the GT (`crop=True`) or the whole `wh` image. Returns the dots (for a colorbar)."""
-    from cpose_jax import viz
-
-    viz.draw_2d(ax, gt, lw=1.8, joints=False)
-    viz.draw_2d(ax, det, lw=0.7, ls="--", alpha=0.8, joints=False)
-    sc = viz.draw_confidence(ax, det, conf, size=12, only_seen=False)
-    viz.frame_2d(ax, [gt], image_size=wh, crop=crop)
-    ax.set_title(title, fontsize=8)
-    return sc
-
-
-def make_motion_figure(out_path, *, frames: int = 8, seed: int = 0):
-    """Filmstrips of every movement (:data:`synthetic_motion.MOVEMENTS`): ``frames`` poses along
-    one cycle of one subject (mean body), side by side, seen from 30 deg off the body's side
-    (orthographic, z up, ground line at 0). Red = right side, blue = left."""
-    from matplotlib.figure import Figure
-
-    from cpose_jax import viz
-
-    names = motion.MOVEMENTS
-    cols = 2
-    rows = -(-len(names) // cols)
-    fig = Figure(figsize=(5.2 * cols, 1.45 * rows + 0.3))
-    axes = fig.subplots(rows, cols)
-    az = np.deg2rad(30.0)
-    # Body yawed by 90 deg (facing -x, its right on +y); the screen's horizontal axis is
-    # mostly the facing direction: a side view, turned 30 deg towards the body's right.
-    view = np.array([-np.cos(az), np.sin(az), 0.0])
-    lengths = np.repeat(body.MEAN_BONE_LENGTHS[None], frames, 0)
-    for k, ax in enumerate(axes.T.ravel()):
-        ax.set_axis_off()
-        if k >= len(names):
-            continue
-        m = names[k]
-        a, tilt, lift = motion.trajectory(m, frames, seed=seed)
-        x = body.forward_kinematics(a, lengths, body.axis_rotation(2, np.full(frames, 90.0)) @ tilt)
-        x[..., 2] += (lift - x[..., 2].min(1))[:, None]
-        for f in range(frames):
-            u = x[f] @ view - x[f, 0] @ view + 1.0 * f
-            viz.draw_2d(ax, np.stack([u, x[f, :, 2]], -1), lw=1.4, joints=False)
-        ax.axhline(0.0, color="0.6", lw=0.6)
-        ax.set(xlim=(-0.8, frames - 0.2), ylim=(-0.1, 2.3), aspect="equal")
-        group = "everyday" if m in motion.EVERYDAY else "sport" if m in motion.SPORT else "rare"
-        ax.set_title(f"{m} ({group})", fontsize=8, loc="left", pad=1)
-    fig.subplots_adjust(left=0.01, right=0.99, top=0.97, bottom=0.01, wspace=0.03, hspace=0.3)
-    return viz.save_figure(fig, out_path, dpi=90)
-
-
-def make_figure(datasets: dict[str, Dataset], out_path, *, per_split: int = 3, seed: int = 0):
-    """Draws ``per_split`` samples of each split (rare actions first where the split has them).
-
-    Per sample: the 3D skeleton (camera frame, viewed obliquely, up = image up) and a crop of the
-    image: GT 2D solid, detections dashed, detection dots coloured by confidence. Red = right
-    side, blue = left. For the 2D-only split the 3D slot shows the whole image instead.
-    """
-    from matplotlib.figure import Figure
-
-    from cpose_jax import viz
-
-    rng = np.random.default_rng(seed)
-    splits = [s for s in datasets if len(datasets[s])]
-    rows, cols = len(splits), 2 * per_split
-    fig = Figure(figsize=(2.6 * cols, 2.7 * rows + 0.4))
-    sc = None
-    for r, split in enumerate(splits):
-        ds = datasets[split]
-        act = ds["action"]
-        is_rare = np.isin(act, motion.RARE)
-        pick = []
-        for a in rng.permutation(np.unique(act[is_rare])):
-            pick.append(int(rng.choice(np.flatnonzero(act == a))))
-            if len(pick) == per_split - 1:
-                break
-        for a in rng.permutation(np.unique(act[~is_rare])):
-            if len(pick) == per_split:
-                break
-            pick.append(int(rng.choice(np.flatnonzero(act == a))))
-        for k, i in enumerate(pick):
-            base = r * cols + 2 * k + 1
-            wh = ds["image_size"][i]
-            gt, det, conf = ds["keypoints_2d_gt"][i], ds["keypoints_2d"][i], ds["confidence"][i]
-            head = f"{split}: {act[i]}"
-            if "pose_3d" in ds:
-                ax = fig.add_subplot(rows, cols, base, projection="3d")
-                viz.draw_3d(ax, ds["pose_3d"][i], elev=12, azim=-65, radius=0.9, zoom=1.3)
-                ax.set_title(f"{head}\n3D ({ds['camera'][i]})", fontsize=8)
-            else:
-                ax = fig.add_subplot(rows, cols, base)
-                _draw_sample_2d(ax, gt, det, conf, wh, f"{head}\n2D only: whole image", crop=False)
-            ax = fig.add_subplot(rows, cols, base + 1)
-            sc = _draw_sample_2d(
-                ax, gt, det, conf, wh, f"2D crop\n({int(wh[0])}x{int(wh[1])} image)"
-            )
-    if sc is not None:
-        cax = fig.add_axes([0.93, 0.35, 0.01, 0.3])
-        fig.colorbar(sc, cax=cax, label="detector confidence")
-    fig.subplots_adjust(left=0.01, right=0.91, top=0.95, bottom=0.01, wspace=0.08, hspace=0.35)
-    return viz.save_figure(fig, out_path, dpi=80)
-
-
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seed", type=int, default=0)
@@ -882,7 +509,7 @@ def main(argv=None):
         for item in args.coverage_also:
             name, _, path = item.partition("=")
             sets[name] = load_dataset(path)
-        table = coverage_table(ref, sets)
+        table = coverage.coverage_table(ref, sets)
         print(f"coverage of {args.coverage} ({len(ref)} poses): median / p90 mm (n)")
         for split, row in table.items():
             print(f"  {split:18s} all {row['all'][0]:6.1f} / {row['all'][1]:6.1f}")
@@ -890,12 +517,12 @@ def main(argv=None):
                 if a != "all":
                     print(f"  {'':18s} {a:22s} {v[0]:6.1f} / {v[1]:6.1f}  ({v[2]})")
         return
-    print(json.dumps(world_stats(world), indent=1))
+    print(json.dumps(coverage.world_stats(world), indent=1))
     if args.figure:
         fig = Path(args.figure)
-        print("figure:", make_motion_figure(fig, seed=args.seed))
+        print("figure:", figures.make_motion_figure(fig, seed=args.seed))
         splits_fig = fig.with_name(f"{fig.stem}_splits{fig.suffix}")
-        print("figure:", make_figure(world, splits_fig, seed=args.seed))
+        print("figure:", figures.make_figure(world, splits_fig, seed=args.seed))
 
 
 if __name__ == "__main__":
