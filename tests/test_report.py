@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from experiments import report
+from experiments.report import markdown
 
 
 def _res(mpjpe, pa, scale=1.0, pck=None):
@@ -261,7 +262,7 @@ def test_budget_check_ranking():
     # Only the names present at both budgets are ranked; one name: no ranking.
     lone = report.budget_check(runs(["joint", "poseaug"]), runs(["joint"]), names)
     assert lone["ranked"] == ["joint"] and lone["same"] is None
-    md = report._budget_check_md(runs(["joint"]), runs(["joint"]), lone, report.REPO)
+    md = markdown._budget_check_md(runs(["joint"]), runs(["joint"]), lone, report.REPO)
     assert "no ranking to compare" in md
 
 
@@ -290,10 +291,10 @@ def test_text_facts_come_from_the_settings_configs():
     facts = report.setting_facts(settings)
     assert facts["stages"]["joint"]["end_to_end"][0] == 7
     assert facts["validations"] == [7, 48, 50, 75]  # joint; PoseAug; supervised; the others
-    budget = report._budget_md({}, report.REPO / "runs", 0.03, facts)
+    budget = markdown._budget_md({}, report.REPO / "runs", 0.03, facts)
     assert "pretrain 50, warm-up 10, end-to-end 7 for ours" in " ".join(budget.split())
-    assert "minimum over ~7-75" in report._selection_md({}, report.TABLE4_ROWS, facts)
-    assert "(first 4096 of `lab_val`)" in report._intro_md([0], [], facts)
+    assert "minimum over ~7-75" in markdown._selection_md({}, report.TABLE4_ROWS, facts)
+    assert "(first 4096 of `lab_val`)" in markdown._intro_md([0], [], facts)
 
 
 def test_dry_run_lists_every_command(capsys):
