@@ -7,13 +7,26 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from cpose_jax import atomic_io
-from experiments.report.criteria import decide
+from experiments.report.criteria import WORLD_COMPARED, decide, world_comparisons
 from experiments.report.diagnostics import refiner_diagnostic, scale_diagnostic
 from experiments.report.figures import plot_curves, plot_decomposition, plot_fakes
 from experiments.report.markdown import results_markdown
 from experiments.report.runs import default_check_dir, read_runs
-from experiments.report.settings import RANKED, REPO, TABLE4_ROWS, TABLE5_ROWS, setting_facts
-from experiments.report.stats import CHECK_SEED, budget_check, fakes_at_end, selection_gap
+from experiments.report.settings import (
+    RANKED,
+    REPO,
+    TABLE4_ROWS,
+    TABLE5_ROWS,
+    WORLDS,
+    setting_facts,
+)
+from experiments.report.stats import (
+    CHECK_SEED,
+    budget_check,
+    fakes_at_end,
+    paired_changes,
+    selection_gap,
+)
 
 
 def aggregate(
@@ -51,6 +64,7 @@ def aggregate(
                 "wall_s": r["wall_s"],
                 "selection": selection_gap(r),
                 "fakes_at_end": fakes_at_end(r),
+                "movements": r["movements"],
             }
             for r in group
         ]
@@ -61,6 +75,18 @@ def aggregate(
     summary["budget_check"]["x2"] = {
         name: group[0]["results"] for name, group in check_runs.items()
     }
+    summary["world_comparisons"] = [
+        {
+            "world": world.name,
+            "row": row,
+            "baseline": base,
+            "changes": {
+                f"{s}/{m}": paired_changes(runs, base, row, s, m) for s, m in WORLD_COMPARED
+            },
+        }
+        for world in WORLDS
+        for _, row, base in world_comparisons(world)
+    ]
     summary["scale_diagnostic"] = diag
     summary["refiner_diagnostic"] = ref_diag
 

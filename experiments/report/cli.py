@@ -10,7 +10,7 @@ from pathlib import Path
 import experiments.report as report
 from experiments.report.aggregation import aggregate
 from experiments.report.runs import train_all
-from experiments.report.settings import BY_NAME, EPOCH_SCALE, REPO
+from experiments.report.settings import BY_NAME, EPOCH_SCALE, REPO, WORLD_BY_NAME
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -20,6 +20,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--runs-dir", default="runs/report")
     parser.add_argument("--seeds", default="0,1,2,3,4")
     parser.add_argument("--settings", default=",".join(BY_NAME), help="comma-separated")
+    parser.add_argument(
+        "--worlds",
+        default=",".join(WORLD_BY_NAME),
+        help="comma-separated: train only the settings of these worlds",
+    )
     parser.add_argument("--epoch-scale", type=float, default=EPOCH_SCALE)
     parser.add_argument("--output", default=str(REPO / "experiments" / "RESULTS.md"))
     parser.add_argument("--aggregate-only", action="store_true")
@@ -38,7 +43,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     if unknown:
         print(f"error: unknown settings {unknown}; known: {', '.join(BY_NAME)}", file=sys.stderr)
         return 2
-    settings = [BY_NAME[n] for n in args.settings.split(",")]
+    worlds = [w for w in args.worlds.split(",") if w.strip()]
+    unknown = [w for w in worlds if w not in WORLD_BY_NAME]
+    if unknown:
+        print(
+            f"error: unknown worlds {unknown}; known: {', '.join(WORLD_BY_NAME)}", file=sys.stderr
+        )
+        return 2
+    settings = [BY_NAME[n] for n in args.settings.split(",") if BY_NAME[n].world in worlds]
+    if not settings:
+        print("error: no setting of --settings is in --worlds", file=sys.stderr)
+        return 2
     runs_dir = Path(args.runs_dir)
     if not args.aggregate_only:
         train_all(settings, seeds, runs_dir, args.epoch_scale, args.dry_run)

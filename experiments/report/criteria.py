@@ -9,10 +9,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from experiments.report.stats import paired_changes
+from experiments.report.settings import World, named_in
+from experiments.report.stats import MOVEMENT_GROUPS, paired_changes
 
 METRIC_NAMES = {"mpjpe": "MPJPE", "pa_mpjpe": "PA-MPJPE", "n_mpjpe": "N-MPJPE"}
 SET_NAMES = {"lab_val": "lab", "rig2_test": "rig2", "wild_test": "wild"}
+SET_NAMES |= {f"wild_test/{group}": f"wild {group}" for group, _ in MOVEMENT_GROUPS}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -169,3 +171,29 @@ COMPARISONS = (
     ("poseaug", "supervised", "PoseAug vs the supervised lifter: what augmentation buys"),
 )
 COMPARED = (("wild_test", "mpjpe"), ("wild_test", "pa_mpjpe"), ("lab_val", "mpjpe"))
+
+#: Paired comparisons in every world (both settings trained in each), per seed:
+#: (row, baseline, the question they answer).
+WORLD_COMPARISONS = (
+    ("joint", "joint_no2d", "what the 2D-only data buys"),
+    (
+        "joint",
+        "poseaug_blind",
+        "what the camera branch and the 2D-only data buy beyond the size-blind input",
+    ),
+)
+#: Their measures: wild_test's rare and everyday movements, the whole of wild_test, and lab.
+WORLD_COMPARED = (
+    ("wild_test/rare", "mpjpe"),
+    ("wild_test/everyday", "mpjpe"),
+    ("wild_test", "mpjpe"),
+    ("lab_val", "mpjpe"),
+)
+
+
+def world_comparisons(world: World) -> list[tuple[str, str, str]]:
+    """`WORLD_COMPARISONS` in `world`: (the world's label, row, baseline), by the world's names."""
+    return [
+        (world.label, named_in(world, row), named_in(world, base))
+        for row, base, _ in WORLD_COMPARISONS
+    ]

@@ -6,9 +6,18 @@ import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
-from experiments.report.criteria import CRITERIA, METRIC_NAMES, SET_NAMES, Criterion, decide
+from experiments.report.criteria import (
+    CRITERIA,
+    METRIC_NAMES,
+    SET_NAMES,
+    WORLD_COMPARED,
+    WORLD_COMPARISONS,
+    Criterion,
+    decide,
+    world_comparisons,
+)
 from experiments.report.diagnostics import LARGE, SMALL
-from experiments.report.runs import command
+from experiments.report.runs import command, evaluate_command, shown
 from experiments.report.settings import (
     BY_NAME,
     RANKED,
@@ -16,8 +25,10 @@ from experiments.report.settings import (
     TABLE4_ROWS,
     TABLE5_ROWS,
     TEST_SAMPLES_EACH_EPOCH,
+    WORLD_TABLE4_ROWS,
+    WORLDS,
 )
-from experiments.report.stats import CHECK_SEED, END_ROWS, budget_check
+from experiments.report.stats import CHECK_SEED, END_ROWS, MOVEMENT_GROUPS, budget_check
 from experiments.report.tables import (
     budget_check_table,
     budget_table,
@@ -26,6 +37,8 @@ from experiments.report.tables import (
     decomposition_table,
     diagnostic_table,
     fakes_table,
+    movement_table,
+    per_seed_table,
     refiner_table,
     results_table,
     rows_table,
@@ -236,19 +249,16 @@ def _budget_md(runs: dict, runs_dir: Path, epoch_scale: float, facts: dict) -> s
         f"{_stage_lengths(st['joint_paper'])}; PoseAug: {_stage_lengths(st['poseaug'])}; "
         f"supervised {_joined([epochs for epochs, _ in st['supervised'].values()])}"
     )
-    budget = textwrap.fill(
+    budget = _fill(
         f"Every run: batch {batches}, `stages.epoch_scale = {epoch_scale}` (an epoch is "
         f"{epoch_scale:.0%} of a pass over the {lab_train} lab pairs), the paper's stage "
         f"lengths in epochs ({lengths}), "
         "validation (+ test tracking) after every epoch of the last stage. Wall time is the whole "
         "`experiments.run` call on the 2-core CPU (world cached, compile cache warm after the "
-        "first run of a setting), including evaluation.",
-        width=96,
-        break_on_hyphens=False,
+        "first run of a setting), including evaluation."
     )
-    commands = "\n".join(
-        " ".join(["python", *command(s, 0, runs_dir, epoch_scale)[1:]]) for s in SETTINGS
-    )
+    commands = "\n".join(shown(command(s, 0, runs_dir, epoch_scale)) for s in SETTINGS)
+    scored = shown(evaluate_command(BY_NAME["joint"], 0, runs_dir))
     return f"""## Budget and wall time
 
 {budget}
@@ -259,7 +269,59 @@ Commands (seed k, all settings alike; `--dry-run` prints all of them):
 
 ```
 {commands}
-```"""
+```
+
+Then every run of a Table 4 row (methods and controls, in every world) is scored per movement,
+e.g. seed 0 of ours: `{scored}`."""
+
+
+def _fill(text: str) -> str:
+    """A paragraph wrapped at 96 columns (its interpolated values make the lines uneven)."""
+    return textwrap.fill(text, width=96, break_on_hyphens=False)
+
+
+def _worlds_md(runs: dict, seeds: Sequence[int]) -> str:
+    parts = []
+    for world in WORLDS[1:]:
+        intro = _fill(
+            f"The world of `{' '.join(world.overrides)}`: the lab (lab_train, lab_val) never "
+            "shows the rare (floor and inverted) movements; they reach training only through "
+            "the 2D-only web data (wild_2d), and the test sets still show them. Trained there, "
+            "with the same seeds and budget: ours, ours without 2D-only data and PoseAug with "
+            f"ours' size-blind input (`--worlds {world.name}` trains only these; runs in "
+            f"`<runs-dir>/{world.name}/`). Every number as in Table 4 (the model selected on "
+            "this world's lab validation):"
+        )
+        rows = WORLD_TABLE4_ROWS[world.name]
+        parts.append(
+            f"## Table 4 in another world: {world.label}\n\n{intro}\n\n" + results_table(runs, rows)
+        )
+    groups = "; ".join(f"{g}: {', '.join(moves)}" for g, moves in MOVEMENT_GROUPS)
+    by_movement = _fill(
+        "Every run of a Table 4 row is scored again per movement (`python -m "
+        "experiments.evaluate` on its selected model, ground-truth 2D: "
+        f"`<run>/eval/evaluation.json`), pooled into movement groups ({groups}). MPJPE and "
+        "PA-MPJPE in mm, mean ± std over the seeds scored; poses: the group's wild_test poses "
+        "(per world where they differ):"
+    )
+    if any(r["movements"] for group in runs.values() for r in group):
+        table = movement_table(runs, TABLE4_ROWS)
+    else:
+        table = "(no run scored per movement yet: `python -m experiments.report` scores them)"
+    questions = "; ".join(f"`{row}` − `{base}`: {q}" for row, base, q in WORLD_COMPARISONS)
+    pairs = [p for world in WORLDS for p in world_comparisons(world)]
+    parts.append(f"""### wild_test by movement, in both worlds
+
+{by_movement}
+
+{table}
+
+### Paired differences in both worlds, per seed (row − baseline, mm)
+
+{_fill(f"In each world: {questions}.")}
+
+{per_seed_table(runs, pairs, WORLD_COMPARED, seeds)}""")
+    return "\n\n".join(parts)
 
 
 def results_markdown(
@@ -283,6 +345,7 @@ def results_markdown(
         _intro_md(seeds, missing, facts),
         _table4_md(runs, t4),
         _table5_md(runs, t5),
+        _worlds_md(runs, seeds),
         _decision_md(runs, decide(runs), seeds),
         _budget_check_md(runs, check_runs, budget_check(runs, check_runs, RANKED), check_dir),
         _selection_md(runs, t4 + t5, facts),

@@ -1,6 +1,6 @@
 """Numbers from the runs: mean ± std over seeds, paired per-seed changes, the scale
 statistics, the selection gap, the generator's fakes at the end of training and the budget
-check's rankings."""
+check's rankings, and the per-movement scores pooled into movement groups."""
 
 from __future__ import annotations
 
@@ -9,7 +9,15 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from cpose_jax.data import synthetic_motion
 from experiments.report.settings import BY_NAME, SETS
+
+#: The synthetic world's movement groups (`cpose_jax.data.synthetic_motion`), in table order.
+MOVEMENT_GROUPS = (
+    ("rare", synthetic_motion.RARE),
+    ("everyday", synthetic_motion.EVERYDAY),
+    ("sport", synthetic_motion.SPORT),
+)
 
 
 def scale_stats(res: dict) -> tuple[float, float]:
@@ -47,17 +55,26 @@ def selection_gap(run: dict) -> dict[str, dict[str, float]]:
     return out
 
 
+def value(run: dict, set_name: str, metric: str) -> float | None:
+    """A run's `metric` on a test set, or on one movement group of it (`'wild_test/rare'`, from
+    the run's per-movement scores); None when the run has no such number."""
+    s, _, group = set_name.partition("/")
+    res = run.get("movements", {}).get(s, {}).get(group) if group else run["results"].get(s)
+    return None if res is None else res.get(metric)
+
+
 def paired_changes(
     runs: dict, a: str, b: str, s: str, metric: str = "mpjpe", *, relative: bool = False
 ) -> dict[int, float]:
-    """{seed: b - a} over the seeds both settings finished: mm (or the metric's unit), or with
-    `relative` in % of a's value. The one place where rows are paired by seed."""
-    by_seed = {r["seed"]: r["results"][s][metric] for r in runs.get(a, [])}
+    """{seed: b - a} over the seeds on which both settings have the number: mm (or the
+    metric's unit), or with `relative` in % of a's value. The one place where rows are paired
+    by seed. `s`: a test set or a movement group of one (see `value`)."""
+    by_seed = {r["seed"]: value(r, s, metric) for r in runs.get(a, [])}
     out = {}
     for r in runs.get(b, []):
-        if r["seed"] in by_seed:
-            base, value = by_seed[r["seed"]], r["results"][s][metric]
-            out[r["seed"]] = 100.0 * (value - base) / base if relative else value - base
+        base, this = by_seed.get(r["seed"]), value(r, s, metric)
+        if base is not None and this is not None:
+            out[r["seed"]] = 100.0 * (this - base) / base if relative else this - base
     return dict(sorted(out.items()))
 
 
@@ -126,4 +143,22 @@ def fakes_at_end(run: dict) -> dict[str, float]:
         values = [r[key] for r in run["train_rows"] if key in r]
         if values:
             out[key] = float(np.mean(values[-END_ROWS:]))
+    return out
+
+
+def movement_groups(per_action: dict[str, dict]) -> dict[str, dict[str, float]]:
+    """Per-movement means (`experiments.evaluate`'s `per_action`) pooled into
+    `MOVEMENT_GROUPS`: {group: {metric: mean over the group's poses, 'num_samples'}}; a group
+    without poses is left out, a movement outside the groups ignored."""
+    out = {}
+    for group, movements in MOVEMENT_GROUPS:
+        parts = [per_action[m] for m in movements if per_action.get(m, {}).get("num_samples")]
+        n = sum(p["num_samples"] for p in parts)
+        if not n:
+            continue
+        metrics = [
+            k for k in parts[0] if k != "num_samples" and None not in (p.get(k) for p in parts)
+        ]
+        out[group] = {k: sum(p[k] * p["num_samples"] for p in parts) / n for k in metrics}
+        out[group]["num_samples"] = n
     return out

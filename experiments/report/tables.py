@@ -13,17 +13,28 @@ from experiments.report.criteria import (
     SET_NAMES,
 )
 from experiments.report.diagnostics import DIAGNOSED, LARGE, SMALL
-from experiments.report.settings import BY_NAME, COLUMNS, SETS, SETTINGS, Setting
+from experiments.report.settings import (
+    BY_NAME,
+    COLUMNS,
+    SETS,
+    SETTINGS,
+    WORLDS,
+    Setting,
+    named_in,
+)
 from experiments.report.stats import (
     CHECK_SEED,
     FAKE_STATS,
+    MOVEMENT_GROUPS,
     RANKED_BY,
     fakes_at_end,
     fmt,
+    paired_changes,
     paired_diff,
     scale_stats,
     selection_gap,
     total_steps,
+    value,
 )
 
 
@@ -229,3 +240,43 @@ def rows_table(settings: Sequence[Setting] = SETTINGS) -> str:
         for st in settings
     ]
     return table(rows, ["setting", "row", "role", "config and overrides"])
+
+
+def movement_table(runs: dict, names: Sequence[str], set_name: str = "wild_test") -> str:
+    """One row per setting and movement group with numbers: `set_name`'s MPJPE and PA-MPJPE
+    on the group's poses in every world (the setting's runs there), mean ± std over seeds."""
+    rows = []
+    for name in names:
+        by_world = [runs.get(named_in(w, name), []) for w in WORLDS]
+        for group, _ in MOVEMENT_GROUPS:
+            key = f"{set_name}/{group}"
+            if all(value(r, key, "mpjpe") is None for g in by_world for r in g):
+                continue
+            poses = sorted({value(r, key, "num_samples") for g in by_world for r in g} - {None})
+            cells = [BY_NAME[name].label, group, " / ".join(str(int(n)) for n in poses)]
+            for g in by_world:
+                scored = [r for r in g if value(r, key, "mpjpe") is not None]
+                cells.append(str(len(scored)))
+                cells += [fmt([value(r, key, m) for r in scored]) for m in ("mpjpe", "pa_mpjpe")]
+            rows.append(cells)
+    headers = ["method", "movements", "poses"]
+    for w in WORLDS:
+        headers += [f"{w.label}: seeds", "MPJPE", "PA-MPJPE"]
+    return table(rows, headers)
+
+
+def per_seed_table(
+    runs: dict, pairs: Sequence[tuple[str, str, str]], measures, seeds: Sequence[int]
+) -> str:
+    """One row per (label, row, baseline) pair and measure (set, metric): row − baseline on
+    each seed, and their mean ± std with the number of seeds on which the row is lower."""
+    rows = []
+    for label, row, base in pairs:
+        for s, m in measures:
+            changes = paired_changes(runs, base, row, s, m)
+            cells = [label, f"`{row}` − `{base}`", f"{SET_NAMES.get(s, s)} {METRIC_NAMES[m]}"]
+            cells += [f"{changes[k]:+.1f}" if k in changes else "-" for k in seeds]
+            cells.append(paired_diff(runs, base, row, s, m))
+            rows.append(cells)
+    headers = ["world", "row − baseline", "measure", *(f"seed {k}" for k in seeds)]
+    return table(rows, [*headers, "mean ± std"])
