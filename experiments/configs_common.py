@@ -274,7 +274,7 @@ def base_config() -> ml_collections.ConfigDict:
     e.batch_size = 2048
     e.val_max_samples = 0  # 0 = whole validation set at every validation
     # >0: also score the first N samples of every test set at each validation (logged as
-    # test/<set>/<metric>; never used for model selection). For reports (experiments/report.py).
+    # test/<set>/<metric>; never used for model selection). For reports (experiments/report/).
     e.test_samples_each_epoch = 0
     return c
 

@@ -6,11 +6,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from experiments import report
+from experiments.report import markdown, stats
 
 
 def _res(mpjpe, pa, scale=1.0, pck=None):
@@ -27,9 +29,19 @@ def _res(mpjpe, pa, scale=1.0, pck=None):
     return out
 
 
-def _write_run(root, name, seed, wild, lab=50.0, curve=None, best_step=20, train_rows=()):
+def _write_run(
+    root, name, seed, wild, lab=50.0, curve=None, best_step=20, train_rows=(), per_action=None
+):
+    """A finished run as `experiments.run` leaves it; with `per_action` ({movement: metrics} on
+    wild_test) also its per-movement scores as `experiments.evaluate` writes them."""
     d = root / name / f"seed{seed}"
     d.mkdir(parents=True)
+    if per_action is not None:
+        (d / "eval").mkdir()
+        gt = {**_res(wild, 100.0), "per_action": per_action}
+        model = {"workdir": str(d), "config": name, "results": {"wild_test": {"gt": gt}}}
+        doc = {"flip": False, "sets": {}, "models": {name: model}}
+        (d / "eval" / "evaluation.json").write_text(json.dumps(doc))
     results = {
         "lab_val": _res(lab, 40.0),
         "rig2_test": _res(120.0, 80.0, pck=70.0),
@@ -261,7 +273,7 @@ def test_budget_check_ranking():
     # Only the names present at both budgets are ranked; one name: no ranking.
     lone = report.budget_check(runs(["joint", "poseaug"]), runs(["joint"]), names)
     assert lone["ranked"] == ["joint"] and lone["same"] is None
-    md = report._budget_check_md(runs(["joint"]), runs(["joint"]), lone, report.REPO)
+    md = markdown._budget_check_md(runs(["joint"]), runs(["joint"]), lone, report.REPO)
     assert "no ranking to compare" in md
 
 
@@ -290,25 +302,67 @@ def test_text_facts_come_from_the_settings_configs():
     facts = report.setting_facts(settings)
     assert facts["stages"]["joint"]["end_to_end"][0] == 7
     assert facts["validations"] == [7, 48, 50, 75]  # joint; PoseAug; supervised; the others
-    budget = report._budget_md({}, report.REPO / "runs", 0.03, facts)
+    budget = markdown._budget_md({}, report.REPO / "runs", 0.03, facts)
     assert "pretrain 50, warm-up 10, end-to-end 7 for ours" in " ".join(budget.split())
-    assert "minimum over ~7-75" in report._selection_md({}, report.TABLE4_ROWS, facts)
-    assert "(first 4096 of `lab_val`)" in report._intro_md([0], [], facts)
+    assert "minimum over ~7-75" in markdown._selection_md({}, report.TABLE4_ROWS, facts)
+    assert "(first 4096 of `lab_val`)" in markdown._intro_md([0], [], facts)
+
+
+def _dry_run(capsys, *argv) -> tuple[list[str], list[str]]:
+    """(training commands, per-movement scoring commands) that `--dry-run` prints, in order;
+    each scoring command comes right after its run's training command."""
+    assert report.main(["--dry-run", *argv]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    train = [line for line in lines if "-m experiments.run " in line]
+    scored = [line for line in lines if "-m experiments.evaluate " in line]
+    assert len(train) + len(scored) == len(lines)
+    for i, line in enumerate(lines):
+        if line in scored:
+            assert _workdir(lines[i - 1]) == _workdir(line) and lines[i - 1] in train
+    return train, scored
+
+
+def _workdir(line: str) -> str:
+    return line.split("--workdir=")[1].split()[0]
 
 
 def test_dry_run_lists_every_command(capsys):
-    assert report.main(["--dry-run", "--seeds", "0,1"]) == 0
-    lines = capsys.readouterr().out.strip().splitlines()
-    assert len(lines) == 2 * len(report.SETTINGS)
-    assert all("--config.stages.epoch_scale=0.03" in line for line in lines)
-    assert sum("use_2d_only=False" in line for line in lines) == 2  # joint_no2d
-    assert sum("input_norm=root_scale" in line for line in lines) == 2  # poseaug_blind
+    train, scored = _dry_run(capsys, "--seeds", "0,1")
+    assert len(train) == 2 * len(report.SETTINGS)
+    assert all("--config.stages.epoch_scale=0.03" in line for line in train)
+    # joint_no2d and poseaug_blind, in both worlds; the second world's runs only have lab_rare.
+    assert sum("use_2d_only=False" in line for line in train) == 4
+    assert sum("input_norm=root_scale" in line for line in train) == 4
+    assert sum("lab_rare=False" in line for line in train) == 2 * 3
     # Seed-major: the first len(SETTINGS) commands are seed 0 of every setting, in order.
-    first = lines[: len(report.SETTINGS)]
+    first = train[: len(report.SETTINGS)]
     assert all("--config.seed=0" in line for line in first)
-    assert [line.split("--workdir=")[1].split()[0].split("/")[-2] for line in first] == [
+    assert [_workdir(line).removeprefix("runs/report/").rsplit("/", 1)[0] for line in first] == [
         s.name for s in report.SETTINGS
     ]
+    # Every Table 4 row (methods and controls, both worlds) is scored per movement after it
+    # trains: 6 + 3 settings x 2 seeds; the detected-2D rows are not.
+    assert len(scored) == 2 * 9
+    assert all(f"--output={_workdir(line)}/eval" in line for line in scored)
+    assert not any("_det" in _workdir(line) for line in scored)
+
+
+def test_worlds_selects_the_second_worlds_runs(capsys):
+    train, scored = _dry_run(capsys, "--worlds", "lab_rare_false")
+    assert len(train) == len(scored) == 5 * 3  # 5 seeds of ours, ours without 2D-only, PoseAug
+    assert all("--config.data.synthetic.lab_rare=False" in line for line in train)
+    assert all(_workdir(line).startswith("runs/report/lab_rare_false/") for line in scored)
+    names = {_workdir(line).split("/")[-2] for line in train}
+    assert names == {"joint", "joint_no2d", "poseaug_blind"}
+    assert sum("use_2d_only=False" in line for line in train) == 5
+    assert sum("experiments/poseaug.py:faithful" in line for line in train) == 5
+    assert sum("input_norm=root_scale" in line for line in train) == 5
+    # Within a world, --settings still picks rows by name.
+    train, _ = _dry_run(capsys, "--worlds", "lab_rare_false", "--settings", "lab_rare_false/joint")
+    assert len(train) == 5 and all("use_2d_only" not in line for line in train)
+    assert report.main(["--dry-run", "--worlds", "nowhere"]) == 2
+    assert "nowhere" in capsys.readouterr().err
+    assert report.main(["--dry-run", "--worlds", "lab_rare_false", "--settings", "joint"]) == 2
 
 
 def test_unknown_setting_is_an_error(capsys):
@@ -376,3 +430,122 @@ def test_cli_aggregate_only_with_check_dir_and_no_diagnostics(tmp_path):
     assert summary["budget_check"]["rankings"]["wild_test/mpjpe"]["x2"] == ["poseaug", "joint"]
     assert summary["scale_diagnostic"] == {} and "(diagnostic not run)" in out.read_text()
     assert not (out.parent / "results" / "fakes.png").exists()  # no run logs fakes
+    assert "(no run scored per movement yet" in out.read_text()
+
+
+def _moves(rare, everyday, sport=150.0):
+    """wild_test's per-movement scores: 2 + 6 rare poses, 8 everyday, 4 sport, and a movement
+    outside the groups (ignored)."""
+
+    def m(mpjpe, n):
+        return {"mpjpe": mpjpe, "pa_mpjpe": mpjpe / 2, "num_samples": n}
+
+    return {
+        "lying": m(rare, 2),
+        "flip": m(rare, 6),
+        "walking": m(everyday, 8),
+        "running": m(sport, 4),
+        "moonwalk": m(1000.0, 1),
+    }
+
+
+def test_movement_groups_pool_by_poses():
+    per_action = {
+        "lying": {"mpjpe": 100.0, "pa_mpjpe": 10.0, "num_samples": 1},
+        "flip": {"mpjpe": 200.0, "pa_mpjpe": 40.0, "num_samples": 3},
+        "walking": {"mpjpe": 50.0, "pa_mpjpe": 5.0, "num_samples": 4},
+        "running": {"mpjpe": 70.0, "pa_mpjpe": 7.0, "num_samples": 0},
+        "moonwalk": {"mpjpe": 1e4, "pa_mpjpe": 1e4, "num_samples": 9},
+    }
+    groups = stats.movement_groups(per_action)
+    # Rare: (100 + 3 * 200) / 4 = 175, PA (10 + 120) / 4 = 32.5; sport has no poses.
+    assert groups == {
+        "rare": {"mpjpe": 175.0, "pa_mpjpe": 32.5, "num_samples": 4},
+        "everyday": {"mpjpe": 50.0, "pa_mpjpe": 5.0, "num_samples": 4},
+    }
+
+
+def test_second_world_table4_movements_and_paired_differences(tmp_path):
+    """The world whose lab lacks the rare movements: its Table 4, wild_test by movement in
+    both worlds (from the runs' saved per-movement scores), and ours − ours without 2D-only
+    data per seed."""
+    runs = tmp_path / "runs"
+    world = "lab_rare_false"
+    for seed in (0, 1):
+        # Default world: ours and ours without 2D-only data scored per movement.
+        _write_run(runs, "joint", seed, 190.0, per_action=_moves(300.0, 100.0))
+        _write_run(runs, "joint_no2d", seed, 195.0, per_action=_moves(310.0, 100.0))
+        _write_run(runs, "poseaug_blind", seed, 200.0)  # not scored per movement
+        # Lab without rare movements: the 2D-only data buys 25 / 35 mm on the rare poses.
+        _write_run(runs, f"{world}/joint", seed, 210.0, per_action=_moves(275.0 + 10 * seed, 99.0))
+        _write_run(
+            runs, f"{world}/joint_no2d", seed, 230.0, per_action=_moves(300.0 + 20 * seed, 101.0)
+        )
+        _write_run(runs, f"{world}/poseaug_blind", seed, 220.0, per_action=_moves(290.0, 95.0))
+    out = tmp_path / "doc" / "RESULTS.md"
+    summary = report.aggregate(runs, [0, 1], out, 0.03, diagnose=False)
+    md = out.read_text()
+
+    # The movements pooled per run (the unknown one ignored), kept in summary.json.
+    rare = summary[f"{world}/joint"][1]["movements"]["wild_test"]["rare"]
+    assert rare == {"mpjpe": 285.0, "pa_mpjpe": 142.5, "num_samples": 8}
+    assert summary["poseaug_blind"][0]["movements"] == {}
+    # The second world's Table 4: its three rows, the whole-set numbers of its runs.
+    section = md.split("## Table 4 in another world: lab without rare movements")[1]
+    table4 = section.split("###")[0]
+    assert "--config.data.synthetic.lab_rare=False" in table4
+    assert "| CameraPose (ours) without 2D-only data | 2 |" in table4
+    assert "| 230.0 ± 0.0 | 100.0 ± 0.0 |" in table4  # ours without 2D-only data, wild
+    assert "| PoseAug, size-blind lifter | 2 |" in table4 and "| 220.0 ± 0.0 |" in table4
+    # wild_test by movement: both worlds side by side; a world without scores shows 0 seeds.
+    moves = md.split("### wild_test by movement, in both worlds")[1].split("###")[0]
+    ours = "| CameraPose (ours, the default) | rare | 8 | 2 | 300.0 ± 0.0 | 150.0 ± 0.0 |"
+    assert f"{ours} 2 | 280.0 ± 7.1 | 140.0 ± 3.5 |" in moves
+    assert "| CameraPose (ours, the default) | everyday | 8 | 2 | 100.0 ± 0.0 |" in moves
+    assert "| PoseAug, size-blind lifter | rare | 8 | 0 | - | - | 2 | 290.0 ± 0.0 |" in moves
+    assert "| supervised" not in moves and "moonwalk" not in moves
+    # Paired differences per seed: in the second world ours − no 2D-only on the rare poses
+    # is -25 and -35 mm; in the default world -10 on both seeds.
+    row = (
+        f"| lab without rare movements | `{world}/joint` − `{world}/joint_no2d` | wild rare MPJPE |"
+    )
+    assert f"{row} -25.0 | -35.0 | -30.0 ± 7.1 mm (lower on 2/2 seeds) |" in md
+    row = "| default world | `joint` − `joint_no2d` | wild rare MPJPE |"
+    assert f"{row} -10.0 | -10.0 | -10.0 ± 0.0 mm (lower on 2/2 seeds) |" in md
+    row = "| default world | `joint` − `poseaug_blind` | wild rare MPJPE |"
+    assert f"{row} - | - | - (no runs) |" in md  # PoseAug's default-world runs are not scored
+    comparisons = {(c["world"], c["row"], c["baseline"]): c for c in summary["world_comparisons"]}
+    assert len(comparisons) == 4  # 2 pairs in 2 worlds
+    no2d = comparisons[(world, f"{world}/joint", f"{world}/joint_no2d")]
+    assert no2d["changes"]["wild_test/rare/mpjpe"] == {0: -25.0, 1: -35.0}
+    assert no2d["changes"]["wild_test/mpjpe"] == {0: -20.0, 1: -20.0}
+    # The default world's Table 4 and decision keep to the default world's runs.
+    default_table4 = md.split("## Table 4: ground-truth 2D input")[1].split("##")[0]
+    assert "lab_rare" not in default_table4 and "210.0" not in default_table4
+
+
+def test_train_all_scores_finished_runs_once(tmp_path, monkeypatch, capsys):
+    """A finished run is not trained again; a Table 4 row's run is scored per movement once
+    (its `eval/evaluation.json` then exists); a detected-2D run is never scored."""
+    from experiments.report import runs as report_runs
+
+    calls = []
+
+    def call(cmd, cwd, stdout, stderr):
+        calls.append(cmd[2])
+        if cmd[2] == "experiments.evaluate":
+            out = Path(next(a for a in cmd if a.startswith("--output=")).split("=", 1)[1])
+            out.mkdir(parents=True)
+            (out / "evaluation.json").write_text("{}")
+        return 0
+
+    monkeypatch.setattr(report_runs.subprocess, "call", call)
+    root = tmp_path / "runs"
+    _write_run(root, "lab_rare_false/joint", 0, 100.0)
+    _write_run(root, "joint_det", 0, 100.0)
+    settings = [report.BY_NAME[n] for n in ("lab_rare_false/joint", "joint_det")]
+    report.train_all(settings, [0], root, 0.03, dry_run=False)
+    assert calls == ["experiments.evaluate"]
+    report.train_all(settings, [0], root, 0.03, dry_run=False)
+    assert calls == ["experiments.evaluate"]
+    assert "per movement" in capsys.readouterr().out
