@@ -219,6 +219,17 @@ def pose_3d_loss(pred_3d: jax.Array, target_3d: jax.Array) -> jax.Array:
     return _sq_dist(pred_3d, target_3d)
 
 
+def _lengths_and_reference(pred_3d, ref_lengths, skeleton: Skeleton):
+    """The bone lengths of `pred_3d (..., J, 3)`, the reference lengths as an array and where
+    they are known (> 0), for the bone priors."""
+    pred_3d = jnp.asarray(pred_3d)
+    if pred_3d.ndim < 2 or pred_3d.shape[-1] != 3:
+        raise ValueError(f"pred_3d must have shape (..., J, 3), got {pred_3d.shape}")
+    lengths = geometry.bone_lengths(geometry.bones(pred_3d, skeleton))
+    ref = jnp.asarray(ref_lengths, lengths.dtype)
+    return lengths, ref, ref > 0
+
+
 def bone_length_prior_loss(
     pred_3d: jax.Array, ref_lengths: jax.Array, skeleton: Skeleton
 ) -> jax.Array:
@@ -239,12 +250,7 @@ def bone_length_prior_loss(
       ``(..., J - 1)`` squared relative length errors (unitless); ``masked_mean`` over the
       bones and rows reduces it.
     """
-    pred_3d = jnp.asarray(pred_3d)
-    if pred_3d.ndim < 2 or pred_3d.shape[-1] != 3:
-        raise ValueError(f"pred_3d must have shape (..., J, 3), got {pred_3d.shape}")
-    lengths = geometry.bone_lengths(geometry.bones(pred_3d, skeleton))
-    ref = jnp.asarray(ref_lengths, lengths.dtype)
-    known = ref > 0
+    lengths, ref, known = _lengths_and_reference(pred_3d, ref_lengths, skeleton)
     ratio = lengths / jnp.where(known, ref, 1.0)
     return jnp.where(known, jnp.square(ratio - 1.0), 0.0)
 
@@ -264,12 +270,7 @@ def bone_ratio_loss(pred_3d: jax.Array, ref_lengths: jax.Array, skeleton: Skelet
     Returns:
       ``(..., J - 1)`` squared relative ratio errors (unitless).
     """
-    pred_3d = jnp.asarray(pred_3d)
-    if pred_3d.ndim < 2 or pred_3d.shape[-1] != 3:
-        raise ValueError(f"pred_3d must have shape (..., J, 3), got {pred_3d.shape}")
-    lengths = geometry.bone_lengths(geometry.bones(pred_3d, skeleton))
-    ref = jnp.asarray(ref_lengths, lengths.dtype)
-    known = ref > 0
+    lengths, ref, known = _lengths_and_reference(pred_3d, ref_lengths, skeleton)
     ref_total = jnp.sum(jnp.where(known, ref, 0.0), axis=-1, keepdims=True)
     ref_share = jnp.where(known, ref, 1.0) / jnp.maximum(ref_total, 1e-8)
     share = lengths / jnp.maximum(jnp.sum(lengths, axis=-1, keepdims=True), 1e-8)

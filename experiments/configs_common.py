@@ -34,19 +34,23 @@ Key reference (what the training code reads):
   the root (`cpose_jax.models.generator`); `model.disc_2d.input_kind` ('kcs' | 'raw').
 - `optim.<net>.{lr_scale, clip_norm, b1, b2, weight_decay}`: each network's own optimizer; its
   learning rate in a stage = stage lr * lr_scale.
-- `loss_weights.*`: λ of paper Eq. 16/17 (+ the 2D-only adversarial weight), and four
-  departures from the paper, off by default (issue 14): `camera_fakes` (Eq. 8 on augmented
-  pairs x this; 0 = real pairs only), `reprojection_balance` (Eq. 7 rows weighted by their
-  2D size^(-2p); 1 = each person's error relative to their size), `refiner_downstream`
-  (1 = the refiner trained end to end; 0 = by Eq. 4 alone) and `bone_prior_2d_only` (> 0: a
-  bone-length prior on the lifter's 2D-only predictions, their bones' relative length error
-  against the batch's pairs' mean bone lengths; 0 = off).
+- `loss_weights.*`: λ of paper Eq. 16/17 (+ the 2D-only adversarial weight), and departures
+  from the paper, each off at its base value (`cpose_jax.train.settings.LossWeights` says
+  what each does): `camera_fakes` (Eq. 8 on augmented pairs x this; 0 = real pairs only),
+  `reprojection_balance` (Eq. 7 rows weighted by their 2D size^(-2p)), `refiner_downstream`
+  (1 = the refiner trained end to end; 0 = by Eq. 4 alone), the priors on the 2D-only lifts
+  `bone_prior_2d_only` (bone lengths) and `bone_ratio_2d_only` (proportions), and the terms
+  that look at the 2D-only lifts from elsewhere: `novel_view_2d_only` (the 2D discriminator
+  judges each lift turned to a random view), `relift_2d_only` (that view lifted again and
+  turned back must match the lift), with `novel_view_axis` ('camera' | 'spine') and
+  `novel_view_elevation` (degrees), and `adversarial_3d_2d_only` (the 3D discriminator
+  judges the lifts).
 - `gan.*`: PoseAug generator-loss weights/ranges, pool size; `gan.project_clip` (> 0: the
   generated poses are projected with X/Z, Y/Z clipped to that bound, PoseAug's 1.0);
   `gan.disc_every` (int k >= 1): the discriminators are updated every k-th iteration of a GAN
   stage (PoseAug's `df`: 2; their lr schedules stay on the iteration clock);
   `gan.feedback_batches` ('shared': the feedback loss lifts the original, BA and RT poses
-  in one BatchNorm batch; 'separate': three, PoseAug's code, ~1 mm worse here, issue 17).
+  in one BatchNorm batch; 'separate': three, as PoseAug's code; docs/results.md compares them).
 - `stages.order` (str): comma-separated stage names run in order; `stages.<name>.*`: kind
   ('refiner' | 'supervised' | 'gan'), epochs, lr, decay_epochs, decay_factor (x lr at each
   decay epoch), decay_kind ('step': those decays; 'linear': PoseAug's lr * (1 - e/(epochs+1))
@@ -54,7 +58,7 @@ Key reference (what the training code reads):
   end_to_end: at the paper's 5e-4 with fresh Adam moments the start of that stage otherwise
   blows up on the synthetic world), and the GAN options train_on_fakes, use_2d_only, feedback,
   train_refiner, train_camera, validate, single_update (one forward and one update per pose
-  network per iteration on real, augmented and 2D-only rows: `steps.make_gan_step`).
+  network per iteration on real, augmented and 2D-only rows: `recipe.StageOptions`).
 - `stages.epoch_scale` (float): an "epoch" is `epoch_scale` passes over the 2D-3D training
   set (epochs, decay epochs and validation all count in these units). 1.0 = the paper.
 - `train.*`: batch sizes, host sync / checkpoint / log intervals, devices, compile cache.
