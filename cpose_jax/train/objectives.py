@@ -266,14 +266,15 @@ def check_2d_only(networks: Collection[str]) -> None:
         )
 
 
-def _pose_outputs(params, *, modules, nets, keypoints_2d, confidence, weights, rng):
-    """The pose networks of `modules` in train mode, `params` differentiated."""
+def _pose_outputs(params, data, *, modules, nets, weights, rng):
+    """The pose networks of `modules` in train mode on `data`'s 2D and confidences, `params`
+    differentiated."""
     pose_modules = {n: m for n, m in modules.items() if n in POSE_NETS}
     return pose_forward(
         pose_modules,
         variables(nets, params, pose_modules),
-        keypoints_2d,
-        confidence,
+        data["keypoints_2d"],
+        data["confidence"],
         train=True,
         rng=rng,
         trained=params,
@@ -341,7 +342,7 @@ def _two_d_only_terms(
     novel-view terms (`novel_views`) and the 3D discriminator's judgement when their weights
     are nonzero. `judged_rows` (static): the 2D-only rows are the last `judged_rows` of `data`
     and only those are judged and seen from novel views (None: every row, the terms masked by
-    `rows`). `rng` draws the novel views (and the re-lift's dropout)."""
+    `rows`). `rng` (the pose forward's key) is folded into the novel views' key."""
     valid_w = data["valid"] if rows is None else data["valid"] * rows[:, None]
     terms = {
         "reprojection_2d_only": losses.masked_mean(
@@ -385,7 +386,7 @@ def _two_d_only_terms(
             nets=nets,
             weights=weights,
             skeleton=skeleton,
-            rng=rng,
+            rng=jax.random.fold_in(rng, 1),
         )
     if weights.adversarial_3d_2d_only != 0:
         d3 = modules["disc_3d"].apply(
@@ -431,13 +432,7 @@ def two_d_only_objective(
     step passes the iteration's real + usable augmented pairs); needs `skeleton`."""
     check_2d_only(modules)
     out, new_stats = _pose_outputs(
-        params,
-        modules=modules,
-        nets=nets,
-        keypoints_2d=wild["keypoints_2d"],
-        confidence=wild["confidence"],
-        weights=weights,
-        rng=rng,
+        params, wild, modules=modules, nets=nets, weights=weights, rng=rng
     )
     reproj_err = losses.reprojection_loss(
         out["pose_3d"], out["translation"], out["intrinsics"], wild["keypoints_2d_gt"]
@@ -447,7 +442,7 @@ def two_d_only_objective(
         out,
         wild,
         reproj_err,
-        rng=jax.random.fold_in(rng, 1),
+        rng=rng,
         rows=None,
         judged_rows=None,
         modules=modules,
@@ -495,13 +490,7 @@ def iteration_pose_objective(
     if has_wild:
         check_2d_only(modules)
     out, new_stats = _pose_outputs(
-        params,
-        modules=modules,
-        nets=nets,
-        keypoints_2d=data["keypoints_2d"],
-        confidence=data["confidence"],
-        weights=weights,
-        rng=rng,
+        params, data, modules=modules, nets=nets, weights=weights, rng=rng
     )
     terms, reproj_err = _paired_terms(
         out, data, paired_mask, paired_mask if camera_mask is None else camera_mask, weights
@@ -513,7 +502,7 @@ def iteration_pose_objective(
             out,
             data,
             reproj_err,
-            rng=jax.random.fold_in(rng, 1),
+            rng=rng,
             rows=wild_mask,
             judged_rows=wild_rows,
             modules=modules,

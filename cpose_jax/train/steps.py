@@ -293,19 +293,19 @@ def update_pose_networks(s: GanSetup, nets, paired, fakes, x_rt, wild, rng, wild
         data, mask, wild_mask = rows.with_2d_only(data, mask, wild)
         n_wild = wild_mask.shape[0] - camera_mask.shape[0]
         camera_mask = jnp.concatenate([camera_mask, jnp.zeros((n_wild,), jnp.float32)])
+    common = dict(
+        modules=s.modules, weights=s.weights, use_refiner_loss=s.train_refiner, skeleton=s.skeleton
+    )
     p_loss = functools.partial(
         objectives.iteration_pose_objective,
-        modules=s.modules,
         nets=nets,
         data=data,
         paired_mask=mask,
         wild_mask=wild_mask,
         camera_mask=camera_mask,
         wild_rows=n_wild,
-        weights=s.weights,
         rng=rng,
-        use_refiner_loss=s.train_refiner,
-        skeleton=s.skeleton,
+        **common,
     )
     nets, aux = update_networks(nets, s.pose_names, p_loss, s.txs)
     metrics |= aux.metrics
@@ -313,15 +313,12 @@ def update_pose_networks(s: GanSetup, nets, paired, fakes, x_rt, wild, rng, wild
         return nets, metrics
     w_loss = functools.partial(
         objectives.two_d_only_objective,
-        modules=s.modules,
         nets=nets,
         wild=wild,
-        weights=s.weights,
         rng=wild_rng,
-        use_refiner_loss=s.train_refiner,
-        skeleton=s.skeleton,
         ref_3d=ref_3d,
         ref_mask=ref_mask,
+        **common,
     )
     nets, aux = update_networks(nets, s.pose_names, w_loss, s.txs)
     return nets, metrics | aux.metrics
