@@ -28,6 +28,7 @@ from cpose_jax.skeleton import JOINTS_3DHP14, Skeleton
 __all__ = [
     "AUC_THRESHOLDS_MM",
     "auc",
+    "bone_depth_sign_errors",
     "joint_preset",
     "mpjpe",
     "n_mpjpe",
@@ -148,3 +149,25 @@ def auc(pred: jax.Array, target: jax.Array, *, joints: Sequence[int] | None = No
     t = jnp.asarray(AUC_THRESHOLDS_MM, err.dtype)
     hit = (err[..., None, :] < t[:, None]).astype(err.dtype)
     return 100.0 * jnp.mean(hit, axis=(-2, -1))
+
+
+def bone_depth_sign_errors(
+    pred: jax.Array, target: jax.Array, skeleton: Skeleton, *, min_depth: float = 0.05
+) -> tuple[jax.Array, jax.Array]:
+    """Which bones point the wrong way in depth: `(wrong, counted)`, both `(..., J - 1)` in
+    {0, 1}. A bone is counted where its true depth extent (child minus parent along the camera
+    axis) is at least `min_depth` metres, and wrong where the predicted one has the other
+    sign. Camera-frame poses (root-relative or not): a reprojection cannot tell these signs,
+    a depth flip of a bone keeps its 2D.
+
+    Args:
+      pred, target: ``(..., J, 3)`` metres, camera frame (z forward).
+      skeleton: static topology with ``J`` joints.
+      min_depth: bones closer than this to the image plane are not counted (their sign is
+        noise).
+    """
+    dz_pred = geometry.bones(jnp.asarray(pred), skeleton)[..., 2]
+    dz_true = geometry.bones(jnp.asarray(target), skeleton)[..., 2]
+    counted = jnp.abs(dz_true) >= min_depth
+    wrong = counted & (jnp.sign(dz_pred) != jnp.sign(dz_true))
+    return wrong.astype(jnp.float32), counted.astype(jnp.float32)

@@ -222,3 +222,20 @@ def test_relative_workdir(trained, monkeypatch):
     model = evaluate.load_model(workdir.name, checkpoint="latest")
     assert set(model.networks) == {"refiner", "lifter", "camera"}
     assert model.step == trained["steps"]
+
+
+def test_depth_signs_command(trained, tmp_path, capsys):
+    """`python -m experiments.depth_signs`: per movement group the share of bones lifted with
+    the wrong depth direction, as a table and JSON; the groups' rates pool to the whole set's
+    (their counted bones weight them); an unknown set is a one-line error."""
+    from experiments import depth_signs
+
+    out = tmp_path / "signs.json"
+    res = depth_signs.main([f"--workdir=tiny={trained['workdir']}", f"--output={out}"])
+    r = res["tiny"]
+    assert json.loads(out.read_text())["tiny"] == r
+    assert "| tiny |" in capsys.readouterr().out
+    assert r["groups"] and all(0 <= v <= 100 for v in r["groups"].values())
+    assert min(r["groups"].values()) <= r["all"] <= max(r["groups"].values())
+    with pytest.raises(SystemExit, match="no test set 'nope'"):
+        depth_signs.main([f"--workdir={trained['workdir']}", "--set=nope"])

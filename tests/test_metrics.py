@@ -186,3 +186,23 @@ def test_jit_equals_eager():
 
     for a, b in zip(everything(p, t), jax.jit(everything)(p, t)):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+
+
+def test_bone_depth_sign_errors_by_hand():
+    from cpose_jax.skeleton import Skeleton
+
+    chain = Skeleton.from_names("chain3", ("Root", "A", "B"), (-1, 0, 1))
+    target = jnp.asarray([[0, 0, 0], [0, 0.3, 0.2], [0, 0.6, 0.21]], jnp.float32)
+    # Bone 0 goes 0.2 m away (counted), bone 1 0.01 m (not counted at 5 cm).
+    same = M.bone_depth_sign_errors(target, target, chain)
+    np.testing.assert_array_equal(same[0], [0, 0])
+    np.testing.assert_array_equal(same[1], [1, 0])
+    # The first bone flipped toward the camera (same 2D under orthography): wrong.
+    flipped = target.at[1:, 2].add(-0.4)
+    wrong, counted = M.bone_depth_sign_errors(flipped, target, chain)
+    np.testing.assert_array_equal(wrong, [1, 0])
+    np.testing.assert_array_equal(counted, [1, 0])
+    # A batch axis broadcasts; jit equals eager.
+    both = jnp.stack([target, flipped])
+    got = jax.jit(lambda p, t: M.bone_depth_sign_errors(p, t, chain))(both, target[None])
+    np.testing.assert_array_equal(got[0], [[0, 0], [1, 0]])
