@@ -64,13 +64,23 @@ def _sizes(names: list[str], image_dir, image_size, path) -> tuple[np.ndarray, s
     )
 
 
-def _finish(
-    kp1: np.ndarray, present: np.ndarray, names, person_idx, sizes_src, path, meta
-) -> Converted:
-    """kp1: (N,16,2) 1-based px; present: (N,16) bool."""
+def _keep(people: list, skipped: Counter, min_joints: int, joints, present, name, index) -> None:
+    """Adds a person with at least ``min_joints`` labelled joints to ``people``, else counts it
+    skipped. joints: (16, 2) 1-based px; present: (16,) bool; index: person in its image."""
+    if present.sum() < min_joints:
+        skipped["too_few_joints"] += 1
+    else:
+        people.append((joints, present, name, index))
+
+
+def _finish(people: list, image_dir, image_size, path, meta) -> Converted:
+    """The kept people (``_keep``) -> H36M-17 in 0-based pixels, with their image sizes."""
+    joints, present, names, index = zip(*people) if people else ((), (), (), ())
+    kp1 = np.asarray(joints, dtype=np.float64).reshape(-1, NUM_MPII, 2)
+    present = np.asarray(present, dtype=bool).reshape(-1, NUM_MPII)
+    sizes, how = _sizes(names, image_dir, image_size, path)
     kp0 = kp1 - 1.0  # MATLAB 1-based -> 0-based pixels
     xy, conf = map_to_h36m17(kp0, present.astype(np.float64), source="mpii16")
-    sizes, how = sizes_src
     meta.update(
         {
             "source": "mpii",
@@ -86,7 +96,7 @@ def _finish(
         "confidence": conf,
         "image_size": sizes,
         "subject": np.asarray(names, dtype=str),
-        "camera": np.asarray(person_idx, dtype=np.int64),
+        "camera": np.asarray(index, dtype=np.int64),
     }
     return Converted(arrays, meta)
 
@@ -130,7 +140,7 @@ def convert_json(
             )
         per_image[d["image"]] += 1
     skipped = Counter()
-    kps, pres, names, pidx = [], [], [], []
+    people = []
     seen = Counter()
     for i, d in enumerate(data):
         name = str(d["image"])
@@ -158,23 +168,14 @@ def convert_json(
         if single_person and per_image[name] > 1:
             skipped["not_single_person"] += 1
             continue
-        if present.sum() < min_joints:
-            skipped["too_few_joints"] += 1
-            continue
-        kps.append(j)
-        pres.append(present)
-        names.append(name)
-        pidx.append(k)
-    kp1 = np.asarray(kps, dtype=np.float64).reshape(-1, NUM_MPII, 2)
-    present = np.asarray(pres, dtype=bool).reshape(-1, NUM_MPII)
+        _keep(people, skipped, min_joints, j, present, name, k)
     meta = {
         "format": "hrnet_json",
         "min_joints": min_joints,
         "single_person": "only person annotated in its image" if single_person else "off",
         "skipped": dict(skipped),
     }
-    sizes = _sizes(names, image_dir, image_size, path)
-    return _finish(kp1, present, names, pidx, sizes, path, meta)
+    return _finish(people, image_dir, image_size, path, meta)
 
 
 # ------------------------------------------------------------------------------ .mat release
@@ -249,7 +250,7 @@ def convert_mat(
         raise fail(path, f"RELEASE.single_person has {len(sp_list)} entries for {n_img} images")
 
     skipped = Counter()
-    kps, pres, names, pidx = [], [], [], []
+    people = []
     for i, ann in enumerate(annolist):
         if not include_test and img_train[i] != 1:
             skipped["test_image"] += 1
@@ -289,15 +290,9 @@ def convert_mat(
                     )
                 j[jid] = (x, y)
             present = np.isfinite(j).all(-1)
-            if present.sum() < min_joints:
-                skipped["too_few_joints"] += 1
-                continue
-            kps.append(np.where(present[:, None], j, -1.0))
-            pres.append(present)
-            names.append(name)
-            pidx.append(r)
-    kp1 = np.asarray(kps, dtype=np.float64).reshape(-1, NUM_MPII, 2)
-    present = np.asarray(pres, dtype=bool).reshape(-1, NUM_MPII)
+            _keep(
+                people, skipped, min_joints, np.where(present[:, None], j, -1.0), present, name, r
+            )
     meta = {
         "format": "mat_release",
         "min_joints": min_joints,
@@ -305,8 +300,7 @@ def convert_mat(
         "include_test": include_test,
         "skipped": dict(skipped),
     }
-    sizes = _sizes(names, image_dir, image_size, path)
-    return _finish(kp1, present, names, pidx, sizes, path, meta)
+    return _finish(people, image_dir, image_size, path, meta)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

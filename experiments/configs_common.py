@@ -337,26 +337,36 @@ def paper(config: ml_collections.ConfigDict) -> None:
     config.gan.pool_batches = 4
 
 
+def _small_networks(
+    config: ml_collections.ConfigDict, *, lifter_features: int, lifter_blocks: int, features: int
+) -> None:
+    """The lifter at its own size; every other network `features` wide without residual blocks
+    (fewer ops: compile time dominates a small run), the discriminators' middle layer half that."""
+    config.model.lifter.features = lifter_features
+    config.model.lifter.num_blocks = lifter_blocks
+    for net in ("refiner", "camera", "generator"):
+        config.model[net].features = features
+        config.model[net].num_blocks = 0
+    for net in ("disc_3d", "disc_2d"):
+        config.model[net].features = features
+        config.model[net].mid_features = features // 2
+
+
+def _short_stages(
+    config: ml_collections.ConfigDict, *, epochs: int, decay_epochs: tuple[int, ...]
+) -> None:
+    """Every stage the experiments define, `epochs` long with lr decays at `decay_epochs`."""
+    for name in ("refiner", "pretrain", "warmup", "end_to_end"):
+        config.stages[name].epochs = epochs
+        config.stages[name].decay_epochs = decay_epochs
+
+
 def smoke(config: ml_collections.ConfigDict) -> None:
     """Seconds-scale run: tiny synthetic world and networks, one short epoch per stage."""
     config.data.synthetic.scale = 0.02
-    config.model.lifter.features = 64
-    config.model.lifter.num_blocks = 1
-    config.model.refiner.features = 32
-    config.model.refiner.num_blocks = 0  # fewer ops: compile time dominates a smoke run
-    config.model.camera.features = 32
-    config.model.camera.num_blocks = 0
-    config.model.generator.features = 32
-    config.model.generator.num_blocks = 0
-    config.model.disc_3d.features = 32
-    config.model.disc_3d.mid_features = 16
-    config.model.disc_2d.features = 32
-    config.model.disc_2d.mid_features = 16
+    _small_networks(config, lifter_features=64, lifter_blocks=1, features=32)
     config.stages.epoch_scale = 1.0
-    for name in ("refiner", "pretrain", "warmup", "end_to_end"):
-        section = config.stages[name]
-        section.epochs = 2
-        section.decay_epochs = (1,)
+    _short_stages(config, epochs=2, decay_epochs=(1,))
     config.train.batch_size = 64
     config.train.two_d_only_batch_size = 64
     config.train.checkpoint_every = 20
@@ -368,20 +378,9 @@ def tiny(config: ml_collections.ConfigDict) -> None:
     per epoch, no progress bar. Used by the test suite (fast compiles)."""
     smoke(config)
     config.data.synthetic.scale = 0.01
-    for net in ("lifter", "refiner", "camera", "generator"):
-        config.model[net].num_blocks = 0
-    config.model.lifter.features = 32
-    config.model.refiner.features = 16
-    config.model.camera.features = 16
-    config.model.generator.features = 16
-    config.model.disc_3d.features = 16
-    config.model.disc_3d.mid_features = 8
-    config.model.disc_2d.features = 16
-    config.model.disc_2d.mid_features = 8
+    _small_networks(config, lifter_features=32, lifter_blocks=0, features=16)
     config.model.generator.noise_dim = 8
-    for name in ("refiner", "pretrain", "warmup", "end_to_end"):
-        config.stages[name].epochs = 1
-        config.stages[name].decay_epochs = ()
+    _short_stages(config, epochs=1, decay_epochs=())
     config.stages.epoch_scale = 0.64  # 400 pairs / 32 = 12 batches -> 8 steps per epoch
     config.train.batch_size = 32
     config.train.two_d_only_batch_size = 32

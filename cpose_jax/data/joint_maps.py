@@ -5,11 +5,11 @@ Target order (VideoPose3D): 0 Hip, 1 RHip, 2 RKnee, 3 RFoot, 4 LHip, 5 LKnee, 6 
 15 RElbow, 16 RWrist. The right side is 1-3 / 14-16 (mmhuman3d's ``H36M_KEYPOINTS`` swaps it).
 
 Each source layout has one table, written by joint *name* so that left/right can be read off the
-table (the source formats' joint orders: docs/design.md). A target joint is a list of
-alternatives tried in order; an alternative is either one source joint or a weighted sum of
-source joints. Paper §4.2:
-joints a dataset lacks are "interpolated by labeling nearby joints" (pelvis = mid-hip, ...);
-source joints with no H36M counterpart are dropped.
+table (the source formats' joint orders: docs/design.md); the twelve limb joints of the layouts
+that name them ``left_knee`` or ``l_knee`` come from one helper, ``_limbs``. A target joint is a
+list of alternatives tried in order; an alternative is either one source joint or a weighted sum
+of source joints. Paper §4.2: joints a dataset lacks are "interpolated by labeling nearby
+joints" (pelvis = mid-hip, ...); source joints with no H36M counterpart are dropped.
 
 Missing joints: a source joint is missing when its confidence/visibility is 0 or its coordinates
 are not finite. An alternative is usable only if all of its sources are present; a target joint
@@ -125,6 +125,22 @@ def _mid(*names: str) -> dict[str, float]:
     return {n: 1.0 / len(names) for n in names}
 
 
+# The limb joints, by their H36M name without the L/R prefix -> the part name most source
+# layouts use (H36M's foot joint is the ankle).
+_LIMB_PARTS = {"Hip": "hip", "Knee": "knee", "Foot": "ankle", "Shoulder": "shoulder",
+               "Elbow": "elbow", "Wrist": "wrist"}  # fmt: skip
+
+
+def _limbs(left: str = "left", right: str = "right") -> dict[str, list[_Alt]]:
+    """The twelve limb joints of a layout that names them ``<side>_<part>`` (``left_knee``,
+    ``l_knee``): each H36M limb joint is its same-named source joint."""
+    return {
+        f"{side}{joint}": [f"{prefix}_{part}"]
+        for side, prefix in (("L", left), ("R", right))
+        for joint, part in _LIMB_PARTS.items()
+    }
+
+
 @dataclasses.dataclass(frozen=True)
 class JointMap:
     """A source layout and the rule for each target joint.
@@ -206,23 +222,12 @@ H36M32_TO_H36M17 = _build(
 # BlazePose-33, which uses the same names. Spine = mid(pelvis,
 # thorax) = quarter of each hip and shoulder. Head = mid-eyes (fallback mid-ears).
 _COCO_STYLE_RULES: dict[str, list[_Alt]] = {
+    **_limbs(),
     "Hip": [_mid("left_hip", "right_hip")],
-    "RHip": ["right_hip"],
-    "RKnee": ["right_knee"],
-    "RFoot": ["right_ankle"],
-    "LHip": ["left_hip"],
-    "LKnee": ["left_knee"],
-    "LFoot": ["left_ankle"],
     "Spine": [_mid("left_hip", "right_hip", "left_shoulder", "right_shoulder")],
     "Thorax": [_mid("left_shoulder", "right_shoulder")],
     "Neck/Nose": ["nose"],
     "Head": [_mid("left_eye", "right_eye"), _mid("left_ear", "right_ear")],
-    "LShoulder": ["left_shoulder"],
-    "LElbow": ["left_elbow"],
-    "LWrist": ["left_wrist"],
-    "RShoulder": ["right_shoulder"],
-    "RElbow": ["right_elbow"],
-    "RWrist": ["right_wrist"],
 }
 
 COCO17_TO_H36M17 = _build("coco17", COCO17_NAMES, _COCO_STYLE_RULES)
@@ -233,23 +238,12 @@ MPII16_TO_H36M17 = _build(
     "mpii16",
     MPII16_NAMES,
     {
+        **_limbs("l", "r"),
         "Hip": ["pelvis", _mid("l_hip", "r_hip")],
-        "RHip": ["r_hip"],
-        "RKnee": ["r_knee"],
-        "RFoot": ["r_ankle"],
-        "LHip": ["l_hip"],
-        "LKnee": ["l_knee"],
-        "LFoot": ["l_ankle"],
         "Spine": [_mid("pelvis", "thorax"), {"l_hip": 0.25, "r_hip": 0.25, "thorax": 0.5}],
         "Thorax": ["thorax", _mid("l_shoulder", "r_shoulder")],
         "Neck/Nose": ["upper_neck"],
         "Head": ["head_top"],
-        "LShoulder": ["l_shoulder"],
-        "LElbow": ["l_elbow"],
-        "LWrist": ["l_wrist"],
-        "RShoulder": ["r_shoulder"],
-        "RElbow": ["r_elbow"],
-        "RWrist": ["r_wrist"],
     },
 )
 
@@ -259,23 +253,12 @@ MPII16_SH_TO_H36M17 = _build(
     "mpii16_sh",
     MPII16_NAMES,
     {
+        **_limbs("l", "r"),
         "Hip": ["pelvis"],
-        "RHip": ["r_hip"],
-        "RKnee": ["r_knee"],
-        "RFoot": ["r_ankle"],
-        "LHip": ["l_hip"],
-        "LKnee": ["l_knee"],
-        "LFoot": ["l_ankle"],
         "Spine": [_mid("pelvis", "upper_neck")],
         "Thorax": ["upper_neck"],
         "Neck/Nose": [_mid("upper_neck", "head_top")],
         "Head": ["head_top"],
-        "LShoulder": ["l_shoulder"],
-        "LElbow": ["l_elbow"],
-        "LWrist": ["l_wrist"],
-        "RShoulder": ["r_shoulder"],
-        "RElbow": ["r_elbow"],
-        "RWrist": ["r_wrist"],
     },
 )
 
@@ -285,23 +268,12 @@ MPI_INF_3DHP17_TO_H36M17 = _build(
     "mpi_inf_3dhp17",
     MPI_INF_3DHP17_NAMES,
     {
+        **_limbs(),
         "Hip": ["pelvis"],
-        "RHip": ["right_hip"],
-        "RKnee": ["right_knee"],
-        "RFoot": ["right_ankle"],
-        "LHip": ["left_hip"],
-        "LKnee": ["left_knee"],
-        "LFoot": ["left_ankle"],
         "Spine": ["spine"],
         "Thorax": ["neck"],
         "Neck/Nose": ["head"],
         "Head": ["head_top"],
-        "LShoulder": ["left_shoulder"],
-        "LElbow": ["left_elbow"],
-        "LWrist": ["left_wrist"],
-        "RShoulder": ["right_shoulder"],
-        "RElbow": ["right_elbow"],
-        "RWrist": ["right_wrist"],
     },
 )
 
@@ -318,23 +290,12 @@ SMPL24_TO_H36M17 = _build(
     "smpl24",
     SMPL24_NAMES,
     {
+        **_limbs(),
         "Hip": ["pelvis"],
-        "RHip": ["right_hip"],
-        "RKnee": ["right_knee"],
-        "RFoot": ["right_ankle"],
-        "LHip": ["left_hip"],
-        "LKnee": ["left_knee"],
-        "LFoot": ["left_ankle"],
         "Spine": ["spine2"],
         "Thorax": ["neck"],
         "Neck/Nose": ["head"],
         "Head": [{"head": 2.0, "neck": -1.0}],
-        "LShoulder": ["left_shoulder"],
-        "LElbow": ["left_elbow"],
-        "LWrist": ["left_wrist"],
-        "RShoulder": ["right_shoulder"],
-        "RElbow": ["right_elbow"],
-        "RWrist": ["right_wrist"],
     },
 )
 
@@ -343,13 +304,8 @@ OPENPOSE18_TO_H36M17 = _build(
     "openpose18",
     OPENPOSE18_NAMES,
     {
+        **_limbs(),
         "Hip": [_mid("left_hip", "right_hip")],
-        "RHip": ["right_hip"],
-        "RKnee": ["right_knee"],
-        "RFoot": ["right_ankle"],
-        "LHip": ["left_hip"],
-        "LKnee": ["left_knee"],
-        "LFoot": ["left_ankle"],
         "Spine": [
             {"left_hip": 0.25, "right_hip": 0.25, "neck": 0.5},
             _mid("left_hip", "right_hip", "left_shoulder", "right_shoulder"),
@@ -357,12 +313,6 @@ OPENPOSE18_TO_H36M17 = _build(
         "Thorax": ["neck", _mid("left_shoulder", "right_shoulder")],
         "Neck/Nose": ["nose"],
         "Head": [_mid("left_eye", "right_eye"), _mid("left_ear", "right_ear")],
-        "LShoulder": ["left_shoulder"],
-        "LElbow": ["left_elbow"],
-        "LWrist": ["left_wrist"],
-        "RShoulder": ["right_shoulder"],
-        "RElbow": ["right_elbow"],
-        "RWrist": ["right_wrist"],
     },
 )
 

@@ -155,6 +155,15 @@ def _apply_keys(o: _Out, p, keys, *, periodic=False, amp=None):
         o.x[k] = x[k]
 
 
+def _apply_either(o: _Out, p, first, keys_1, keys_2):
+    """Per sample, the keyframes ``keys_1`` where ``first`` ``(n,)`` is True, else ``keys_2``."""
+    a1, x1 = _keys(p, keys_1)
+    a2, x2 = _keys(p, keys_2)
+    o.a[:] = np.where(first[:, None], a1, a2)
+    for k in _EXTRA:
+        o.x[k] = np.where(first, x1[k], x2[k])
+
+
 # ------------------------------------------------------------------ everyday
 
 
@@ -250,12 +259,7 @@ def _squat_pickup(o, p, s):
                  r_elbow_flex=10, neck_flex=-25)  # fmt: skip
     keys_sq = [(0.0, {}), (0.4, squat), (0.6, squat), (1.0, {})]
     keys_st = [(0.0, {}), (0.4, stoop), (0.6, stoop), (1.0, {})]
-    a1, x1 = _keys(p, keys_sq)
-    a2, x2 = _keys(p, keys_st)
-    use = (s["rhythm"][:, 0] < 0.5)[:, None]
-    o.a[:] = np.where(use, a1, a2)
-    for k in _EXTRA:
-        o.x[k] = np.where(use[:, 0], x1[k], x2[k])
+    _apply_either(o, p, s["rhythm"][:, 0] < 0.5, keys_sq, keys_st)
 
 
 def _reaching(o, p, s):
@@ -352,12 +356,7 @@ def _kicking(o, p, s):
     side = dict(guard, l_hip_flex=30, l_hip_abd=50, l_knee_flex=5, roll=-45, l_hip_rot=-35)
     k1 = [(0.0, guard), (0.3, chamber), (0.45, front), (0.6, chamber), (0.85, guard), (1.0, guard)]
     k2 = [(0.0, guard), (0.3, side_ch), (0.45, side), (0.6, side_ch), (0.85, guard), (1.0, guard)]
-    a1, x1 = _keys(p, k1)
-    a2, x2 = _keys(p, k2)
-    use = (s["rhythm"][:, 0] < 0.6)[:, None]
-    o.a[:] = np.where(use, a1, a2)
-    for k in _EXTRA:
-        o.x[k] = np.where(use[:, 0], x1[k], x2[k])
+    _apply_either(o, p, s["rhythm"][:, 0] < 0.6, k1, k2)
 
 
 def _punching(o, p, s):
@@ -492,12 +491,7 @@ def _getting_up(o, p, s):
                        l_sho_flex=90, r_sho_flex=90)  # fmt: skip
     k1 = [(0.0, back), (0.25, sit), (0.45, turn), (0.65, kneel), (0.82, rise), (1.0, {})]
     k2 = [(0.0, front), (0.2, push), (0.4, hands_knees), (0.6, kneel), (0.8, rise), (1.0, {})]
-    a1, x1 = _keys(p, k1)
-    a2, x2 = _keys(p, k2)
-    use = (s["rhythm"][:, 0] < 0.5)[:, None]
-    o.a[:] = np.where(use, a1, a2)
-    for k in _EXTRA:
-        o.x[k] = np.where(use[:, 0], x1[k], x2[k])
+    _apply_either(o, p, s["rhythm"][:, 0] < 0.5, k1, k2)
 
 
 def _handstand(o, p, s):

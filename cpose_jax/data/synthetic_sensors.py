@@ -77,14 +77,33 @@ def project_px(x_cam, intrinsics) -> np.ndarray:
 # ------------------------------------------------------------------ fixed lab rigs
 
 
-def _ring(azimuth_deg, dist, height, target_z, roll_deg, target_xy=None):
+def _rig(
+    azimuth_deg,
+    dist,
+    height,
+    target_z,
+    roll_deg,
+    *,
+    intrinsics,
+    image_size,
+    capture_radius,
+    target_xy=None,
+) -> dict:
+    """A ring of cameras around the origin at ``azimuth_deg``, ``dist`` m away and ``height`` m
+    up, looking at ``(target_xy, target_z)`` with ``roll_deg`` about their optical axes."""
     az = np.deg2rad(np.asarray(azimuth_deg, float))
     centre = np.stack([np.cos(az) * dist, np.sin(az) * dist, np.asarray(height, float)], -1)
     target = np.zeros_like(centre)
     target[:, 2] = target_z
     if target_xy is not None:
         target[:, :2] = target_xy
-    return centre, look_at(centre, target, roll_deg)
+    return dict(
+        centre=centre,
+        rotation=look_at(centre, target, roll_deg),
+        intrinsics=np.array(intrinsics),
+        image_size=np.array(image_size),
+        capture_radius=capture_radius,
+    )
 
 
 #: Fixed 4-camera rigs: ``centre (4, 3)`` world m, ``rotation (4, 3, 3)`` world -> camera,
@@ -93,51 +112,39 @@ def _ring(azimuth_deg, dist, height, target_z, roll_deg, target_xy=None):
 #: f ~ 1145 px, 1000x1000, the intrinsics of its four cameras); ``rig2`` mimics the
 #: MPI-INF-3DHP test rig (2048x2048 studio cameras at f ~ 1500 px from low and high
 #: viewpoints, and one 1920x1080 GoPro-like camera).
-RIGS = {}
-_c, _r = _ring(
-    [46.0, 133.0, 227.0, 313.0],
-    [4.5, 5.1, 5.4, 4.8],
-    [1.55, 1.70, 1.60, 1.75],
-    0.95,
-    [0.5, -0.8, 0.3, -0.4],
-    target_xy=[[0.1, -0.05], [-0.05, 0.1], [0.0, 0.0], [0.05, -0.1]],
-)
-RIGS["rig1"] = dict(
-    centre=_c,
-    rotation=_r,
-    intrinsics=np.array(
-        [
+RIGS = {
+    "rig1": _rig(
+        [46.0, 133.0, 227.0, 313.0],
+        [4.5, 5.1, 5.4, 4.8],
+        [1.55, 1.70, 1.60, 1.75],
+        0.95,
+        [0.5, -0.8, 0.3, -0.4],
+        target_xy=[[0.1, -0.05], [-0.05, 0.1], [0.0, 0.0], [0.05, -0.1]],
+        intrinsics=[
             [1145.05, 1143.78, 512.54, 515.45],
             [1149.68, 1147.59, 508.85, 508.06],
             [1149.14, 1148.80, 519.82, 501.40],
             [1145.51, 1144.77, 514.97, 501.88],
-        ]
+        ],
+        image_size=[[1000.0, 1000.0]] * 4,
+        capture_radius=1.2,
     ),
-    image_size=np.array([[1000.0, 1000.0]] * 4),
-    capture_radius=1.2,
-)
-_c, _r = _ring(
-    [20.0, 110.0, 200.0, 290.0],
-    [3.7, 4.1, 3.5, 4.4],
-    [0.6, 1.3, 2.5, 1.1],
-    0.9,
-    [0.0, 1.5, -1.0, 0.5],
-)
-RIGS["rig2"] = dict(
-    centre=_c,
-    rotation=_r,
-    intrinsics=np.array(
-        [
+    "rig2": _rig(
+        [20.0, 110.0, 200.0, 290.0],
+        [3.7, 4.1, 3.5, 4.4],
+        [0.6, 1.3, 2.5, 1.1],
+        0.9,
+        [0.0, 1.5, -1.0, 0.5],
+        intrinsics=[
             [1500.17, 1500.83, 1017.39, 1043.03],
             [1500.17, 1500.83, 1017.39, 1043.03],
             [1500.17, 1500.83, 1017.39, 1043.03],
             [1683.98, 1672.59, 939.86, 560.14],
-        ]
+        ],
+        image_size=[[2048.0, 2048.0]] * 3 + [[1920.0, 1080.0]],
+        capture_radius=1.0,
     ),
-    image_size=np.array([[2048.0, 2048.0]] * 3 + [[1920.0, 1080.0]]),
-    capture_radius=1.0,
-)
-del _c, _r
+}
 
 
 def rig_cameras(rig: str, camera_index) -> tuple[np.ndarray, ...]:

@@ -15,6 +15,8 @@ looks.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -52,7 +54,33 @@ def _pad_root(h: Array, prefix: tuple[int, ...], num_joints: int) -> Array:
     return jnp.concatenate([root, out], axis=-2)
 
 
-class MartinezLifter(nn.Module):
+class _ResidualLifter(nn.Module):
+    """The network both lifters are (their docstrings give the layers). A subclass sets whether
+    the hidden Dense layers have a bias and the name of the output layer (as in its reference
+    code's parameter names)."""
+
+    num_joints: int
+    features: int = 1024
+    num_blocks: int = 2
+    dropout: float = 0.25
+    input_norm: str = "none"
+
+    use_bias: ClassVar[bool] = True
+    output_name: ClassVar[str] = "out"
+
+    @nn.compact
+    def __call__(self, keypoints_2d: Array, *, train: bool) -> Array:
+        x = _lifter_input(type(self).__name__, keypoints_2d, self.num_joints, self.input_norm)
+        h, prefix = flatten_prefix(x, 2)
+        block = dict(dropout=self.dropout, use_bias=self.use_bias)
+        h = DenseBlock(self.features, **block)(h, train=train)
+        for _ in range(self.num_blocks):
+            h = ResidualBlock(self.features, **block)(h, train=train)
+        out = nn.Dense((self.num_joints - 1) * 3, kernel_init=kaiming_normal, name=self.output_name)
+        return _pad_root(out(h), prefix, self.num_joints)
+
+
+class MartinezLifter(_ResidualLifter):
     """ "A simple yet effective baseline" (Martinez et al. 2017), as in PoseAug's ``mlp``.
 
     ``Dense(1024)-BN-ReLU-Dropout -> num_blocks x [2 x (Dense-BN-ReLU-Dropout) + skip] ->
@@ -61,24 +89,8 @@ class MartinezLifter(nn.Module):
     original Martinez setting is 0.5; set it from the config).
     """
 
-    num_joints: int
-    features: int = 1024
-    num_blocks: int = 2
-    dropout: float = 0.25
-    input_norm: str = "none"
 
-    @nn.compact
-    def __call__(self, keypoints_2d: Array, *, train: bool) -> Array:
-        x = _lifter_input("MartinezLifter", keypoints_2d, self.num_joints, self.input_norm)
-        h, prefix = flatten_prefix(x, 2)
-        h = DenseBlock(self.features, dropout=self.dropout)(h, train=train)
-        for _ in range(self.num_blocks):
-            h = ResidualBlock(self.features, dropout=self.dropout)(h, train=train)
-        h = nn.Dense((self.num_joints - 1) * 3, kernel_init=kaiming_normal, name="out")(h)
-        return _pad_root(h, prefix, self.num_joints)
-
-
-class VideoPose3DLifter(nn.Module):
+class VideoPose3DLifter(_ResidualLifter):
     """VideoPose3D (Pavllo et al. 2019) with a receptive field of one frame.
 
     ``TemporalModelOptimized1f(filter_widths=[1]*5)`` on a single frame: every convolution has
@@ -88,18 +100,7 @@ class VideoPose3DLifter(nn.Module):
     with zero. 16 joints, 4 blocks: 8,485,933 parameters (PoseAug: "about 8.49 M").
     """
 
-    num_joints: int
-    features: int = 1024
     num_blocks: int = 4
-    dropout: float = 0.25
-    input_norm: str = "none"
 
-    @nn.compact
-    def __call__(self, keypoints_2d: Array, *, train: bool) -> Array:
-        x = _lifter_input("VideoPose3DLifter", keypoints_2d, self.num_joints, self.input_norm)
-        h, prefix = flatten_prefix(x, 2)
-        h = DenseBlock(self.features, dropout=self.dropout, use_bias=False)(h, train=train)
-        for _ in range(self.num_blocks):
-            h = ResidualBlock(self.features, dropout=self.dropout, use_bias=False)(h, train=train)
-        h = nn.Dense((self.num_joints - 1) * 3, kernel_init=kaiming_normal, name="shrink")(h)
-        return _pad_root(h, prefix, self.num_joints)
+    use_bias: ClassVar[bool] = False
+    output_name: ClassVar[str] = "shrink"
