@@ -44,20 +44,19 @@ def find_stage(config, kind: str) -> str | None:
 
 
 def step_options(config, stage: str, modules: Mapping[str, Any]) -> dict[str, Any]:
-    """The networks and options of a stage's real step (`recipe.stage_modules`, as
-    `build.build_step` uses them), for the analytic pass tables."""
-    st = config.stages[stage]
-    trained = set(build.trained_nets(config, stage))
-    nets = set(recipe.stage_modules(st.kind, modules, trained))
+    """The networks and options of a stage's real step (`build.stage_options` and
+    `recipe.stage_modules`, as `build.build_step` uses them), for the analytic pass tables."""
+    st = build.stage_options(config, stage)
+    gan = build.gan_settings(config)
     return {
-        "nets": nets,
-        "trained": trained,
-        "feedback": bool(st.feedback),
-        "use_2d_only": bool(st.use_2d_only) and "camera" in nets,
-        "train_on_fakes": bool(st.train_on_fakes),
-        "single_update": bool(st.single_update),
-        "disc_every": int(config.gan.disc_every) if st.kind == "gan" else 1,
-        "feedback_batches": str(config.gan.feedback_batches),
+        "nets": set(recipe.stage_modules(st, modules)),
+        "trained": set(st.trained),
+        "feedback": st.feedback,
+        "use_2d_only": st.use_2d_only,
+        "train_on_fakes": st.train_on_fakes,
+        "single_update": st.single_update,
+        "disc_every": gan.disc_every if st.kind == "gan" else 1,
+        "feedback_batches": gan.feedback_batches,
     }
 
 

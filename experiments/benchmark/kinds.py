@@ -159,7 +159,7 @@ def bench_kinds(bench: Bench, kinds) -> dict[str, Any]:
             out[kind] = {"skipped": f"the config has no stage for {kind!r}"}
             continue
         opts = step_options(config, stage, bench.modules)
-        wild = config.stages[stage].kind == "gan" and opts["use_2d_only"]
+        wild = opts["use_2d_only"]  # only a GAN stage trains on 2D-only data
         step = bench.step_fn(stage)
         passes = step_passes(kind, opts, bench.b, bench.bw)
         if kind == "gan_only":
