@@ -14,6 +14,7 @@ import jax.numpy as jnp
 import pytest
 
 from experiments import benchmark
+from experiments.benchmark import timing
 
 
 def _mlp_loss(params, x):
@@ -230,9 +231,9 @@ def test_load_guard_keeps_only_the_quiet_rounds(monkeypatch):
         return value
 
     bench.calls = {"a": call}
-    monkeypatch.setattr(benchmark.time, "perf_counter", lambda: clock["t"])
-    monkeypatch.setattr(benchmark, "cpu_counters", counters)
-    monkeypatch.setattr(benchmark, "block", lambda tree: None)
+    monkeypatch.setattr(timing.time, "perf_counter", lambda: clock["t"])
+    monkeypatch.setattr(timing, "cpu_counters", counters)
+    monkeypatch.setattr(timing, "block", lambda tree: None)
     recs = {"a": {"steps_per_call": 1, "model_flops": 1.0, "xla_flops": 1.0}}
     # Warm-up and calibration calls happen before the rounds (round 0 timing).
     benchmark.time_interleaved(bench, recs, repeats=3, min_time=0.0, label="t")
@@ -255,8 +256,8 @@ def test_single_update_pass_table_has_the_same_pose_rows():
         use_2d_only=True,
         train_on_fakes=True,
     )
-    two = benchmark._passes("end_to_end", dict(opts, single_update=False), 16, 8)
-    one = benchmark._passes("end_to_end", dict(opts, single_update=True), 16, 8)
+    two = benchmark.step_passes("end_to_end", dict(opts, single_update=False), 16, 8)
+    one = benchmark.step_passes("end_to_end", dict(opts, single_update=True), 16, 8)
 
     def rows(passes, net, step):
         return sum(p.rows for p in passes if p.net == net and p.what[:1] in step)
@@ -271,9 +272,9 @@ def test_step_kinds_follow_the_stages_that_run():
     keeps the refiner's settings but runs no refiner stage on ground-truth 2D)."""
     from experiments import joint
 
-    assert benchmark._find_stage(joint.get_config("tiny"), "refiner") is None
-    assert benchmark._find_stage(joint.get_config("tiny,detected"), "refiner") == "refiner"
-    assert benchmark._find_stage(joint.get_config("tiny"), "supervised") == "pretrain"
+    assert benchmark.find_stage(joint.get_config("tiny"), "refiner") is None
+    assert benchmark.find_stage(joint.get_config("tiny,detected"), "refiner") == "refiner"
+    assert benchmark.find_stage(joint.get_config("tiny"), "supervised") == "pretrain"
 
 
 def test_a_variant_that_changes_the_networks_is_refused():
