@@ -8,8 +8,8 @@ the main process and in every xdist worker (which inherits the main process's en
   still runs on device 0 exactly as it would on a one-device machine.
 - unoptimised code from XLA's older CPU emitters, where this jaxlib has them (newer ones dropped
   the flag, and XLA aborts on a flag it does not know: a child process tries it first). The
-  programs compile in well under half the time, with the same arithmetic; the tests check
-  results, not the speed of the code.
+  programs compile in well under half the time; the tests check results (to tolerances that
+  hold across XLA's code generators), not the speed of the code.
 """
 
 import json
