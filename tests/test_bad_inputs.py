@@ -18,14 +18,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-from test_evaluate import trained_workdir
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="session")
-def trained(tmp_path_factory):
-    return trained_workdir(tmp_path_factory)
 
 
 def _coco17(center, scale=100.0):

@@ -1,9 +1,6 @@
 """data_prep.coco on a COCO keypoints JSON written here (and on the real sample if present)."""
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,8 +9,6 @@ from cpose_jax.data.joint_maps import COCO17_NAMES, H36M17_NAMES
 from cpose_jax.data.schema import DatasetError, load_dataset
 from data_prep import coco
 
-REPO = Path(__file__).resolve().parents[1]
-REALDATA = REPO / ".." / "shared" / "realdata"
 H = {n: i for i, n in enumerate(H36M17_NAMES)}
 C = {n: i for i, n in enumerate(COCO17_NAMES)}
 
@@ -151,18 +146,8 @@ def test_existing_output_refused(coco_file, tmp_path):
     assert len(load_dataset(out)) == 2
 
 
-def test_cli_help():
-    r = subprocess.run(
-        [sys.executable, "-m", "data_prep.coco", "--help"],
-        cwd=REPO, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
-    assert r.returncode == 0 and "--ann" in r.stdout
-
-
-def test_real_coco_sample(tmp_path):
-    real = REALDATA / "coco" / "test_coco.json"
-    if not real.exists():
-        pytest.skip("../shared/realdata absent")
+def test_real_coco_sample(tmp_path, realdata):
+    real = realdata("coco/test_coco.json")
     raw = json.loads(real.read_text())
     c = coco.convert(real)
     anns = [a for a in raw["annotations"] if a["num_keypoints"] > 0 and not a["iscrowd"]]

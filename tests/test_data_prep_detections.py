@@ -1,9 +1,6 @@
 """data_prep.detections on COCO-style results JSON and .npy files written here."""
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,8 +9,6 @@ from cpose_jax.data.joint_maps import COCO17_NAMES, H36M17_NAMES
 from cpose_jax.data.schema import DatasetError, load_dataset
 from data_prep import detections
 
-REPO = Path(__file__).resolve().parents[1]
-REALDATA = REPO / ".." / "shared" / "realdata"
 H = {n: i for i, n in enumerate(H36M17_NAMES)}
 C = {n: i for i, n in enumerate(COCO17_NAMES)}
 
@@ -95,16 +90,8 @@ def test_errors(results, tmp_path, capsys):
         detections.convert_results_json(bad, image_size=(1, 1))
 
 
-def test_cli_help():
-    r = subprocess.run([sys.executable, "-m", "data_prep.detections", "--help"], cwd=REPO,
-                       capture_output=True, text=True, timeout=60)  # fmt: skip
-    assert r.returncode == 0 and "--results" in r.stdout and "--npy" in r.stdout
-
-
-def test_real_h36m_detection_npy():
-    real = REALDATA / "h36m" / "test_h36m_2d_detection.npy"
-    if not real.exists():
-        pytest.skip("../shared/realdata absent")
+def test_real_h36m_detection_npy(realdata):
+    real = realdata("h36m/test_h36m_2d_detection.npy")
     raw = np.load(real)
     c = detections.convert_npy(real, layout="h36m17", image_size=(1000, 1002))
     np.testing.assert_allclose(c.arrays["keypoints_2d"], raw[..., :2])

@@ -5,9 +5,6 @@ the quaternion, VideoPose3D's distortion written out), in float64.
 """
 
 import pickle
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,8 +13,6 @@ from cpose_jax.data.joint_maps import COCO17_NAMES, H36M17_NAMES
 from cpose_jax.data.schema import DatasetError, load_dataset
 from data_prep import h36m
 
-REPO = Path(__file__).resolve().parents[1]
-REALDATA = REPO / ".." / "shared" / "realdata"
 H = {n: i for i, n in enumerate(H36M17_NAMES)}
 KEPT = [0, 1, 2, 3, 6, 7, 8, 12, 13, 14, 15, 17, 18, 19, 25, 26, 27]
 
@@ -189,18 +184,9 @@ def test_bad_inputs(tmp_path, capsys):
         h36m.convert(bad)
 
 
-def test_cli_help():
-    r = subprocess.run([sys.executable, "-m", "data_prep.h36m", "--help"], cwd=REPO,
-                       capture_output=True, text=True, timeout=60)  # fmt: skip
-    assert r.returncode == 0 and "--data-3d" in r.stdout and "S9,S11" in r.stdout
-
-
-def test_real_h36m_cameras_and_frames(tmp_path):
+def test_real_h36m_cameras_and_frames(tmp_path, realdata):
     """The built-in camera table reproduces mmpose's cameras.pkl and the real 2D of 4 frames."""
-    cams_pkl = REALDATA / "h36m" / "cameras.pkl"
-    body = REALDATA / "h36m" / "test_h36m_body3d.npz"
-    if not (cams_pkl.exists() and body.exists()):
-        pytest.skip("../shared/realdata absent")
+    cams_pkl, body = realdata("h36m/cameras.pkl"), realdata("h36m/test_h36m_body3d.npz")
     with open(cams_pkl, "rb") as f:
         cams = pickle.load(f)
     for s in h36m.EXTRINSICS:

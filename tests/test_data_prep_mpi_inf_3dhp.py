@@ -1,9 +1,5 @@
 """data_prep.mpi_inf_3dhp on HDF5 (MATLAB v7.3-style) annot_data.mat files written here."""
 
-import subprocess
-import sys
-from pathlib import Path
-
 import h5py
 import numpy as np
 import pytest
@@ -12,8 +8,6 @@ from cpose_jax.data.joint_maps import H36M17_NAMES, MPI_INF_3DHP17_NAMES
 from cpose_jax.data.schema import DatasetError, load_dataset
 from data_prep import mpi_inf_3dhp as m3
 
-REPO = Path(__file__).resolve().parents[1]
-REALDATA = REPO / ".." / "shared" / "realdata"
 H = {n: i for i, n in enumerate(H36M17_NAMES)}
 T = {n: i for i, n in enumerate(MPI_INF_3DHP17_NAMES)}
 PERM = [14, 8, 9, 10, 11, 12, 13, 15, 1, 16, 0, 5, 6, 7, 2, 3, 4]
@@ -111,17 +105,9 @@ def test_bad_files(tmp_path, capsys):
         m3.convert(tmp_path / "empty")
 
 
-def test_cli_help():
-    r = subprocess.run([sys.executable, "-m", "data_prep.mpi_inf_3dhp", "--help"], cwd=REPO,
-                       capture_output=True, text=True, timeout=60)  # fmt: skip
-    assert r.returncode == 0 and "--root" in r.stdout and "--joints3d" in r.stdout
-
-
-def test_real_frames_through_h5(tmp_path):
+def test_real_frames_through_h5(tmp_path, realdata):
     """mmpose's 2 real test frames (3DHP order, metres) written as annot_data.mat, converted."""
-    real = REALDATA / "mpi_inf_3dhp" / "test_3dhp_test.npz"
-    if not real.exists():
-        pytest.skip("../shared/realdata absent")
+    real = realdata("mpi_inf_3dhp/test_3dhp_test.npz")
     z = np.load(real)
     root = tmp_path / "set"
     for i, name in enumerate(z["imgname"]):
@@ -145,13 +131,11 @@ def test_real_frames_through_h5(tmp_path):
     assert np.all(a["keypoints_2d"][:, H["Head"], 1] < a["keypoints_2d"][:, H["Hip"], 1])
 
 
-def test_every_sequence_has_its_own_camera():
+def test_every_sequence_has_its_own_camera(realdata):
     # The table holds all six test sequences; where the real per-sequence cameras are present
     # (mmpose's cameras_test.pkl), each entry equals its sequence's camera.
     assert set(m3.CAMERAS) == set(m3.SEQUENCES)
-    real = REALDATA / "mpi_inf_3dhp" / "cameras_test.pkl"
-    if not real.exists():
-        pytest.skip("../shared/realdata absent")
+    real = realdata("mpi_inf_3dhp/cameras_test.pkl")
     import pickle
 
     with real.open("rb") as f:

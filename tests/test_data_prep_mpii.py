@@ -2,9 +2,6 @@
 
 import json
 import struct
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,8 +11,6 @@ from cpose_jax.data.joint_maps import H36M17_NAMES, MPII16_NAMES
 from cpose_jax.data.schema import DatasetError, load_dataset
 from data_prep import mpii
 
-REPO = Path(__file__).resolve().parents[1]
-REALDATA = REPO / ".." / "shared" / "realdata"
 H = {n: i for i, n in enumerate(H36M17_NAMES)}
 M = {n: i for i, n in enumerate(MPII16_NAMES)}
 
@@ -199,16 +194,8 @@ def test_errors_name_file(json_file, tmp_path, capsys):
         mpii.convert_mat(tmp_path / "y.mat", image_size=(10, 10))
 
 
-def test_cli_help():
-    r = subprocess.run([sys.executable, "-m", "data_prep.mpii", "--help"], cwd=REPO,
-                       capture_output=True, text=True, timeout=60)  # fmt: skip
-    assert r.returncode == 0 and "--mat" in r.stdout and "--json" in r.stdout
-
-
-def test_real_mpii_json(tmp_path):
-    real = REALDATA / "mpii" / "test_mpii.json"
-    if not real.exists():
-        pytest.skip("../shared/realdata absent")
+def test_real_mpii_json(tmp_path, realdata):
+    real = realdata("mpii/test_mpii.json")
     raw = json.loads(real.read_text())
     c_all = mpii.convert_json(real, image_size=(1280, 720), min_joints=1)
     assert len(c_all) == len(raw) == 5

@@ -2,9 +2,6 @@
 
 import pickle
 import struct
-import subprocess
-import sys
-from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
@@ -14,7 +11,6 @@ from cpose_jax.data.joint_maps import H36M17_NAMES, OPENPOSE18_NAMES, SMPL24_NAM
 from cpose_jax.data.schema import DatasetError, load_dataset
 from data_prep import pw3d
 
-REPO = Path(__file__).resolve().parents[1]
 H = {n: i for i, n in enumerate(H36M17_NAMES)}
 S = {n: i for i, n in enumerate(SMPL24_NAMES)}
 OP = {n: i for i, n in enumerate(OPENPOSE18_NAMES)}
@@ -133,12 +129,6 @@ def test_bad_pickles(tmp_path, capsys):
         pickle.dump(d, f, protocol=2)
     with pytest.raises(DatasetError, match="missing key 'cam_poses'"):
         pw3d.convert(tmp_path)
-
-
-def test_cli_help():
-    r = subprocess.run([sys.executable, "-m", "data_prep.pw3d", "--help"], cwd=REPO,
-                       capture_output=True, text=True, timeout=60)  # fmt: skip
-    assert r.returncode == 0 and "--root" in r.stdout and "campose_valid" in r.stdout
 
 
 class _Py2Pickler(pickle._Pickler):

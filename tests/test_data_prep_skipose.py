@@ -1,9 +1,5 @@
 """data_prep.skipose on labels.h5 files written here (root-relative and absolute, m and mm)."""
 
-import subprocess
-import sys
-from pathlib import Path
-
 import h5py
 import numpy as np
 import pytest
@@ -12,7 +8,6 @@ from cpose_jax.data.joint_maps import H36M17_NAMES
 from cpose_jax.data.schema import DatasetError, load_dataset
 from data_prep import skipose
 
-REPO = Path(__file__).resolve().parents[1]
 H = {n: i for i, n in enumerate(H36M17_NAMES)}
 
 
@@ -88,9 +83,3 @@ def test_bad_files(tmp_path, capsys):
         f["3D"] = rel.reshape(5, 51)
     with pytest.raises(DatasetError, match="missing dataset '2D'"):
         skipose.convert(p)
-
-
-def test_cli_help():
-    r = subprocess.run([sys.executable, "-m", "data_prep.skipose", "--help"], cwd=REPO,
-                       capture_output=True, text=True, timeout=60)  # fmt: skip
-    assert r.returncode == 0 and "--labels" in r.stdout

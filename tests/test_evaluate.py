@@ -1,10 +1,6 @@
-"""experiments.evaluate on a tiny trained checkpoint: the CLI's numbers equal metrics computed
-directly from the training state's predictions; partial restore; clean errors.
-
-`trained_workdir` (also used by test_infer / test_viz) trains ONE tiny run per test session
-in-process with the training code (`experiments.build` + `cpose_jax.train.loop`): the joint
-config's `tiny,detected` variant reduced to the supervised lifter + camera stage (72 steps,
-2 fake devices, so the checkpoint is sharded differently from the 1-device evaluation).
+"""experiments.evaluate on a tiny trained checkpoint (conftest.py's `trained`, the session's
+tiny run): the CLI's numbers equal metrics computed directly from the training state's
+predictions; partial restore; clean errors.
 """
 
 from __future__ import annotations
@@ -14,62 +10,6 @@ from pathlib import Path
 
 import jax
 import numpy as np
-import pytest
-
-_CACHE: dict = {}
-
-
-def trained_workdir(tmp_path_factory) -> dict:
-    """{'workdir', 'world', 'state', 'modules', 'config'}: a tiny trained run (once per session)."""
-    if "run" in _CACHE:
-        return _CACHE["run"]
-    from cpose_jax.train import loop, parallel
-    from experiments import build, joint
-
-    base = tmp_path_factory.mktemp("trained")
-    cfg = joint.get_config("tiny,detected")
-    cfg.stages.order = "pretrain"  # refiner present (identity-like at init), lifter + camera
-    cfg.stages.pretrain.epochs = 2
-    cfg.stages.pretrain.lr = 3e-3
-    cfg.stages.pretrain.train_camera = True
-    cfg.stages.epoch_scale = 6.0  # 400 pairs / 64 = 6 batches -> 36 steps per epoch
-    cfg.train.batch_size = 64
-    cfg.train.num_devices = 2
-    cfg.train.checkpoint_every = 1000
-    cfg.data.synthetic.cache_dir = str(base / "world")
-    # No rare movements (the paper's "unseen poses" setting): a 32-unit lifter trained for 72
-    # steps on 400 pairs learns the everyday poses that test_infer's accuracy check uses.
-    cfg.data.synthetic.rare_fraction = 0.0
-    run = build.build_run(cfg)
-    workdir = base / "workdir"
-    options = loop.LoopOptions(
-        workdir=str(workdir),
-        seed_key=parallel.replicate(jax.random.PRNGKey(0), run.mesh),
-        meta={"config": json.loads(cfg.to_json_best_effort())},
-        sync_every=4,
-        checkpoint_every=1000,
-        validate_fn=run.validate_fn,
-        state_sharding=parallel.replicated(run.mesh),
-        progress=False,
-        tensorboard=False,
-    )
-    result = loop.run_stages(run.state, run.stages, options)
-    (workdir / "config.json").write_text(cfg.to_json_best_effort(indent=1))
-    world = next((base / "world").iterdir())
-    _CACHE["run"] = {
-        "workdir": workdir,
-        "world": world,
-        "state": jax.device_get(result.state),
-        "modules": run.modules,
-        "config": cfg,
-        "steps": sum(s.num_steps for s in run.stages),
-    }
-    return _CACHE["run"]
-
-
-@pytest.fixture(scope="session")
-def trained(tmp_path_factory):
-    return trained_workdir(tmp_path_factory)
 
 
 def _direct(trained, path, *, refiner=True, flip=False, input_2d="gt", pck=False):

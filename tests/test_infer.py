@@ -9,15 +9,9 @@ import json
 import numpy as np
 import pytest
 from matplotlib.image import imsave
-from test_evaluate import trained_workdir
 
 from cpose_jax.data import synthetic_motion
 from cpose_jax.io_keypoints import KeypointInputError, Keypoints, load_keypoints
-
-
-@pytest.fixture(scope="session")
-def trained(tmp_path_factory):
-    return trained_workdir(tmp_path_factory)
 
 
 def _project(x_cam, k):

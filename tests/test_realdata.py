@@ -15,13 +15,8 @@ from scipy.spatial.transform import Rotation
 
 from cpose_jax import geometry as g
 
-REALDATA = Path(__file__).resolve().parents[2] / "shared" / "realdata"
 
-
-def _load(rel: str):
-    path = REALDATA / rel
-    if not path.exists():
-        pytest.skip(f"real data sample {path} not available")
+def _load(path: Path):
     if path.suffix == ".pkl":
         with path.open("rb") as f:
             return pickle.load(f, encoding="latin1")
@@ -29,8 +24,9 @@ def _load(rel: str):
 
 
 @pytest.fixture(scope="module")
-def h36m():
-    frames, cameras = _load("h36m/test_h36m_body3d.npz"), _load("h36m/cameras.pkl")
+def h36m(realdata):
+    frames = _load(realdata("h36m/test_h36m_body3d.npz"))
+    cameras = _load(realdata("h36m/cameras.pkl"))
     # imgname 'S1/S1_Directions_1.54138969/...jpg' -> camera key ('S1', '54138969').
     keys = [(n.split("/")[0], n.split("/")[1].rsplit(".", 1)[1]) for n in frames["imgname"]]
     cams = [cameras[k] for k in keys]
@@ -95,10 +91,10 @@ def test_h36m_world_round_trip_and_plausible_world_heights(h36m):
     assert np.all(z[:, 10] - z[:, 0] > 0.3), z[:, 10] - z[:, 0]
 
 
-def test_3dhp_2d_reproduced_by_pinhole():
+def test_3dhp_2d_reproduced_by_pinhole(realdata):
     frames, cameras = (
-        _load("mpi_inf_3dhp/test_3dhp_test.npz"),
-        _load("mpi_inf_3dhp/cameras_test.pkl"),
+        _load(realdata("mpi_inf_3dhp/test_3dhp_test.npz")),
+        _load(realdata("mpi_inf_3dhp/cameras_test.pkl")),
     )
     cams = [cameras[n.split("_")[0]] for n in frames["imgname"]]  # 'TS1_002001.jpg' -> 'TS1'
     k = np.stack([np.r_[c["f"][:, 0], c["c"][:, 0]] for c in cams]).astype(np.float32)

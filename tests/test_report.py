@@ -377,15 +377,12 @@ def test_mean_std(values):
     assert s == pytest.approx(np.std(values, ddof=1) if len(values) > 1 else 0.0)
 
 
-def test_scale_diagnostic_on_a_trained_run(tmp_path, tmp_path_factory):
+def test_scale_diagnostic_on_a_trained_run(tmp_path, trained):
     """The diagnostic loads the selected model, and its numbers match a direct computation."""
-    from test_evaluate import trained_workdir
-
     from cpose_jax import inference
     from cpose_jax.data import pipeline, schema
     from experiments import evaluate
 
-    trained = trained_workdir(tmp_path_factory)
     runs = tmp_path / "runs"
     (runs / "joint").mkdir(parents=True)
     (runs / "joint" / "seed0").symlink_to(trained["workdir"], target_is_directory=True)

@@ -42,9 +42,10 @@ def shared(tmp_path_factory):
 
 def _env(devices: int) -> dict:
     env = dict(os.environ)
-    # Unoptimised XLA code compiles in about half the time; the tests compare runs, not speed.
+    # conftest.py's fast-compiling flags (the tests compare runs, not speed), then the devices.
     env["XLA_FLAGS"] = (
-        f"--xla_force_host_platform_device_count={devices} --xla_backend_optimization_level=0"
+        f"{os.environ['XLA_FLAGS']} --xla_backend_optimization_level=0"
+        f" --xla_force_host_platform_device_count={devices}"
     )
     env["JAX_PLATFORMS"] = "cpu"
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")

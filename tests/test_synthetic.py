@@ -105,14 +105,9 @@ def test_every_split_has_a_real_persons_chirality(world):
         assert np.all(_handedness(info["pose_3d"][upright]) > 0), split
 
 
-def test_real_human36m_frames_have_the_same_chirality():
+def test_real_human36m_frames_have_the_same_chirality(realdata):
     """The 4 real Human3.6M frames of ../shared/realdata (skips without them)."""
-    import pathlib
-
-    path = pathlib.Path(__file__).parents[2] / "shared/realdata/h36m/test_h36m_body3d.npz"
-    if not path.exists():
-        pytest.skip(f"{path} not present")
-    with np.load(path) as z:
+    with np.load(realdata("h36m/test_h36m_body3d.npz")) as z:
         assert np.all(_handedness(z["S"][..., :3]) > 0)
 
 
