@@ -10,6 +10,7 @@ from pathlib import Path
 
 import jax
 import numpy as np
+import pytest
 
 
 def _direct(trained, path, *, refiner=True, flip=False, input_2d="gt", pck=False):
