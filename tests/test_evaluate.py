@@ -180,3 +180,6 @@ def test_depth_signs_command(trained, tmp_path, capsys):
     assert min(r["groups"].values()) <= r["all"] <= max(r["groups"].values())
     with pytest.raises(SystemExit, match="no test set 'nope'"):
         depth_signs.main([f"--workdir={trained['workdir']}", "--set=nope"])
+    # The fixture's world has no rare movements: nothing to draw, said in one line.
+    with pytest.raises(SystemExit, match="no rare movements"):
+        depth_signs.main([f"--workdir={trained['workdir']}", f"--figure={tmp_path / 'f.png'}"])
