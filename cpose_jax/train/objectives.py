@@ -7,8 +7,12 @@ networks being updated (the rest read from `nets`), ready for `optim.update_netw
 - `paired_objective`: refiner/lifter/camera on (real + augmented) 2D-3D pairs, Eq. 16
   (Eq. 9 alone for a lifter without camera branch);
 - `two_d_only_objective`: the same networks on a 2D-only batch, Eq. 17 + the 2D
-  discriminator's LS-GAN judgement of the reprojection (+ optionally `bone_prior`, a
-  bone-length prior on the 2D-only predictions: not in the paper);
+  discriminator's LS-GAN judgement of the reprojection, and the optional terms on the 2D-only
+  lifts, none in the paper (`settings.LossWeights`): bone-length and bone-ratio priors, the
+  judgement of novel views (`novel_views`), lift-turn-lift consistency, the 3D
+  discriminator's judgement;
+- `iteration_pose_objective`: `paired_objective` and `two_d_only_objective` in one forward
+  (the default end-to-end iteration);
 - `generator_objective`: PoseAug's generator: LS-GAN terms against both discriminators, range
   losses and (optionally) the feedback (hardness) loss with the lifter frozen;
 - `discriminator_objective`: both discriminators, real vs. fake (Eq. 12-15).
