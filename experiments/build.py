@@ -182,19 +182,13 @@ def stage_options(config, stage_name: str, *, start: int = 0, steps: int = 1):
 
 
 def build_step(
-    config,
-    stage_name: str,
-    modules: Mapping[str, Any],
-    txs: Mapping[str, Any],
-    *,
-    stage_start: int = 0,
-    stage_steps: int = 1,
+    config, stage: recipe.StageOptions, modules: Mapping[str, Any], txs: Mapping[str, Any]
 ) -> Callable:
-    """The (un-jitted) step function of one stage."""
+    """The (un-jitted) step function of one stage (`stage_options`)."""
     return recipe.make_stage_step(
         modules,
         txs,
-        stage_options(config, stage_name, start=stage_start, steps=stage_steps),
+        stage,
         skeleton=get_skeleton(config.skeleton),
         weights=loss_weights(config),
         gan=gan_settings(config),
@@ -263,13 +257,14 @@ def build_run(config, *, verbose: bool = False) -> Run:
         st = config.stages[name]
         txs = build_txs(config, name, spe)
         n_steps = st.epochs * spe
-        step = build_step(config, name, modules, txs, stage_start=start, stage_steps=n_steps)
+        options = stage_options(config, name, start=start, steps=n_steps)
+        step = build_step(config, options, modules, txs)
         seed = config.seed * 100 + si
         paired = loader(
             {k: data.paired[k] for k in pipeline.PAIRED_KEYS}, config.train.batch_size, seed
         )
         two = None
-        if st.kind == "gan" and st.use_2d_only:
+        if options.use_2d_only:
             two = loader(data.two_d_only, config.train.two_d_only_batch_size, seed + 50)
         stages.append(
             loop.Stage(
@@ -279,7 +274,7 @@ def build_run(config, *, verbose: bool = False) -> Run:
                 step_fn=jit_step(step, mesh),
                 batch_fn=recipe.make_batch_fn(paired, two, mesh),
                 txs=txs,
-                reset_nets=trained_nets(config, name),
+                reset_nets=options.trained,
                 validate=bool(st.validate) and st.kind != "refiner" and data.val is not None,
             )
         )

@@ -43,11 +43,12 @@ def predict_set(model: inference.PoseModel, test: dict, *, batch_size: int = 102
     return np.asarray(out["pose_3d"])
 
 
-def _rare_rows(test: dict) -> np.ndarray:
+def _group_rows(test: dict, group: str) -> np.ndarray:
+    """`(N,)` bool: the test set's rows of a movement group (none without movement labels)."""
     actions = test["actions"]
     if actions is None:
         return np.zeros(len(test["gt"]["pose_3d"]), bool)
-    return np.isin(actions, GROUPS["rare"])
+    return np.isin(actions, GROUPS[group])
 
 
 def sign_error_rates(pred: np.ndarray, test: dict, skeleton) -> dict:
@@ -57,13 +58,12 @@ def sign_error_rates(pred: np.ndarray, test: dict, skeleton) -> dict:
         np.asarray(x) for x in metrics.bone_depth_sign_errors(pred, test["gt"]["pose_3d"], skeleton)
     )
     rate = lambda rows: float(100 * wrong[rows].sum() / max(counted[rows].sum(), 1))
-    actions = test["actions"]
     out = {"all": rate(slice(None)), "groups": {}, "rare_bones": {}}
-    for group, movements in GROUPS.items():
-        rows = np.isin(actions, movements) if actions is not None else np.zeros(len(pred), bool)
+    for group in GROUPS:
+        rows = _group_rows(test, group)
         if rows.any():
             out["groups"][group] = rate(rows)
-    rare = _rare_rows(test)
+    rare = _group_rows(test, "rare")
     if rare.any():
         names = skeleton.joint_names[1:]
         w, c = wrong[rare].sum(0), np.maximum(counted[rare].sum(0), 1)
@@ -78,7 +78,7 @@ def rare_pose_figure(preds: dict[str, np.ndarray], test: dict, skeleton, *, num:
 
     from cpose_jax import viz
 
-    rows = np.flatnonzero(_rare_rows(test))
+    rows = np.flatnonzero(_group_rows(test, "rare"))
     if not len(rows):
         raise evaluate.EvaluateError("the set has no rare movements to draw")
     rows = rows[np.linspace(0, len(rows) - 1, min(num, len(rows))).astype(int)]

@@ -205,7 +205,8 @@ class Bench:
         config = config or self.config
         txs = build.build_txs(config, stage, self.spe)
         modules = self.modules if config is self.config else build.build_modules(config)
-        return build.build_step(config, stage, modules, txs, stage_start=0, stage_steps=1000)
+        options = build.stage_options(config, stage, start=0, steps=1000)
+        return build.build_step(config, options, modules, txs)
 
     def jit_timed(self, step: Callable) -> Callable:
         """The jitted program the timings call: one step as training jits it
