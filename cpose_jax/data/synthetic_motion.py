@@ -41,6 +41,7 @@ from cpose_jax.data import synthetic_body as body
 
 __all__ = [
     "EVERYDAY",
+    "FAMILIES",
     "MOVEMENTS",
     "RARE",
     "SPORT",
@@ -57,6 +58,16 @@ EVERYDAY = (
 SPORT = ("running", "jumping", "kicking", "punching", "dancing")
 RARE = ("crawling", "lying", "rolling", "getting_up", "handstand", "cartwheel", "flip")
 MOVEMENTS = EVERYDAY + SPORT + RARE
+#: Movement families, the units a leave-one-family-out test holds out of training (every
+#: movement in exactly one family).
+FAMILIES = {
+    "everyday": tuple(m for m in EVERYDAY if m != "walking"),
+    "locomotion": ("walking", "running", "jumping"),
+    "martial": ("kicking", "punching"),
+    "dance": ("dancing",),
+    "floor": ("crawling", "lying", "rolling", "getting_up"),
+    "acrobatics": ("handstand", "cartwheel", "flip"),
+}
 
 _NA = len(body.ANGLE_NAMES)
 _A = {n: i for i, n in enumerate(body.ANGLE_NAMES)}
