@@ -18,8 +18,10 @@ Key reference (what the training code reads):
 - `data.tests` (str): comma-separated `name=path` test sets ('' = the synthetic test splits).
 - `data.pck_sets` (str): comma-separated names of test sets scored like 3DHP (PCK/AUC, 14
   joints).
-- `data.synthetic.{seed, scale, cache_dir, rare_fraction, lab_rare}`: the synthetic world; `scale`
-  multiplies its default split sizes (lab_train 40k, lab_val 8k, wild_2d 12k, tests 4k each).
+- `data.synthetic.{seed, scale, cache_dir, rare_fraction, lab_rare, held_out}`: the synthetic
+  world; `scale` multiplies its default split sizes (lab_train 40k, lab_val 8k, wild_2d 12k,
+  tests 4k each); `held_out` (comma-separated movement families or movements) is left out of
+  every training split, for the leave-one-family-out test (`experiments.holdout`).
 - `model.lifter.output_init_scale` (float): the lifter's last layer is multiplied by this at
   init (0 = start predicting every joint at the root). The Kaiming-initialised output puts
   joints metres away (MSE ~20 m²) and their reprojection (Eq. 7) near or behind the camera,
@@ -140,6 +142,7 @@ def base_config() -> ml_collections.ConfigDict:
     s.cache_dir = ""  # '' = $CPOSE_CACHE_DIR/synthetic or ~/.cache/cpose_jax/synthetic
     s.rare_fraction = 0.1  # rare (floor, inverted) share of wild_test; lab, wild_2d: 2.5x
     s.lab_rare = True  # False: the lab never shows them (only the 2D-only web data does)
+    s.held_out = ""  # movement families (e.g. 'floor,dance') lab_train/lab_val/wild_2d leave out
 
     c.model = m = ml_collections.ConfigDict()
     m.lifter = ml_collections.ConfigDict(

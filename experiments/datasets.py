@@ -76,6 +76,7 @@ def synthetic_world(config, *, verbose: bool = False) -> dict[str, Path]:
         cache_dir=s.cache_dir or None,
         wild_rare_fraction=s.rare_fraction,
         lab_rare=s.get("lab_rare", True),  # (absent from run configs before the option)
+        held_out=s.get("held_out", ""),
         verbose=verbose,
     )
     return {k: Path(v) for k, v in world.items()}

@@ -78,6 +78,7 @@ __all__ = [
     "TRAINING_RARE_SCALE",
     "default_cache_dir",
     "generate_split",
+    "held_out_movements",
     "load_world",
     "main",
     "make_world",
@@ -163,13 +164,41 @@ def rare_share(domain: str, rare_fraction: float, *, lab_rare: bool = True) -> f
     return rare_fraction
 
 
-def _action_mix(domain: str, rare_fraction: float, *, lab_rare: bool = True) -> dict[str, float]:
-    """Movement -> probability for a domain (:mod:`.synthetic_motion` names)."""
+def held_out_movements(names) -> tuple[str, ...]:
+    """Movement names of ``names``: family names (:data:`.synthetic_motion.FAMILIES`) or
+    movement names, as a sequence or one comma-separated string ('' = none)."""
+    if isinstance(names, str):
+        names = names.split(",")
+    out = []
+    for name in (n.strip() for n in names):
+        if not name:
+            continue
+        if name in motion.FAMILIES:
+            out.extend(motion.FAMILIES[name])
+        elif name in motion.MOVEMENTS:
+            out.append(name)
+        else:
+            raise ValueError(
+                f"held_out: {name!r} is neither a movement family {tuple(motion.FAMILIES)} "
+                f"nor a movement {motion.MOVEMENTS}"
+            )
+    return tuple(dict.fromkeys(out))
+
+
+def _action_mix(
+    domain: str, rare_fraction: float, *, lab_rare: bool = True, held_out: tuple[str, ...] = ()
+) -> dict[str, float]:
+    """Movement -> probability for a domain (:mod:`.synthetic_motion` names); the training
+    domains (lab, web) leave out the movements ``held_out`` (the others keep their ratios)."""
     rare_fraction = rare_share(domain, rare_fraction, lab_rare=lab_rare)
     common, sport = 1.0 - rare_fraction, _SPORT_SHARE[domain]
     mix = {a: w * common * (1 - sport) for a, w in _EVERYDAY_MIX.items()}
     mix.update({a: w * common * sport for a, w in _SPORT_MIX.items()})
     mix.update({a: rare_fraction / len(motion.RARE) for a in motion.RARE})
+    if domain in _TRAINING_DOMAINS and held_out:
+        mix = {a: w for a, w in mix.items() if a not in held_out}
+        if not any(w > 0 for w in mix.values()):
+            raise ValueError(f"held_out {held_out} leaves no movement for the {domain} domain")
     return mix
 
 
@@ -225,6 +254,7 @@ def generate_split(
     seed: int = 0,
     wild_rare_fraction: float = DEFAULT_RARE_FRACTION,
     lab_rare: bool = True,
+    held_out=(),
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Generates one split in memory (no disk), deterministic from ``(seed, split)``.
 
@@ -239,6 +269,9 @@ def generate_split(
       lab_rare: False = the paper's setting for 2D-only data: the lab (lab_train, lab_val)
         never shows a rare movement, the web 2D (wild_2d) and the test splits still do, so
         only the 2D-only data carries them (Human3.6M lacks the poses MPII and 3DPW hold).
+      held_out: movement families or movements (:func:`held_out_movements`) that the training
+        domains (lab_train, lab_val, wild_2d) never show, so the test splits measure them as
+        unseen movements (the leave-one-family-out test); the test splits are unchanged.
 
     Returns:
       ``(arrays, info)``: ``arrays`` are :func:`save_dataset` keyword arguments (pixels,
@@ -256,7 +289,9 @@ def generate_split(
     spec = _SPEC[split]
     domain = spec["domain"]
     rng = np.random.default_rng([seed, _SPLIT_KEY[split]])
-    mix = _action_mix(domain, wild_rare_fraction, lab_rare=lab_rare)
+    mix = _action_mix(
+        domain, wild_rare_fraction, lab_rare=lab_rare, held_out=held_out_movements(held_out)
+    )
     n = num_samples
     if "subjects" in spec:  # a rig: its subjects' own bodies and styles, each pose seen n_cam times
         n_pose = -(-n // cameras.views_per_pose(domain))
@@ -354,10 +389,12 @@ def default_cache_dir() -> Path:
     return base / "synthetic"
 
 
-def _world_key(seed, sizes, rare, lab_rare=True) -> str:
+def _world_key(seed, sizes, rare, lab_rare=True, held_out=()) -> str:
     key = dict(version=GENERATOR_VERSION, seed=seed, sizes=sizes, rare=rare)
     if not lab_rare:  # (absent when True: the default world keeps its key)
         key["lab_rare"] = False
+    if held_out:
+        key["held_out"] = sorted(held_out)
     blob = json.dumps(key, sort_keys=True)
     return hashlib.sha1(blob.encode()).hexdigest()[:12]
 
@@ -369,15 +406,17 @@ def make_world(
     cache_dir: str | os.PathLike | None = None,
     wild_rare_fraction: float = DEFAULT_RARE_FRACTION,
     lab_rare: bool = True,
+    held_out=(),
     overwrite: bool = False,
     verbose: bool = False,
 ) -> dict[str, Path]:
     """Generates the synthetic world (or finds it in the cache) and returns split -> .npz path.
 
     The files live in ``cache_dir/world_s{seed}_{key}/`` where ``key`` hashes
-    (:data:`GENERATOR_VERSION`, seed, sizes, wild_rare_fraction, lab_rare). A ``world.json``
-    manifest is written last; a folder with a manifest and every split file is a cache hit and
-    nothing is regenerated. Writes are atomic, so concurrent processes (multi-host) are safe.
+    (:data:`GENERATOR_VERSION`, seed, sizes, wild_rare_fraction, lab_rare, held_out). A
+    ``world.json`` manifest is written last; a folder with a manifest and every split file is a
+    cache hit and nothing is regenerated. Writes are atomic, so concurrent processes
+    (multi-host) are safe.
 
     Args:
       seed: world seed.
@@ -385,6 +424,8 @@ def make_world(
       cache_dir: default :func:`default_cache_dir`.
       wild_rare_fraction: share of rare movements (see :func:`generate_split`).
       lab_rare: whether the lab shows them (see :func:`generate_split`).
+      held_out: families or movements the training splits leave out (see
+        :func:`generate_split`).
       overwrite: regenerate even when cached.
       verbose: print progress.
 
@@ -396,8 +437,12 @@ def make_world(
     if unknown:
         raise ValueError(f"unknown splits in sizes: {sorted(unknown)}; splits are {SPLITS}")
     sizes = {s: int(sizes[s]) for s in SPLITS}
+    held_out = held_out_movements(held_out)
     cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    folder = cache_dir / f"world_s{seed}_{_world_key(seed, sizes, wild_rare_fraction, lab_rare)}"
+    folder = (
+        cache_dir
+        / f"world_s{seed}_{_world_key(seed, sizes, wild_rare_fraction, lab_rare, held_out)}"
+    )
     paths = {s: folder / f"{s}.npz" for s in SPLITS}
     manifest = folder / "world.json"
     if not overwrite and manifest.exists() and all(p.exists() for p in paths.values()):
@@ -413,6 +458,7 @@ def make_world(
             seed=seed,
             wild_rare_fraction=wild_rare_fraction,
             lab_rare=lab_rare,
+            held_out=held_out,
         )
         meta = dict(
             generator="cpose_jax.data.synthetic",
@@ -422,6 +468,7 @@ def make_world(
             domain=_SPEC[split]["domain"],
             wild_rare_fraction=wild_rare_fraction,
             lab_rare=lab_rare,
+            held_out=list(held_out),
         )
         save_dataset(paths[split], skeleton="h36m17", extra_meta=meta, **arrays)
         if verbose:
@@ -432,6 +479,7 @@ def make_world(
         sizes=sizes,
         wild_rare_fraction=wild_rare_fraction,
         lab_rare=lab_rare,
+        held_out=list(held_out),
         seconds=round(time.perf_counter() - t0, 3),
         files={s: p.name for s, p in paths.items()},
     )
@@ -461,6 +509,13 @@ def main(argv=None):
         "--no-lab-rare",
         action="store_true",
         help="the lab never shows a rare movement (only the web 2D and the tests do)",
+    )
+    ap.add_argument(
+        "--held-out",
+        default="",
+        metavar="NAMES",
+        help="comma-separated movement families or movements the training splits leave out "
+        f"(families: {', '.join(motion.FAMILIES)})",
     )
     ap.add_argument("--overwrite", action="store_true")
     ap.add_argument(
@@ -494,6 +549,7 @@ def main(argv=None):
         cache_dir=args.cache_dir,
         wild_rare_fraction=args.wild_rare_fraction,
         lab_rare=not args.no_lab_rare,
+        held_out=args.held_out,
         overwrite=args.overwrite,
         verbose=True,
     )

@@ -56,7 +56,7 @@ def shown(cmd: Sequence[str]) -> str:
     return " ".join(["python", *cmd[1:]])
 
 
-def _call(cmd: Sequence[str], workdir: Path) -> tuple[int, float]:
+def call(cmd: Sequence[str], workdir: Path) -> tuple[int, float]:
     """Runs `cmd` from the repository, appending its output to `<workdir>/report.log`; returns
     (exit status, wall seconds)."""
     workdir.mkdir(parents=True, exist_ok=True)
@@ -83,7 +83,7 @@ def train_all(settings, seeds, runs_dir: Path, epoch_scale: float, dry_run: bool
             print(f"{head}: done, skipped", flush=True)
         else:
             print(f"{head}: {shown(cmd)}", flush=True)
-            rc, wall = _call(cmd, workdir)
+            rc, wall = call(cmd, workdir)
             if rc != 0:
                 print(f"  failed (exit {rc}); see {workdir / 'report.log'}", flush=True)
                 continue
@@ -94,7 +94,7 @@ def train_all(settings, seeds, runs_dir: Path, epoch_scale: float, dry_run: bool
             print(f"  {wall / 60:.1f} min", flush=True)
         if scored and not (workdir / EVAL_DIR / "evaluation.json").exists():
             print(f"{head}: per movement: {shown(scored)}", flush=True)
-            rc, wall = _call(scored, workdir)
+            rc, wall = call(scored, workdir)
             if rc != 0:
                 print(f"  failed (exit {rc}); see {workdir / 'report.log'}", flush=True)
             else:
