@@ -38,20 +38,20 @@ def _j(name):
 
 
 def test_bone_lengths_anthropometric_symmetric_and_consistent(world):
-    lo, hi = synthetic_body.BONE_LENGTH_RANGES
-    mean = synthetic_body.MEAN_BONE_LENGTHS
+    lo, hi = synthetic_body.BONE_LENGTH_BOUNDS
     for split, (_arrays, info) in world.items():
         x = info["pose_3d"]
         measured = np.linalg.norm(np.asarray(geometry.bones(x, H36M17)), axis=-1)  # (N, 16)
         # float32 geometry.bones on ~5 m coordinates: ~1e-6 m.
         np.testing.assert_allclose(measured, info["lengths"][:, 1:], atol=1e-5, err_msg=split)
-        lengths = info["lengths"][:, 1:]
-        assert np.all(lengths >= mean[1:] * lo - 1e-12) and np.all(lengths <= mean[1:] * hi + 1e-12)
+        lengths = info["lengths"]
+        assert np.all(lengths >= lo - 1e-12) and np.all(lengths <= hi + 1e-12), split
         # Left == right for every paired bone.
         np.testing.assert_allclose(info["lengths"], info["lengths"][:, H36M17.flip_perm])
-    # Thighs 0.35-0.56 m, upper arms 0.22-0.35 m: adult ranges.
-    assert 0.35 < mean[_j("LKnee")] * lo and mean[_j("LKnee")] * hi < 0.56
-    assert 0.22 < mean[_j("LElbow")] * lo and mean[_j("LElbow")] * hi < 0.35
+    # Adult ranges: thighs 0.30-0.60 m (Winter's 0.245 of height, 1.45-1.98 m, +-20 %), upper
+    # arms 0.18-0.40 m.
+    assert 0.30 < lo[_j("LKnee")] and hi[_j("LKnee")] < 0.60
+    assert 0.18 < lo[_j("LElbow")] and hi[_j("LElbow")] < 0.40
     # Per-subject variation exists in the lab, and one subject keeps one body.
     arrays, info = world["lab_train"]
     for s in np.unique(arrays["subject"]):
@@ -59,6 +59,58 @@ def test_bone_lengths_anthropometric_symmetric_and_consistent(world):
         assert np.ptp(info["lengths"][m], axis=0).max() == 0.0
     thighs = {s: info["lengths"][arrays["subject"] == s][0, _j("LKnee")] for s in ("S1", "S5")}
     assert thighs["S1"] != thighs["S5"]
+
+
+def test_body_model_bounds_symmetry_and_spread():
+    body = synthetic_body
+    lengths = body.sample_bodies(np.random.default_rng(1), 20000)
+    lo, hi = body.BONE_LENGTH_BOUNDS
+    assert np.all(lengths >= lo) and np.all(lengths <= hi)
+    np.testing.assert_array_equal(lengths, lengths[:, H36M17.flip_perm])  # left = right
+    # The looser scalar range holds too.
+    r_lo, r_hi = body.BONE_LENGTH_RANGES
+    mean = body.MEAN_BONE_LENGTHS
+    assert np.all(lengths[:, 1:] >= mean[1:] * r_lo) and np.all(lengths[:, 1:] <= mean[1:] * r_hi)
+    # The mean body is the middle of the drawn bodies (within 3 % per bone).
+    np.testing.assert_allclose(np.median(lengths[:, 1:], 0), mean[1:], rtol=0.03)
+    hip, sho = lengths[:, _j("RHip")], lengths[:, _j("LShoulder")]
+    leg = lengths[:, _j("RKnee")] + lengths[:, _j("RFoot")]
+    trunk = lengths[:, _j("Spine")] + lengths[:, _j("Thorax")]
+    # Hip joints 0.075-0.15 m from the pelvis centre: narrow hip-joint-centre conventions
+    # (CMU about 0.075 m) and Human3.6M's wide ones (about 0.13 m) are both common.
+    assert np.percentile(hip, 5) < 0.080 and np.percentile(hip, 95) > 0.145
+    assert np.mean(hip < 0.09) > 0.1 and np.mean(hip > 0.13) > 0.1
+    # Short to tall: legs of the 1.48 m woman and the 1.92 m man (ANSUR II 1st / 99th
+    # percentile) with Winter's hip-to-ankle 0.491 of height are 0.73 m and 0.94 m.
+    assert np.percentile(leg, 1) < 0.76 and np.percentile(leg, 99) > 0.93
+    # Leg-to-trunk ratio: the mean body's 1.81 widened by about +-12 %.
+    assert np.percentile(leg / trunk, 5) < 1.65 and np.percentile(leg / trunk, 95) > 2.0
+    # Slim to broad: relative to the legs, hips and shoulders vary together.
+    assert np.corrcoef(np.log(hip / leg), np.log(sho / leg))[0, 1] > 0.08
+
+
+def test_bodies_of_one_call_are_stratified():
+    u = synthetic_body._stratified_uniform(np.random.default_rng(0), 7, 3)
+    # One value in each of the 7 strata of every column.
+    np.testing.assert_array_equal(
+        np.sort(np.floor(u * 7), axis=0), np.repeat(np.arange(7)[:, None], 3, 1)
+    )
+    # Five bodies of one call span more statures than five separate draws (legs as proxy).
+    leg = lambda b: b[:, _j("RKnee")] + b[:, _j("RFoot")]
+    one_call = [
+        np.ptp(leg(synthetic_body.sample_bodies(np.random.default_rng(s), 5))) for s in range(300)
+    ]
+    rng = np.random.default_rng(0)
+    separate = [
+        np.ptp(leg(np.concatenate([synthetic_body.sample_bodies(rng, 1) for _ in range(5)])))
+        for _ in range(300)
+    ]
+    assert np.mean(one_call) > 1.1 * np.mean(separate)
+    # The lab's five training subjects are one such call: at least one below and one above the
+    # median stature.
+    bodies = synthetic._subject_bodies(0)
+    lab = leg(np.stack([bodies[s] for s in ("S1", "S5", "S6", "S7", "S8")]))
+    assert lab.min() < np.median(leg(synthetic_body.sample_bodies(rng, 5000))) < lab.max()
 
 
 def test_joint_angles_within_limits_and_match_the_3d(world):
@@ -435,6 +487,23 @@ def test_pose_coverage_is_pelvis_aligned_mpjpe(world, tmp_path, capsys):
     y = synthetic_coverage.pelvis_aligned(x[:1]).copy()
     y[0, _j("Head")] += 0.3
     np.testing.assert_allclose(synthetic_coverage.pose_coverage(y, x), 0.0, atol=0.02)
+    # The same poses on other bodies: 0 with the bones normalised, > 0 as they are; still
+    # invariant to the reference's rotation and translation.
+    other = synthetic_body.sample_bodies(np.random.default_rng(4), 50)
+    rebuilt = synthetic_body.pose_from_directions(
+        synthetic_body.directions_from_positions(moved), other
+    ) + np.array([0.5, 0.0, -1.0])
+    norm = synthetic_coverage.pose_coverage(rebuilt, x, normalise_bones=True)
+    np.testing.assert_allclose(norm, 0.0, atol=0.02)
+    assert np.all(synthetic_coverage.pose_coverage(rebuilt, x) > 5.0)
+    # Normalising changes only the builds: against itself still 0, and a moved wrist still
+    # counts (the retargeted wrist moves with its bone's direction).
+    np.testing.assert_allclose(
+        synthetic_coverage.pose_coverage(x, x, normalise_bones=True), 0.0, atol=0.02
+    )
+    y = synthetic_coverage.pelvis_aligned(x[:1]).copy()
+    y[0, _j("LWrist"), 0] += 0.150
+    assert synthetic_coverage.pose_coverage(y, x[:1], normalise_bones=True)[0] > 1.0
     # The CLI prints median / p90 per split and per action of the reference.
     ref = tmp_path / "ref.npz"
     arrays, _ = synthetic.generate_split("wild_test", 30, seed=9)
@@ -444,7 +513,11 @@ def test_pose_coverage_is_pelvis_aligned_mpjpe(world, tmp_path, capsys):
     sizes = [f"--size={s}=40" for s in synthetic.SPLITS]
     synthetic.main(["--cache-dir", str(tmp_path), *sizes, "--coverage", str(ref)])
     out = capsys.readouterr().out
-    assert "lab_train          all" in out and "walking" in out
+    assert "lab_train          all" in out and "walking" in out and "bones normalised" in out
+    table = synthetic_coverage.coverage_table(load_dataset(ref), {"wild_test": load_dataset(ref)})
+    row = table["wild_test"]
+    assert row["all"][0] < 0.05 and row["all_bones_normalised"][0] < 0.05
+    assert {k + "_bones_normalised" for k in row if not k.endswith("_normalised")} <= set(row)
 
 
 def test_view_poses_and_motion_figure(tmp_path):

@@ -33,8 +33,10 @@ from cpose_jax.skeleton import H36M17
 __all__ = [
     "ANGLE_LIMITS",
     "ANGLE_NAMES",
+    "BONE_LENGTH_BOUNDS",
     "BONE_LENGTH_RANGES",
     "MEAN_BONE_LENGTHS",
+    "MEAN_STATURE",
     "axis_rotation",
     "directions_from_positions",
     "forward_kinematics",
@@ -50,10 +52,15 @@ _J = SKELETON.joint_index
 
 # ------------------------------------------------------------------ anthropometry (metres)
 
-#: Mean adult bone lengths, indexed by the bone's CHILD joint (root entry 0), roughly the
-#: Human3.6M subjects' averages (body height about 1.72 m).
+#: Stature (m) of the mean body.
+MEAN_STATURE = 1.72
+
+#: The mean body's bone lengths, indexed by the bone's CHILD joint (root entry 0): roughly the
+#: Human3.6M subjects' averages (stature about 1.72 m), except the hip, whose joint placement
+#: differs between conventions (Human3.6M about 0.13 m from the pelvis centre, the functional
+#: hip-joint centres of CMU-style captures 0.075-0.085 m): the mean body sits between them.
 _MEAN = {
-    "RHip": 0.130,  # pelvis centre -> hip joint
+    "RHip": 0.1125,  # pelvis centre -> hip joint
     "RKnee": 0.445,  # thigh
     "RFoot": 0.435,  # shin (knee -> ankle)
     "Spine": 0.235,  # pelvis -> mid spine
@@ -70,12 +77,84 @@ for _k in ("LShoulder", "LElbow", "LWrist"):
     _MEAN[_k.replace("L", "R", 1)] = _MEAN[_k]
 MEAN_BONE_LENGTHS = np.array([0.0] + [_MEAN[n] for n in SKELETON.joint_names[1:]])
 
-#: Per-subject body scale (height / mean height) and per-bone proportion factor (same for
-#: left and right) are drawn from these clipped normals; together they bound every bone to
-#: ``MEAN_BONE_LENGTHS * BONE_LENGTH_RANGES`` (the promise tested).
-_SCALE_SD, _SCALE_CLIP = 0.055, (0.88, 1.13)
-_PROP_SD, _PROP_CLIP = 0.035, (0.91, 1.09)
-BONE_LENGTH_RANGES = (_SCALE_CLIP[0] * _PROP_CLIP[0], _SCALE_CLIP[1] * _PROP_CLIP[1])
+# The body model of :func:`sample_bodies`: bone = stature * (mean bone / MEAN_STATURE) * the
+# factors of the bone's groups * a small per-bone factor. Segment lengths scale with stature
+# (Drillis & Contini 1966, as tabulated in Winter, Biomechanics and Motor Control of Human
+# Movement, Fig. 4.1: thigh 0.245, shank 0.246, upper arm 0.186, forearm 0.146 of height; the
+# mean body's 0.259, 0.253, 0.163, 0.145 differ by where its joints are placed). The factors are
+# drawn independently, wider than one population's spread, so the world holds every build of
+# body, and every joint-placement convention, a lifter may meet.
+#
+# Stature: ANSUR II (Gordon et al. 2014, 2012 Anthropometric Survey of U.S. Army Personnel),
+# women 1.628 m (SD 0.064), men 1.756 m (SD 0.069), half each; truncated to 1.45-1.98 m, a
+# margin beyond the 1st percentile woman (1.48 m) and the 99th percentile man (1.92 m).
+_STATURE_GROUPS = ((1.628, 0.064), (1.756, 0.069))
+_STATURE_RANGE = (1.45, 1.98)
+_LEGS = ("RKnee", "RFoot", "LKnee", "LFoot")
+_TRUNK = ("Spine", "Thorax")
+_ARMS = ("LElbow", "LWrist", "RElbow", "RWrist")
+_HIPS = ("RHip", "LHip")
+_SHOULDERS = ("LShoulder", "RShoulder")
+# Leg-to-trunk: one standard-normal z (truncated at +-2.5) lengthens the legs by 3 % per SD and
+# shortens the trunk by 5 % per SD, keeping stature. Mean sitting-height ratios (sitting height /
+# stature) of adult populations run from about 0.48 to 0.55 (Bogin & Varela-Silva 2010, Leg
+# length, body proportion, and health): legs of 0.45-0.52 of stature, +-7 %, and a trunk
+# (pelvis -> neck base, 0.28 of stature) that gives up what the legs gain, +-12 %.
+_LEG_TRUNK_Z, _LEG_PER_Z, _TRUNK_PER_Z = 2.5, 0.03, -0.05
+# Where the mid-spine joint divides the trunk (share below it): a marker convention (Human3.6M
+# 0.485, the CMU capture's lower/upper back 0.61): normal 0.485 (SD 0.05), truncated.
+_SPINE_SHARE, _SPINE_SHARE_SD, _SPINE_SHARE_RANGE = 0.485, 0.05, (0.40, 0.62)
+# Relative factors (truncated normals, mean 1): (bones, SD, (min, max)).
+_FACTORS = {
+    "arms": (_ARMS, 0.05, (0.85, 1.15)),
+    # slim to broad: hips and shoulders together
+    "breadth": (_HIPS + _SHOULDERS, 0.05, (0.90, 1.10)),
+    "shoulders": (_SHOULDERS, 0.07, (0.82, 1.18)),
+    "neck_head": (("Neck/Nose", "Head"), 0.06, (0.85, 1.15)),
+}
+# Hip width, on top of breadth: uniform over 0.67-1.33 of the mean (0.075-0.150 m at mean
+# stature), the narrow hip-joint-centre conventions and Human3.6M's wide ones equally often.
+_HIP_RANGE = (0.67, 1.33)
+# Every bone's own factor (left = right): SD 2.5 %, truncated at +-5 %.
+_BONE_SD, _BONE_RANGE = 0.025, (0.95, 1.05)
+
+
+def _bone_mask(names) -> np.ndarray:
+    return np.isin(np.arange(SKELETON.num_joints), [_J(n) for n in names])
+
+
+def _factor_bounds() -> np.ndarray:
+    """(2, 17) product of the factors' minima and maxima per bone (stature excluded)."""
+    lo = np.full(SKELETON.num_joints, _BONE_RANGE[0])
+    hi = np.full(SKELETON.num_joints, _BONE_RANGE[1])
+    z = np.array([-_LEG_TRUNK_Z, _LEG_TRUNK_Z])
+    for names, per_z in ((_LEGS, _LEG_PER_Z), (_TRUNK, _TRUNK_PER_Z)):
+        f = 1.0 + per_z * z
+        lo[_bone_mask(names)] *= f.min()
+        hi[_bone_mask(names)] *= f.max()
+    p0, (p_lo, p_hi) = _SPINE_SHARE, _SPINE_SHARE_RANGE
+    lo[_J("Spine")], hi[_J("Spine")] = lo[_J("Spine")] * p_lo / p0, hi[_J("Spine")] * p_hi / p0
+    lo[_J("Thorax")] *= (1 - p_hi) / (1 - p0)
+    hi[_J("Thorax")] *= (1 - p_lo) / (1 - p0)
+    for names, _sd, (f_lo, f_hi) in _FACTORS.values():
+        lo[_bone_mask(names)] *= f_lo
+        hi[_bone_mask(names)] *= f_hi
+    lo[_bone_mask(_HIPS)] *= _HIP_RANGE[0]
+    hi[_bone_mask(_HIPS)] *= _HIP_RANGE[1]
+    return np.stack([lo, hi])
+
+
+#: Per-bone bounds (2, 17) in metres, [min; max] (root entry 0): every bone drawn by
+#: :func:`sample_bodies` lies inside (the promise tested).
+BONE_LENGTH_BOUNDS = (
+    _factor_bounds() * MEAN_BONE_LENGTHS / MEAN_STATURE * np.array(_STATURE_RANGE)[:, None]
+)
+#: The loosest relative range over all bones: every bone lies inside
+#: ``MEAN_BONE_LENGTHS * BONE_LENGTH_RANGES`` (per-bone: :data:`BONE_LENGTH_BOUNDS`).
+BONE_LENGTH_RANGES = (
+    float((BONE_LENGTH_BOUNDS[0, 1:] / MEAN_BONE_LENGTHS[1:]).min()),
+    float((BONE_LENGTH_BOUNDS[1, 1:] / MEAN_BONE_LENGTHS[1:]).max()),
+)
 
 
 def _unit(v):
@@ -270,13 +349,54 @@ def mirror_angles(angles) -> np.ndarray:
     return np.asarray(angles)[..., _MIRROR_PERM] * _MIRROR_SIGN
 
 
+def _stratified_uniform(rng: np.random.Generator, n: int, k: int) -> np.ndarray:
+    """``(n, k)`` uniforms on (0, 1), each column with one value in each of ``n`` equal strata
+    (a Latin hypercube): a few draws spread over the whole range, many draws as plain ones."""
+    strata = rng.permuted(np.repeat(np.arange(n)[:, None], k, axis=1), axis=0)
+    return (strata + rng.uniform(size=(n, k))) / n
+
+
+def _quantile(u, grid, density) -> np.ndarray:
+    """Inverse CDF at ``u`` of a density tabulated on ``grid`` (values stay inside the grid)."""
+    cdf = np.concatenate([[0.0], np.cumsum(0.5 * (density[1:] + density[:-1]) * np.diff(grid))])
+    return np.interp(u, cdf / cdf[-1], grid)
+
+
+def _truncated_normal(u, mean, sd, lo, hi) -> np.ndarray:
+    z = np.linspace((lo - mean) / sd, (hi - mean) / sd, 2001)
+    return mean + sd * _quantile(u, z, np.exp(-0.5 * z * z))
+
+
+def _stature_quantile(u) -> np.ndarray:
+    h = np.linspace(*_STATURE_RANGE, 2001)
+    pdf = sum(np.exp(-0.5 * ((h - m) / sd) ** 2) / sd for m, sd in _STATURE_GROUPS)
+    return _quantile(u, h, pdf)
+
+
 def sample_bodies(rng: np.random.Generator, n: int) -> np.ndarray:
     """``n`` random adult bodies -> bone lengths ``(n, 17)`` metres, left = right.
 
-    Length = mean * body scale * per-bone proportion (both clipped normals), inside
-    ``MEAN_BONE_LENGTHS * BONE_LENGTH_RANGES``.
+    Stature (ANSUR II women and men, 1.45-1.98 m) times the mean body's proportions, times
+    independent factors for leg-to-trunk ratio, where the mid-spine joint divides the trunk, arm
+    length, slim-to-broad (hips and shoulders together), hip width, shoulder width, neck and
+    head, and a small factor per bone (the numbers and sources are beside the constants above).
+    Every bone lies inside :data:`BONE_LENGTH_BOUNDS`. The ``n`` bodies of one call are
+    stratified (:func:`_stratified_uniform`), so a handful of subjects spans short and tall,
+    narrow and wide.
     """
-    scale = np.clip(rng.normal(1.0, _SCALE_SD, (n, 1)), *_SCALE_CLIP)
-    prop = np.clip(rng.normal(1.0, _PROP_SD, (n, SKELETON.num_joints)), *_PROP_CLIP)
-    prop = 0.5 * (prop + prop[:, SKELETON.flip_perm])  # symmetric proportions
-    return MEAN_BONE_LENGTHS * scale * prop
+    u = _stratified_uniform(rng, n, 3 + len(_FACTORS) + 1 + SKELETON.num_joints)
+    stature = _stature_quantile(u[:, 0])
+    f = np.ones((n, SKELETON.num_joints))
+    z = _truncated_normal(u[:, 1], 0.0, 1.0, -_LEG_TRUNK_Z, _LEG_TRUNK_Z)[:, None]
+    f[:, _bone_mask(_LEGS)] *= 1.0 + _LEG_PER_Z * z
+    f[:, _bone_mask(_TRUNK)] *= 1.0 + _TRUNK_PER_Z * z
+    share = _truncated_normal(u[:, 2], _SPINE_SHARE, _SPINE_SHARE_SD, *_SPINE_SHARE_RANGE)
+    f[:, _J("Spine")] *= share / _SPINE_SHARE
+    f[:, _J("Thorax")] *= (1.0 - share) / (1.0 - _SPINE_SHARE)
+    for i, (names, sd, (lo, hi)) in enumerate(_FACTORS.values()):
+        f[:, _bone_mask(names)] *= _truncated_normal(u[:, 3 + i, None], 1.0, sd, lo, hi)
+    i = 3 + len(_FACTORS)
+    f[:, _bone_mask(_HIPS)] *= _HIP_RANGE[0] + (_HIP_RANGE[1] - _HIP_RANGE[0]) * u[:, i, None]
+    own = _truncated_normal(u[:, i + 1 :], 1.0, _BONE_SD, *_BONE_RANGE)
+    f *= own[:, np.minimum(np.arange(SKELETON.num_joints), SKELETON.flip_perm)]  # left = right
+    return MEAN_BONE_LENGTHS / MEAN_STATURE * stature[:, None] * f

@@ -2,18 +2,28 @@
 
 :func:`pose_coverage` measures, per reference pose (e.g. real motion capture retargeted by
 ``data_prep.acclaim``), the distance to the nearest pose of a split after aligning the pelvis
-frames; :func:`world_stats` summarises each split (rare-movement share, body size in pixels,
-detector error against its confidence, camera-frame torso tilt, depth, focal length).
+frames, with the bodies as they are or with every pose retargeted to the mean body first (then
+the distance compares poses, not builds); :func:`world_stats` summarises each split
+(rare-movement share, body size in pixels, detector error against its confidence, camera-frame
+torso tilt, depth, focal length).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from cpose_jax.data import synthetic_body as body
 from cpose_jax.data import synthetic_motion as motion
 from cpose_jax.data.schema import Dataset
 
-__all__ = ["COVERAGE_JOINTS", "coverage_table", "pelvis_aligned", "pose_coverage", "world_stats"]
+__all__ = [
+    "COVERAGE_JOINTS",
+    "coverage_table",
+    "mean_body",
+    "pelvis_aligned",
+    "pose_coverage",
+    "world_stats",
+]
 
 #: Joints compared by :func:`pose_coverage`: all but Neck/Nose and Head (15).
 COVERAGE_JOINTS = tuple(j for j in range(17) if j not in (9, 10))
@@ -32,7 +42,15 @@ def pelvis_aligned(pose) -> np.ndarray:
     return np.einsum("nij,nkj->nki", r, x)
 
 
-def pose_coverage(reference, train, *, chunk: int = 64) -> np.ndarray:
+def mean_body(pose) -> np.ndarray:
+    """Poses ``(..., 17, 3)`` retargeted to the mean body: each bone keeps its direction and
+    takes its length from :data:`.synthetic_body.MEAN_BONE_LENGTHS` (root at 0)."""
+    return body.pose_from_directions(body.directions_from_positions(pose), body.MEAN_BONE_LENGTHS)
+
+
+def pose_coverage(
+    reference, train, *, normalise_bones: bool = False, chunk: int = 64
+) -> np.ndarray:
     """Per reference pose, the distance (mm) to its nearest training pose.
 
     Distance = mean over :data:`COVERAGE_JOINTS` of the per-joint Euclidean distance between
@@ -41,10 +59,15 @@ def pose_coverage(reference, train, *, chunk: int = 64) -> np.ndarray:
     Args:
       reference: ``(R, 17, 3)`` m (any frame).
       train: ``(T, 17, 3)`` m (any frame; duplicates are harmless).
+      normalise_bones: retarget both sets to the mean body first (:func:`mean_body`), so the
+        distance compares the poses (bone directions), not the bodies' builds.
+      chunk: reference poses compared at once (memory: ``chunk * T * 15`` floats).
 
     Returns:
       ``(R,)`` mm.
     """
+    if normalise_bones:
+        reference, train = mean_body(reference), mean_body(train)
     j = list(COVERAGE_JOINTS)
     ref = pelvis_aligned(reference)[:, j].astype(np.float32)
     tr = pelvis_aligned(train)[:, j].astype(np.float32)
@@ -58,19 +81,30 @@ def pose_coverage(reference, train, *, chunk: int = 64) -> np.ndarray:
 
 def coverage_table(reference, datasets: dict[str, Dataset]) -> dict[str, dict]:
     """Median and 90th percentile of :func:`pose_coverage` of ``reference`` (a Dataset with
-    ``pose_3d``) against every split with 3D, overall and per reference action."""
+    ``pose_3d``) against every split with 3D, overall and per reference action.
+
+    Returns ``{split: {key: [median, p90, n]}}`` with keys ``all`` and each action, measured on
+    the bodies as they are, and the same keys + ``_bones_normalised`` (e.g.
+    ``all_bones_normalised``) measured with ``normalise_bones=True``.
+    """
     ref = reference["pose_3d"]
     acts = reference["action"] if "action" in reference else None
     out = {}
     for split, ds in datasets.items():
         if "pose_3d" not in ds or len(ds) == 0:
             continue
-        d = pose_coverage(ref, ds["pose_3d"])
-        row = dict(all=[float(np.median(d)), float(np.percentile(d, 90)), int(d.size)])
-        if acts is not None:
-            for a in np.unique(acts):
-                m = acts == a
-                row[str(a)] = [float(np.median(d[m])), float(np.percentile(d[m], 90)), int(m.sum())]
+        row = {}
+        for suffix, norm in (("", False), ("_bones_normalised", True)):
+            d = pose_coverage(ref, ds["pose_3d"], normalise_bones=norm)
+            groups = {"all": np.ones(len(d), bool)}
+            if acts is not None:
+                groups.update({str(a): acts == a for a in np.unique(acts)})
+            for key, m in groups.items():
+                row[key + suffix] = [
+                    float(np.median(d[m])),
+                    float(np.percentile(d[m], 90)),
+                    int(m.sum()),
+                ]
         out[split] = row
     return out
 
