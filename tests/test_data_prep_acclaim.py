@@ -165,6 +165,35 @@ def test_convert_retargets_to_the_world_bodies_and_cameras():
         assert a["action"][0] == "t/s00" and conv.meta["cameras"] == cams
 
 
+def test_convert_can_keep_the_captured_bone_lengths():
+    """`bones='capture'`: the pose IS the capture (root-relative), its own lengths, not a
+    drawn body; the cameras are drawn as with the world's body (same seed, same views)."""
+    frames = [{"lfemur": [-20 * k, 0, 0], "rhumerus": [0, 0, 10 * k]} for k in range(3)]
+    asf, amc = _asf(), _amc(frames)
+    cap = acclaim.clip_positions(asf, amc, fps_in=30, fps=30)
+    own = acclaim.convert(asf, amc, cameras="phone", fps_in=30, fps=30, bones="capture")
+    drawn = acclaim.convert(asf, amc, cameras="phone", fps_in=30, fps=30)
+    x = own.arrays["pose_3d"]
+    parents = [max(p, 0) for p in _parents()]
+    # (a mapped joint, e.g. the shoulder placed from the thorax, can make a length vary a
+    # little between frames: the clip's median is kept)
+    want = np.median(np.linalg.norm(cap - cap[:, parents], axis=-1), axis=0)[None]
+    np.testing.assert_allclose(
+        np.linalg.norm(x - x[:, parents], axis=-1), want.repeat(3, 0), atol=1e-9
+    )
+    assert not np.allclose(
+        np.linalg.norm(
+            drawn.arrays["pose_3d"][0, 1:] - drawn.arrays["pose_3d"][0, parents[1:]], axis=-1
+        ),
+        want[0, 1:],
+        atol=1e-3,
+    )
+    np.testing.assert_allclose(own.arrays["intrinsics"], drawn.arrays["intrinsics"])
+    assert own.meta["bones"] == "capture"
+    with pytest.raises(ValueError, match="bones must be"):
+        acclaim.convert(asf, amc, bones="mean")
+
+
 def _parents():
     from cpose_jax.skeleton import H36M17
 
