@@ -166,8 +166,8 @@ def test_convert_retargets_to_the_world_bodies_and_cameras():
 
 
 def test_convert_can_keep_the_captured_bone_lengths():
-    """`bones='capture'`: the pose IS the capture (root-relative), its own lengths, not a
-    drawn body; the cameras are drawn as with the world's body (same seed, same views)."""
+    """`bones='capture'`: the capture's directions with its own (median) bone lengths, not a
+    drawn body's; the cameras are drawn as with the world's body (same seed, same views)."""
     frames = [{"lfemur": [-20 * k, 0, 0], "rhumerus": [0, 0, 10 * k]} for k in range(3)]
     asf, amc = _asf(), _amc(frames)
     cap = acclaim.clip_positions(asf, amc, fps_in=30, fps=30)
