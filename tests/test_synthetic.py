@@ -254,10 +254,14 @@ def test_rare_movements_are_physically_plausible():
     for flat in (face > 0.7, face < -0.7):
         assert flat.sum() > 30 and np.median(height[flat, 0]) < 0.15
     # Cartwheel: arms overhead and legs apart from the lean-in to the landing.
-    a, _, _ = synthetic_motion.trajectory("cartwheel", 40, seed=0)
     mid = slice(8, 32)  # phases 0.2-0.8: rolled 72-288 degrees
-    for name in ("l_sho_abd", "r_sho_abd"):
-        assert np.all(a[mid, synthetic_body.ANGLE_NAMES.index(name)] > 120.0)
+    for variant, arms in (
+        ("two_hands", ("l_sho_abd", "r_sho_abd")),
+        ("one_handed", ("l_sho_abd",)),
+    ):
+        a, _, _ = synthetic_motion.trajectory("cartwheel", 40, seed=0, variant=variant)
+        for name in arms:
+            assert np.all(a[mid, synthetic_body.ANGLE_NAMES.index(name)] > 120.0)
 
 
 def test_stress_test_is_harder_than_wild_test(world):
@@ -288,15 +292,140 @@ def test_gait_arm_swing_is_phase_locked_to_the_legs():
     assert 40 < knee.max() < 80 and knee.min() < 15
 
 
+def _cycles():
+    """(movement, variant) for every movement and every named variant."""
+    for m in synthetic_motion.MOVEMENTS:
+        for v in synthetic_motion.VARIANTS.get(m, (None,)):
+            yield m, v
+
+
 def test_every_movement_is_continuous_along_its_trajectory():
     rng = np.random.default_rng(0)
     lengths = synthetic_body.sample_bodies(rng, 1)
-    for m in synthetic_motion.MOVEMENTS:
-        a, tilt, lift = synthetic_motion.trajectory(m, 120, seed=2)
+    for m, v in _cycles():
+        a, tilt, lift = synthetic_motion.trajectory(m, 120, seed=2, variant=v)
         x = synthetic_body.forward_kinematics(a, np.repeat(lengths, 120, 0), tilt)
         step = np.linalg.norm(np.diff(x, axis=0), axis=-1).max()
-        assert step < 0.25, (m, step)  # no jumps between consecutive frames (1/120 cycle)
+        assert step < 0.25, (m, v, step)  # no jumps between consecutive frames (1/120 cycle)
         assert np.all(lift >= 0)
+
+
+def test_movement_families_partition_the_movements_and_the_mixes_cover_them():
+    fams = synthetic_motion.FAMILIES
+    listed = [m for ms in fams.values() for m in ms]
+    assert sorted(listed) == sorted(synthetic_motion.MOVEMENTS)  # each exactly once
+    assert len(set(synthetic_motion.MOVEMENTS)) == len(synthetic_motion.MOVEMENTS)
+    assert set(fams["turns"]) == {"spinning", "turning_kick"}
+    assert set(synthetic_motion.VARIANTS) <= set(synthetic_motion.MOVEMENTS)
+    # The world's mixes: every everyday and sport movement weighted, each mix summing to 1, and
+    # every movement drawn in a domain's mix.
+    assert set(synthetic._EVERYDAY_MIX) == set(synthetic_motion.EVERYDAY)
+    assert set(synthetic._SPORT_MIX) == set(synthetic_motion.SPORT)
+    for mix in (synthetic._EVERYDAY_MIX, synthetic._SPORT_MIX):
+        assert abs(sum(mix.values()) - 1.0) < 1e-9 and min(mix.values()) > 0
+    mix = synthetic._action_mix("lab", 0.1)
+    assert set(mix) == set(synthetic_motion.MOVEMENTS) and abs(sum(mix.values()) - 1) < 1e-9
+
+
+def test_every_movement_and_variant_is_finite_and_within_the_limits():
+    lo, hi = synthetic_body.ANGLE_LIMITS.T
+    rng = np.random.default_rng(4)
+    for m, v in _cycles():
+        a, tilt, lift = synthetic_motion.trajectory(m, 50, seed=1, variant=v)
+        assert np.isfinite(a).all() and np.isfinite(tilt).all() and np.isfinite(lift).all()
+        assert np.all(a >= lo) and np.all(a <= hi), (m, v)
+        np.testing.assert_allclose(tilt @ tilt.transpose(0, 2, 1), np.eye(3)[None].repeat(50, 0),
+                                   atol=1e-12)  # fmt: skip
+    for m in synthetic_motion.MOVEMENTS:  # with noise, styles and mirroring
+        a, tilt, lift = synthetic_motion.sample_movement(
+            rng, m, synthetic_motion.sample_styles(rng, 300)
+        )
+        assert np.isfinite(a).all() and np.all(a >= lo) and np.all(a <= hi), m
+        assert np.all(lift >= 0)
+    with pytest.raises(ValueError, match="variant"):
+        synthetic_motion.trajectory("crawling", 4, variant="moonwalk")
+
+
+def _trajectory_3d(movement, variant, frames):
+    a, tilt, lift = synthetic_motion.trajectory(movement, frames, seed=3, variant=variant)
+    x = synthetic_body.forward_kinematics(
+        a, np.repeat(synthetic_body.MEAN_BONE_LENGTHS[None], frames, 0), tilt
+    )
+    x[..., 2] += (lift - x[..., 2].min(1))[:, None]  # lowest joint on the ground (z = 0)
+    return a, x
+
+
+def _facing(x):
+    """Horizontal unit facing direction from the skeleton: left x up (see _handedness)."""
+    f = np.cross(x[:, _j("LHip")] - x[:, _j("RHip")], x[:, _j("Thorax")] - x[:, _j("Hip")])
+    f[:, 2] = 0.0
+    return f / np.linalg.norm(f, axis=-1, keepdims=True)
+
+
+def _trunk_elevation(x):
+    """Angle of pelvis -> thorax above the horizontal, degrees (90 upright, -90 inverted)."""
+    t = x[:, _j("Thorax")] - x[:, _j("Hip")]
+    return np.rad2deg(np.arcsin(t[:, 2] / np.linalg.norm(t, axis=-1)))
+
+
+def test_spins_turn_the_whole_body_through_the_circle():
+    for m, variants, least in (
+        ("spinning", synthetic_motion.VARIANTS["spinning"], 350.0),
+        ("turning_kick", ("spinning_back_kick", "spinning_hook_kick"), 300.0),
+        ("turning", ("walk_curve", "step_turn"), 85.0),
+    ):
+        for v in variants:
+            _, x = _trajectory_3d(m, v, 120)
+            f = _facing(x)
+            heading = np.unwrap(np.arctan2(f[:, 1], f[:, 0]))
+            turned = np.rad2deg(heading[-1] - heading[0])
+            assert turned > least, (m, v, turned)  # to the left (counter-clockwise)
+            # The trunk stays above the horizontal while turning (not a cartwheel or a roll).
+            assert _trunk_elevation(x).min() > 15.0, (m, v)
+
+
+def test_round_off_goes_over_the_hands_and_lands_facing_back():
+    _, x = _trajectory_3d("cartwheel", "round_off", 100)
+    head_above_pelvis = x[:, _j("Head"), 2] - x[:, _j("Hip"), 2]
+    assert head_above_pelvis.min() < -0.5  # inverted, the head half a metre below the pelvis
+    inv = np.argmin(head_above_pelvis)
+    wrists = x[inv, [_j("LWrist"), _j("RWrist")], 2]
+    assert wrists.max() < 0.1  # on both hands
+    f = _facing(x)
+    assert f[0] @ f[-1] < -0.9  # facing the way it came
+    assert _trunk_elevation(x[-1:])[0] > 70.0
+    feet = x[-1, [_j("LFoot"), _j("RFoot")]]
+    assert np.linalg.norm(feet[0] - feet[1]) < 0.45 and feet[:, 2].max() < 0.05  # two feet
+    # The plain cartwheel comes back facing forward.
+    _, x = _trajectory_3d("cartwheel", "two_hands", 100)
+    assert _facing(x)[0] @ _facing(x)[-1] > 0.9
+
+
+def test_crawling_keeps_the_trunk_near_horizontal_and_the_limbs_on_the_floor():
+    for v in synthetic_motion.VARIANTS["crawling"]:
+        _, x = _trajectory_3d("crawling", v, 40)
+        assert np.abs(_trunk_elevation(x)).max() < 30.0, v
+        hands = x[:, [_j("LWrist"), _j("RWrist")], 2]
+        assert np.median(hands.min(1)) < 0.06, v  # a hand down (on the forearm for the belly)
+        if v == "belly":
+            assert x[:, _j("Hip"), 2].max() < 0.2  # the pelvis on the floor
+        else:
+            assert x[:, _j("Hip"), 2].min() > 0.35  # on knees or feet
+        support = {"hands_knees": ("LKnee", "RKnee"), "bear": ("LFoot", "RFoot")}.get(v)
+        if support:
+            legs = x[:, [_j(support[0]), _j(support[1])], 2]
+            assert np.median(legs.min(1)) < 0.06, v
+
+
+def test_getting_up_starts_on_the_floor_and_ends_standing():
+    for v in synthetic_motion.VARIANTS["getting_up"]:
+        a, x = _trajectory_3d("getting_up", v, 100)
+        assert abs(_trunk_elevation(x[:1])[0]) < 20.0 and x[0, _j("Hip"), 2] < 0.3, v
+        assert _trunk_elevation(x[-1:])[0] > 75.0 and x[-1, _j("Hip"), 2] > 0.8, v
+        knees = [synthetic_body.ANGLE_NAMES.index(k) for k in ("l_knee_flex", "r_knee_flex")]
+        assert a[-1, knees].max() < 25.0, v
+        # On the way up it passes low (sitting, kneeling or on all fours): pelvis below 0.6 m.
+        assert (x[20:80, _j("Hip"), 2] < 0.6).any(), v
 
 
 def test_2d_gt_is_exact_geometry_projection_of_3d(world):

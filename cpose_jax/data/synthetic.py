@@ -138,13 +138,18 @@ _ALL_SUBJECTS = (
     "TS5",
     "TS6",
 )
-# Everyday (Human3.6M's activities) and sport movements; each mix is completed by the rare
-# (floor and inverted) movements, uniformly, at the split's rare share.
+# Everyday (Human3.6M's activities) and sport movements, each mix summing to 1; each is
+# completed by the rare (floor and inverted) movements, uniformly, at the split's rare share.
 _EVERYDAY_MIX = {
-    "standing": 0.12, "walking": 0.22, "sitting": 0.12, "sit_to_stand": 0.08,
-    "squat_pickup": 0.08, "reaching": 0.1, "gesturing": 0.16, "hand_to_face": 0.12,
+    "standing": 0.11, "walking": 0.2, "sitting": 0.11, "sit_to_stand": 0.08,
+    "squat_pickup": 0.08, "reaching": 0.09, "gesturing": 0.15, "hand_to_face": 0.11,
+    "turning": 0.07,
 }  # fmt: skip
-_SPORT_MIX = {"running": 0.25, "jumping": 0.2, "kicking": 0.15, "punching": 0.15, "dancing": 0.25}
+_SPORT_MIX = {
+    "running": 0.17, "jumping": 0.12, "kicking": 0.08, "punching": 0.08, "dancing": 0.12,
+    "dance_expressive": 0.1, "spinning": 0.08, "turning_kick": 0.09, "martial_arts": 0.09,
+    "swinging": 0.07,
+}  # fmt: skip
 _SPORT_SHARE = {"lab": 0.25, "rig2": 0.3, "phone": 0.15, "web": 0.45, "stress": 0.3}
 _DETECTOR_LEVEL = {"lab": 1.0, "rig2": 1.3, "phone": 1.4, "web": 1.4, "stress": 1.7}
 _WILD_TILT_SHARE, _WILD_TILT_SD = 0.3, 25.0
