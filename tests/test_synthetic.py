@@ -666,3 +666,22 @@ def test_view_poses_and_motion_figure(tmp_path):
         synthetic.view_poses(x, np.random.default_rng(0), domain="moon", root_height=np.ones(5))
     fig = synthetic_figures.make_motion_figure(tmp_path / "m.png", frames=3)
     assert fig.stat().st_size > 10_000
+
+
+def test_side_kick_leans_away_from_the_kicking_leg():
+    """At the side kick's extension the kicking (left) foot is at about hip height, the trunk
+    leans to the body's right, away from it, and the support (right) leg stays near vertical
+    with its foot lowest."""
+    rng = np.random.default_rng(0)
+    style = synthetic_motion.sample_styles(rng, 1)
+    style["rhythm"][:, 0], style["amp"][:], style["bias"][:] = 0.9, 1.0, 0.0  # the side variant
+    angles, tilt, _ = synthetic_motion._evaluate(
+        "kicking", np.array([0.45]), style, rng, noise_deg=0.0
+    )
+    x = synthetic_body.forward_kinematics(angles, synthetic_body.MEAN_BONE_LENGTHS[None], tilt)[0]
+    j = synthetic_body.SKELETON.joint_index
+    assert abs(x[j("LFoot"), 2] - x[j("LHip"), 2]) < 0.15
+    assert x[j("Thorax"), 0] - x[0, 0] > 0.15  # x = the body's right
+    leg = x[j("RFoot")] - x[j("RHip")]
+    assert np.degrees(np.arccos(-leg[2] / np.linalg.norm(leg))) < 20
+    assert np.argmin(x[:, 2]) == j("RFoot")

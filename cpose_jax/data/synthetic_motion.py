@@ -490,8 +490,13 @@ def _kicking(o, p, s):
                  r_sho_abd=20, l_knee_flex=15, r_knee_flex=15)  # fmt: skip
     chamber = dict(guard, l_hip_flex=95, l_knee_flex=110, pitch=-10)
     front = dict(guard, l_hip_flex=100, l_knee_flex=5, pitch=-20, lumbar_flex=-10)
-    side_ch = dict(guard, l_hip_flex=70, l_hip_abd=40, l_knee_flex=110, roll=-25, l_hip_rot=-30)
-    side = dict(guard, l_hip_flex=30, l_hip_abd=50, l_knee_flex=5, roll=-45, l_hip_rot=-35)
+    # Side kick: the trunk leans AWAY from the kicking (left) leg (a positive roll tips the head
+    # to the body's right) and the support hip abducts against the lean, so the support leg
+    # stays near vertical while the kicking leg reaches about horizontal.
+    side_ch = dict(guard, l_hip_flex=70, l_hip_abd=40, l_knee_flex=110, roll=20, r_hip_abd=18,
+                   l_hip_rot=-30)  # fmt: skip
+    side = dict(guard, l_hip_flex=30, l_hip_abd=50, l_knee_flex=5, roll=40, r_hip_abd=36,
+                l_hip_rot=-35)  # fmt: skip
     k1 = [(0.0, guard), (0.3, chamber), (0.45, front), (0.6, chamber), (0.85, guard), (1.0, guard)]
     k2 = [(0.0, guard), (0.3, side_ch), (0.45, side), (0.6, side_ch), (0.85, guard), (1.0, guard)]
     _apply_either(o, p, s["rhythm"][:, 0] < 0.6, k1, k2)
