@@ -141,25 +141,30 @@ def coverage_sample(
     """``num_sources`` and ``num_reference`` distinct poses of ``pose_abs (N, 17, 3)`` (a
     training set, camera frame, metres; ``intrinsics (N, 4)``), drawn without overlap.
 
-    Poses equal after pelvis alignment (one pose seen by a rig's several cameras) count once,
-    so no source has a copy among the references. With fewer distinct poses than asked for,
-    half (at most ``num_sources``) become sources and the rest references.
+    Poses equal after pelvis alignment (one pose seen by a rig's several cameras) count once:
+    they are merged on a 1 mm grid, and a reference pose within 1 mm of a source (a copy that
+    rounding put on the other side of a grid line) is dropped, so no source has a copy among
+    the references. With fewer distinct poses than asked for, half (at most ``num_sources``)
+    become sources and at most the rest references.
     """
-    pose_abs = np.asarray(pose_abs, np.float32)
+    pose_abs = np.asarray(pose_abs, np.float64)
     if pose_abs.ndim != 3 or pose_abs.shape[1:] != (17, 3):
         raise ValueError(f"coverage needs 17-joint poses (N, 17, 3), got {pose_abs.shape}")
     aligned = pelvis_aligned(pose_abs)[:, list(COVERAGE_JOINTS)]
-    _, first = np.unique(np.round(aligned, 5).reshape(len(aligned), -1), axis=0, return_index=True)
+    _, first = np.unique(np.round(aligned, 3).reshape(len(aligned), -1), axis=0, return_index=True)
     if len(first) < 2:
         raise ValueError(f"coverage needs at least 2 distinct poses, got {len(first)}")
     order = np.random.default_rng(seed).permutation(np.sort(first))
     n_src = min(num_sources, len(order) // 2)
-    src, ref = order[:n_src], order[n_src : n_src + num_reference]
+    src, candidates = order[:n_src], order[n_src : n_src + 2 * num_reference]
+    ref = candidates[pose_coverage(pose_abs[candidates], pose_abs[src]) > 1.0][:num_reference]
+    sources = pose_abs[src].astype(np.float32)
+    reference = pose_abs[ref].astype(np.float32)
     return CoverageSample(
-        sources=pose_abs[src],
+        sources=sources,
         intrinsics=np.asarray(intrinsics, np.float32)[src],
-        reference=pose_abs[ref],
-        real_mm=float(np.median(pose_coverage(pose_abs[src], pose_abs[ref]))),
+        reference=reference,
+        real_mm=float(np.median(pose_coverage(sources, reference))),
     )
 
 
