@@ -281,7 +281,8 @@ def base_config() -> ml_collections.ConfigDict:
     t.progress = True
     t.tensorboard = True
     # Every k-th epoch of a GAN stage, the coverage of the generator's fakes beyond the
-    # training poses (`steps.make_coverage_fn`, ~0.5 s on a 2-core CPU; 0 = off).
+    # training poses (`steps.make_coverage_fn`: a few hundred nearest-neighbour searches on
+    # the host; 0 = off).
     t.coverage_every = 5
     t.kill_at_step = 0  # testing aid: SIGKILL this process after that global step (0 = off)
 
