@@ -1,4 +1,5 @@
-"""Diagnostics of the generator's fakes as pure JAX functions (jit-able, no host syncs).
+"""Diagnostics of the generator's fakes: per-step statistics as pure JAX functions (jit-able,
+no host syncs) and their coverage beyond the training poses (numpy, on the host).
 
 A PoseAug generator can collapse to poses that fool its discriminators but look like no real
 image: tiny, far away, upside down. These statistics make that visible in the training log:
@@ -11,17 +12,36 @@ image: tiny, far away, upside down. These statistics make that visible in the tr
 
 Poses are camera frame, metres ``(B, J, 3)``; 2D poses are normalized screen coordinates (or
 pixels: any units, the same for fakes and reals) ``(B, J, 2)`` with ``v`` pointing down.
+
+Whether the fakes show the lifter anything new is a different question: :func:`fake_coverage`
+measures how far they are from the training poses (the median distance, mm, to the nearest pose
+of a fixed sample of them after aligning the pelvis frames:
+:func:`cpose_jax.data.synthetic_coverage.pose_coverage`), beside the same for real training
+poses left out of that sample (:func:`coverage_sample`), the distance that counts as "like the
+training data". Needs the 17-joint H36M skeleton.
 """
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from cpose_jax import geometry
+from cpose_jax.data.synthetic_coverage import COVERAGE_JOINTS, pelvis_aligned, pose_coverage
 from cpose_jax.skeleton import Skeleton
 
-__all__ = ["extent_2d", "fake_statistics", "masked_median", "torso_angle_from_up"]
+__all__ = [
+    "CoverageSample",
+    "coverage_sample",
+    "extent_2d",
+    "fake_coverage",
+    "fake_statistics",
+    "masked_median",
+    "torso_angle_from_up",
+]
 
 
 def extent_2d(keypoints_2d: jax.Array, *, root: int = 0) -> jax.Array:
@@ -95,3 +115,68 @@ def fake_statistics(
         "extent_ratio": ratio,
         "torso_down_fraction": jnp.sum(down * w) / jnp.maximum(jnp.sum(w), 1.0),
     }
+
+
+# ------------------------------------------------------------------------- coverage (host side)
+
+
+class CoverageSample(NamedTuple):
+    """A fixed sample of distinct training poses (:func:`coverage_sample`).
+
+    sources: ``(S, 17, 3)`` absolute camera-frame poses, metres: what the generator modifies.
+    intrinsics: ``(S, 4)`` their cameras (the units the fakes are projected in).
+    reference: ``(R, 17, 3)`` other training poses, metres: the data the fakes are compared to.
+    real_mm: median distance (mm) of the sources to their nearest reference pose.
+    """
+
+    sources: np.ndarray
+    intrinsics: np.ndarray
+    reference: np.ndarray
+    real_mm: float
+
+
+def coverage_sample(
+    pose_abs, intrinsics, *, num_reference: int = 3000, num_sources: int = 256, seed: int = 0
+) -> CoverageSample:
+    """``num_sources`` and ``num_reference`` distinct poses of ``pose_abs (N, 17, 3)`` (a
+    training set, camera frame, metres; ``intrinsics (N, 4)``), drawn without overlap.
+
+    Poses equal after pelvis alignment (one pose seen by a rig's several cameras) count once:
+    they are merged on a 1 mm grid, and a reference pose within 1 mm of a source (a copy that
+    rounding put on the other side of a grid line) is dropped, so no source has a copy among
+    the references. With fewer distinct poses than asked for, half (at most ``num_sources``)
+    become sources and at most the rest references.
+    """
+    pose_abs = np.asarray(pose_abs, np.float64)
+    if pose_abs.ndim != 3 or pose_abs.shape[1:] != (17, 3):
+        raise ValueError(f"coverage needs 17-joint poses (N, 17, 3), got {pose_abs.shape}")
+    aligned = pelvis_aligned(pose_abs)[:, list(COVERAGE_JOINTS)]
+    _, first = np.unique(np.round(aligned, 3).reshape(len(aligned), -1), axis=0, return_index=True)
+    if len(first) < 2:
+        raise ValueError(f"coverage needs at least 2 distinct poses, got {len(first)}")
+    order = np.random.default_rng(seed).permutation(np.sort(first))
+    n_src = min(num_sources, len(order) // 2)
+    src, candidates = order[:n_src], order[n_src : n_src + 2 * num_reference]
+    ref = candidates[pose_coverage(pose_abs[candidates], pose_abs[src]) > 1.0][:num_reference]
+    sources = pose_abs[src].astype(np.float32)
+    reference = pose_abs[ref].astype(np.float32)
+    return CoverageSample(
+        sources=sources,
+        intrinsics=np.asarray(intrinsics, np.float32)[src],
+        reference=reference,
+        real_mm=float(np.median(pose_coverage(sources, reference))),
+    )
+
+
+def fake_coverage(fakes, sample: CoverageSample, usable=None) -> dict[str, float]:
+    """Coverage of ``fakes (S, 17, 3)`` (metres, any frame: the comparison aligns the pelvis
+    frames) generated from ``sample.sources``, in mm: ``coverage_mm`` the median distance of
+    the fakes to their nearest reference pose, ``coverage_usable_mm`` the same over the rows
+    where ``usable (S,)`` is true (absent without ``usable`` or with none true) and
+    ``real_coverage_mm`` the sources' own (``sample.real_mm``). A fake no farther than the
+    real value adds no pose the training set lacks."""
+    d = pose_coverage(np.asarray(fakes, np.float32), sample.reference)
+    out = {"coverage_mm": float(np.median(d)), "real_coverage_mm": sample.real_mm}
+    if usable is not None and np.any(usable):
+        out["coverage_usable_mm"] = float(np.median(d[np.asarray(usable, bool)]))
+    return out

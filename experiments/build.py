@@ -13,7 +13,7 @@ from typing import Any
 
 import jax
 
-from cpose_jax import evaluation, inference, metrics, models
+from cpose_jax import diagnostics, evaluation, inference, metrics, models
 from cpose_jax.data import pipeline
 from cpose_jax.inference import predict, variables_of
 from cpose_jax.skeleton import get_skeleton
@@ -251,6 +251,7 @@ def build_run(config, *, verbose: bool = False) -> Run:
             process_count=jax.process_count(),
         )
 
+    coverage_fn = _coverage_fn(config, modules, data)
     stages: list[loop.Stage] = []
     start = 0
     for si, name in enumerate(names):
@@ -276,6 +277,7 @@ def build_run(config, *, verbose: bool = False) -> Run:
                 txs=txs,
                 reset_nets=options.trained,
                 validate=bool(st.validate) and st.kind != "refiner" and data.val is not None,
+                epoch_fn=coverage_fn if st.kind == "gan" else None,
             )
         )
         start += n_steps
@@ -284,6 +286,24 @@ def build_run(config, *, verbose: bool = False) -> Run:
     predict_fn = make_predict(config, modules)
     validate_fn, evaluate_fn = _evaluators(config, mesh, predict_fn, data)
     return Run(config, mesh, modules, state, stages, data, predict_fn, validate_fn, evaluate_fn)
+
+
+def _coverage_fn(config, modules, data: datasets.Data) -> Callable | None:
+    """The GAN stages' `loop.Stage.epoch_fn`: every `train.coverage_every` epochs, the
+    coverage of the generator's fakes beyond a fixed sample of the 2D-3D training poses
+    (`steps.make_coverage_fn`). None when that is 0, or without a generator or the 17-joint
+    skeleton the coverage metric compares."""
+    every = config.train.coverage_every
+    if not every or "generator" not in modules or get_skeleton(config.skeleton).num_joints != 17:
+        return None
+    p = data.paired
+    sample = diagnostics.coverage_sample(
+        p["pose_3d"] + p["translation"][:, None, :], p["intrinsics"], seed=config.seed
+    )
+    coverage = steps.make_coverage_fn(
+        modules["generator"], sample, gan=gan_settings(config), seed=config.seed
+    )
+    return lambda state, epoch: coverage(state) if epoch % every == 0 else {}
 
 
 _TRACKED = ("mpjpe", "n_mpjpe", "pa_mpjpe", "log_scale", "pck", "auc")

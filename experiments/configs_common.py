@@ -32,8 +32,10 @@ Key reference (what the training code reads):
   only the camera branch can explain depth (experiments/RESULTS.md, claim 1).
 - `model.lifter.kind` ('martinez' | 'videopose'), widths/blocks/dropout per network,
   `model.refiner.enabled`, `model.camera.enabled`, camera/generator priors.
-- `model.generator.translation` ('bounded' | 'poseaug'): how the generator's RT stage places
-  the root (`cpose_jax.models.generator`); `model.disc_2d.input_kind` ('kcs' | 'raw').
+- `model.generator.translation` ('bounded' | 'poseaug' | 'source'): how the generator's RT
+  stage places the root, and `model.generator.rotation` ('any' | 'upright') how it turns the
+  pose (`cpose_jax.models.generator`; 'source' with `source_log_range`, `source_shift`,
+  'upright' with `tilt_limit` in radians); `model.disc_2d.input_kind` ('kcs' | 'raw').
 - `optim.<net>.{lr_scale, clip_norm, b1, b2, weight_decay}`: each network's own optimizer; its
   learning rate in a stage = stage lr * lr_scale.
 - `loss_weights.*`: λ of paper Eq. 16/17 (+ the 2D-only adversarial weight), and departures
@@ -63,13 +65,16 @@ Key reference (what the training code reads):
   network per iteration on real, augmented and 2D-only rows: `recipe.StageOptions`).
 - `stages.epoch_scale` (float): an "epoch" is `epoch_scale` passes over the 2D-3D training
   set (epochs, decay epochs and validation all count in these units). 1.0 = the paper.
-- `train.*`: batch sizes, host sync / checkpoint / log intervals, devices, compile cache.
+- `train.*`: batch sizes, host sync / checkpoint / log intervals, devices, compile cache,
+  `coverage_every` (k: every k-th epoch of a GAN stage, the coverage of the generator's fakes
+  beyond the training poses, `train/generator/coverage_mm`; 0 = off).
 - `eval.*`: flip test-time augmentation, batch size, validation each epoch (`val_max_samples`),
   test-set tracking at each validation (`test_samples_each_epoch`, for reports only).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import ml_collections
@@ -180,6 +185,10 @@ def base_config() -> ml_collections.ConfigDict:
             depth_log_range=1.5,
             view_limit=0.5,
             translation="bounded",
+            rotation="any",
+            tilt_limit=math.radians(20.0),
+            source_log_range=0.4,
+            source_shift=0.1,
         )
     )
     m.disc_3d = ml_collections.ConfigDict(dict(features=256, mid_features=100))
@@ -274,6 +283,10 @@ def base_config() -> ml_collections.ConfigDict:
     t.compilation_cache = "default"
     t.progress = True
     t.tensorboard = True
+    # Every k-th epoch of a GAN stage, the coverage of the generator's fakes beyond the
+    # training poses (`steps.make_coverage_fn`: a few hundred nearest-neighbour searches on
+    # the host; 0 = off).
+    t.coverage_every = 5
     t.kill_at_step = 0  # testing aid: SIGKILL this process after that global step (0 = off)
 
     c.eval = e = ml_collections.ConfigDict()

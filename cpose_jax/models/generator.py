@@ -14,21 +14,45 @@ Three conditional MLPs modify a 3D pose in sequence (PoseAug's BA, BL and RT; do
    Thorax -> Head: one bone (Thorax->Head) for H36M16, two (Thorax->Neck/Nose, Neck/Nose->Head)
    for H36M17. Both H36M17 bones get the same ratio, so the whole Thorax->Head chain scales by
    ``1 + r5``, exactly like the single H36M16 head bone.
-3. **RT** (rotation, translation): axis-angle ``ω = tanh(·) * rotation_limit`` (each component
-   in ``(-π, π)``) rotates the BL pose about its root; the root is then placed at ``t`` (camera
-   frame, metres), from the translation MLP's raw output ``a``, by ``translation``:
+3. **RT** (rotation, translation): the BL pose is rotated about its root by ``rotation``:
 
-   - ``"bounded"`` (default; a departure from PoseAug): ``tz = depth_prior * exp(L tanh(a_z /
+   - ``"any"`` (PoseAug): axis-angle ``ω = tanh(·) * rotation_limit`` (each component in
+     ``(-π, π)``), any axis, so an upright source can come out lying or upside down.
+   - ``"upright"``: a turn by ``yaw = tanh(·) * rotation_limit`` about the camera's vertical
+     axis ``y``, then a tilt by the axis-angle ``(tanh(·), 0, tanh(·)) * tilt_limit`` about an
+     axis in the camera's x-z plane (at most ``√2 * tilt_limit``, 28° at the default 20°): the
+     same person seen from any azimuth and a slightly different camera elevation and roll. The
+     turn keeps every joint's height along ``y`` relative to the root, so the torso's angle
+     from image-up changes by at most the tilt: an upright source stays upright, an inverted
+     one (a handstand) stays inverted. Both matrices come from
+     :func:`geometry.axis_angle_to_matrix`, smooth and finite at angle 0.
+
+   The root is then placed at ``t`` (camera frame, metres), from the translation MLP's raw
+   output ``a``, by ``translation``:
+
+   - ``"bounded"`` (a departure from PoseAug): ``tz = depth_prior * exp(L tanh(a_z /
      L))`` (``L = depth_log_range``; 5 m * e^±1.5 = 1.1..22 m, always positive), and ``(tx,
      ty) = view_limit * tanh(a_xy) * tz``, i.e. the root lies inside a viewing cone of
      half-angle ``atan(view_limit)`` (0.5 ≈ 27°, a bit wider than Human3.6M's half field of
      view) at any depth. Meant for a 2D discriminator that sees root-relative KCS, not
-     absolute image positions (CameraPose's), which cannot keep fakes in view.
+     absolute image positions (CameraPose's), which cannot keep fakes in view. Nothing ties
+     the depth to the source: trained, the fakes drift to the far end of the range.
    - ``"poseaug"`` (PoseAug's ``RTGenerator``): ``t = (a_x, a_y, a_z²)``, unbounded; the depth
      can reach 0 (PoseAug projects generated poses with ``X/Z`` clipped to ``[-1, 1]``:
      ``geometry.project(..., clip_xy=1.0)``) and only its raw-coordinate 2D discriminator and
      the feedback loss keep the root in view. ``depth_prior``, ``depth_log_range`` and
      ``view_limit`` are unused.
+   - ``"source"``: relative to the SOURCE pose's own root ``r`` (the input must be absolute,
+     ``r_z > 0``): ``tz = r_z * exp(L tanh(a_z / L))`` (``L = source_log_range``; 0.4: the
+     fake is 0.67..1.5 times as far as its source, so its 2D size stays within 1.5x of a
+     real one), and the root's ray ``(tx, ty) / tz = (r_x, r_y) / r_z + source_shift *
+     tanh(a_xy)`` (0.1: about 6° from the source's ray, inside a field of view that held the
+     source). A camera that saw the source sees the fake, at a size it could have recorded.
+
+   ``rotation="upright"`` with ``translation="source"`` keeps fakes where a camera like the
+   source's could see them, at a plausible size and the right way up, so nearly all are
+   usable as augmented pairs; the generator's freedom goes into the pose, the body and the
+   azimuth.
 
 Every MLP has PoseAug's shape: ``in -> Dense(256)-BN-LReLU -> num_blocks x
 [2 x (Dense(256)-BN-LReLU)] (no skip) -> Dense(out)``, LeakyReLU slope 0.01, Kaiming init, and
@@ -75,7 +99,8 @@ _BL_GROUPS: tuple[tuple[str, ...], ...] = (
 _FIXED_RATIO_GROUP = 4  # Spine->Thorax, masked to 0 in PoseAug's BL
 _HEAD_GROUP = 5
 NUM_BL_RATIOS = len(_BL_GROUPS)
-TRANSLATIONS = ("bounded", "poseaug")
+TRANSLATIONS = ("bounded", "poseaug", "source")
+ROTATIONS = ("any", "upright")
 
 
 def resolve_skeleton(skeleton: str | Skeleton) -> Skeleton:
@@ -103,6 +128,18 @@ def bl_ratio_groups(skel: Skeleton) -> tuple[int, ...]:
         missing = [skel.joint_names[k + 1] for k, g in enumerate(group) if g < 0]
         raise ValueError(f"{skel.name}: no bone-length group for bones ending at {missing}")
     return tuple(group)
+
+
+def upright_rotation(angles: Array) -> Array:
+    """``(..., 3)`` (tilt about x, yaw about y, tilt about z), radians -> ``(..., 3, 3)``: the
+    turn by ``yaw`` about the camera's y axis, then the tilt by the axis-angle ``(tilt_x, 0,
+    tilt_z)`` (``"upright"`` in the module docstring). Rotates column vectors."""
+    zero = jnp.zeros_like(angles[..., :1])
+    turn = geometry.axis_angle_to_matrix(jnp.concatenate([zero, angles[..., 1:2], zero], -1))
+    tilt = geometry.axis_angle_to_matrix(
+        jnp.concatenate([angles[..., :1], zero, angles[..., 2:]], -1)
+    )
+    return tilt @ turn
 
 
 class GeneratorOutput(NamedTuple):
@@ -148,7 +185,8 @@ class _GeneratorMLP(nn.Module):
 class PoseGenerator(nn.Module):
     """PoseAug generator ``pose (..., J, 3) -> GeneratorOutput`` (see the module docstring).
 
-    ``pose_3d`` is a camera-frame pose in metres, absolute or root-relative. Needs the ``"noise"``
+    ``pose_3d`` is a camera-frame pose in metres, absolute or root-relative (absolute, in
+    front of the camera, for ``translation="source"``). Needs the ``"noise"``
     rng stream in every call (``rngs={"noise": key}``), and ``mutable=["batch_stats"]`` when
     ``train=True``.
     """
@@ -163,11 +201,17 @@ class PoseGenerator(nn.Module):
     depth_log_range: float = 1.5
     view_limit: float = 0.5
     translation: str = "bounded"  # one of TRANSLATIONS (see the module docstring)
+    rotation: str = "any"  # one of ROTATIONS
+    tilt_limit: float = math.radians(20.0)  # "upright": per tilt component, radians
+    source_log_range: float = 0.4  # "source": log of the largest depth factor
+    source_shift: float = 0.1  # "source": largest change of the root's ray (X/Z, Y/Z)
 
     @nn.compact
     def __call__(self, pose_3d: Array, *, train: bool) -> GeneratorOutput:
         if self.translation not in TRANSLATIONS:
             raise ValueError(f"translation must be one of {TRANSLATIONS}, got {self.translation!r}")
+        if self.rotation not in ROTATIONS:
+            raise ValueError(f"rotation must be one of {ROTATIONS}, got {self.rotation!r}")
         skel = resolve_skeleton(self.skeleton)
         j, k = skel.num_joints, skel.num_bones
         if pose_3d.shape[-2:] != (j, 3):
@@ -207,14 +251,27 @@ class PoseGenerator(nn.Module):
 
         # RT: rotate about the root, put the root at t.
         rotation = jnp.tanh(_GeneratorMLP(3, name="rt_rotation", **mlp)(rel_flat, train=train))
-        rotation = rotation * self.rotation_limit
+        if self.rotation == "upright":
+            rotation = rotation * jnp.asarray(
+                [self.tilt_limit, self.rotation_limit, self.tilt_limit]
+            )
+            rot_m = upright_rotation(rotation)
+        else:
+            rotation = rotation * self.rotation_limit
+            rot_m = geometry.axis_angle_to_matrix(rotation)
         a = _GeneratorMLP(3, name="rt_translation", **mlp)(rel_flat, train=train)
         if self.translation == "poseaug":
             translation = jnp.concatenate([a[:, :2], jnp.square(a[:, 2:3])], axis=-1)
+        elif self.translation == "source":
+            src = root[:, 0]
+            tz = src[:, 2:] * jnp.exp(
+                self.source_log_range * jnp.tanh(a[:, 2:3] / self.source_log_range)
+            )
+            ray = src[:, :2] / src[:, 2:] + self.source_shift * jnp.tanh(a[:, :2])
+            translation = jnp.concatenate([ray * tz, tz], axis=-1)
         else:
             tz = positive_around(a[:, 2:3], self.depth_prior, log_range=self.depth_log_range)
             translation = jnp.concatenate([self.view_limit * jnp.tanh(a[:, :2]) * tz, tz], axis=-1)
-        rot_m = geometry.axis_angle_to_matrix(rotation)
         centred = pose_bl - pose_bl[:, :1, :]
         pose_rt = jnp.einsum("nab,njb->nja", rot_m, centred) + translation[:, None, :]
 

@@ -15,7 +15,8 @@ many queued collective steps on fake CPU devices), checked for NaN/Inf (a non-fi
 it) and written to metrics.jsonl / TensorBoard as means over the window (`window_means`: a
 network that is not updated every step is averaged over its updated steps). Checkpoints every
 `checkpoint_every` steps and at every stage end; validation at epoch ends of stages with
-`validate=True`, keeping the best model (lowest `select_metric`) apart.
+`validate=True`, keeping the best model (lowest `select_metric`) apart, and a stage's own
+`epoch_fn` diagnostics at its epoch ends.
 """
 
 from __future__ import annotations
@@ -51,6 +52,9 @@ class Stage:
     txs: the optimizers of this stage (for the reset at its start).
     reset_nets: networks whose optimizer state is reset at the stage start.
     validate: run `LoopOptions.validate_fn` at epoch ends and keep the best model.
+    epoch_fn: `epoch_fn(state, epoch) -> {name: value}` run at the end of every epoch (1-based
+      within the stage), its values (if any) logged at that step: diagnostics too slow for
+      every step (e.g. `steps.make_coverage_fn`); None = nothing.
     """
 
     name: str
@@ -61,6 +65,7 @@ class Stage:
     txs: Mapping[str, Any]
     reset_nets: tuple[str, ...]
     validate: bool = False
+    epoch_fn: Callable[[TrainState, int], Mapping[str, float]] | None = None
 
     @property
     def num_steps(self) -> int:
@@ -196,6 +201,10 @@ def run_stages(state: TrainState, stages: Sequence[Stage], options: LoopOptions)
                 if len(pending) >= options.sync_every or epoch_end or save:
                     flush()
                 bar.update(1)
+                if epoch_end and stage.epoch_fn is not None:
+                    extra = dict(stage.epoch_fn(state, epoch + 1))
+                    if extra:
+                        writer.write(done, extra)
                 if epoch_end and stage.validate and options.validate_fn is not None:
                     val = options.validate_fn(state)
                     writer.write(done, val)

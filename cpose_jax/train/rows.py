@@ -51,16 +51,24 @@ def disc_2d_data(paired, fake_2d, wild=None, novel_2d=None):
     return real_2d, real_2d_mask, fake_2d, fake_2d_mask
 
 
-def with_augmented(data, fake_abs, fake_2d, paired, gan: GanSettings):
-    """Real pairs followed by the generator's augmented pairs `fake_abs (B, J, 3)` (camera
-    frame, projected to `fake_2d`), and the `(2B,)` sample mask. An unusable fake (out of view,
-    behind the camera, non-finite) is replaced by its real source pair with weight 0: the row
-    still feeds BatchNorm realistic statistics. Also returns the usable fraction."""
-    aug_rel, aug_root = geometry.split_root(fake_abs)
+def usable_fakes(fake_abs, fake_2d, gan: GanSettings):
+    """`(B,)` bool: the fakes `fake_abs (B, J, 3)` (camera frame, projected to `fake_2d`)
+    usable as augmented pairs: every joint in view (|u|, |v| <= `gan.max_aug_coord`), deeper
+    than `gan.min_aug_depth` and finite."""
     ok = jnp.all(jnp.abs(fake_2d) <= gan.max_aug_coord, axis=(-2, -1)) & jnp.all(
         fake_abs[..., 2] > gan.min_aug_depth, axis=-1
     )
-    ok = ok & jnp.all(jnp.isfinite(fake_2d), axis=(-2, -1))
+    return ok & jnp.all(jnp.isfinite(fake_2d), axis=(-2, -1))
+
+
+def with_augmented(data, fake_abs, fake_2d, paired, gan: GanSettings):
+    """Real pairs followed by the generator's augmented pairs `fake_abs (B, J, 3)` (camera
+    frame, projected to `fake_2d`), and the `(2B,)` sample mask. An unusable fake
+    (`usable_fakes`: out of view, behind the camera, non-finite) is replaced by its real
+    source pair with weight 0: the row still feeds BatchNorm realistic statistics. Also
+    returns the usable fraction."""
+    aug_rel, aug_root = geometry.split_root(fake_abs)
+    ok = usable_fakes(fake_abs, fake_2d, gan)
     aug = {
         "keypoints_2d": fake_2d,
         "confidence": jnp.ones_like(paired["confidence"]),

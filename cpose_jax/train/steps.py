@@ -53,6 +53,7 @@ __all__ = [
     "GanSettings",
     "LossWeights",
     "jit_step",
+    "make_coverage_fn",
     "make_gan_step",
     "make_refiner_step",
     "make_supervised_step",
@@ -183,6 +184,36 @@ def make_gan_step(
         return new_state, metrics | d_metrics | p_metrics
 
     return step
+
+
+def make_coverage_fn(
+    generator, sample: diagnostics.CoverageSample, *, gan: GanSettings = _GAN, seed: int = 0
+):
+    """`coverage_fn(state) -> metrics`, for a GAN stage's epoch ends (`loop.Stage.epoch_fn`):
+    the generator's fakes of `sample.sources` (one fixed noise draw, train-mode BatchNorm as in
+    the step, its statistics not kept) against `sample.reference`, as
+    `train/generator/{coverage_mm, coverage_usable_mm, real_coverage_mm}`
+    (`diagnostics.fake_coverage`; usable: `rows.usable_fakes` of the fakes projected like the
+    step's). One small jitted forward and a few hundred nearest-neighbour searches on the host,
+    outside the training step."""
+    sources, intrinsics = jnp.asarray(sample.sources), jnp.asarray(sample.intrinsics)
+    key = jax.random.PRNGKey(seed)
+    clip = gan.project_clip if gan.project_clip > 0 else None
+
+    @jax.jit
+    def fakes(variables):
+        out, _ = generator.apply(
+            variables, sources, train=True, rngs={"noise": key}, mutable=["batch_stats"]
+        )
+        fake_2d = geometry.project(out.rt, intrinsics, clip_xy=clip)
+        return out.rt, rows.usable_fakes(out.rt, fake_2d, gan)
+
+    def coverage_fn(state: TrainState) -> dict[str, float]:
+        rt, ok = jax.device_get(fakes(state.nets["generator"].variables()))
+        stats = diagnostics.fake_coverage(rt, sample, usable=ok)
+        return {f"train/generator/{k}": v for k, v in stats.items()}
+
+    return coverage_fn
 
 
 # ------------------------------------------------------------------ the updates of a GAN step
