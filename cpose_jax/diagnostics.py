@@ -127,12 +127,15 @@ class CoverageSample(NamedTuple):
     intrinsics: ``(S, 4)`` their cameras (the units the fakes are projected in).
     reference: ``(R, 17, 3)`` other training poses, metres: the data the fakes are compared to.
     real_mm: median distance (mm) of the sources to their nearest reference pose.
+    real_pose_mm: the same with every pose's bones set to the mean body's lengths (the pose
+      alone, not the build).
     """
 
     sources: np.ndarray
     intrinsics: np.ndarray
     reference: np.ndarray
     real_mm: float
+    real_pose_mm: float = float("nan")
 
 
 def coverage_sample(
@@ -165,6 +168,7 @@ def coverage_sample(
         intrinsics=np.asarray(intrinsics, np.float32)[src],
         reference=reference,
         real_mm=float(np.median(pose_coverage(sources, reference))),
+        real_pose_mm=float(np.median(pose_coverage(sources, reference, normalise_bones=True))),
     )
 
 
@@ -174,9 +178,18 @@ def fake_coverage(fakes, sample: CoverageSample, usable=None) -> dict[str, float
     the fakes to their nearest reference pose, ``coverage_usable_mm`` the same over the rows
     where ``usable (S,)`` is true (absent without ``usable`` or with none true) and
     ``real_coverage_mm`` the sources' own (``sample.real_mm``). A fake no farther than the
-    real value adds no pose the training set lacks."""
-    d = pose_coverage(np.asarray(fakes, np.float32), sample.reference)
-    out = {"coverage_mm": float(np.median(d)), "real_coverage_mm": sample.real_mm}
+    real value adds no pose the training set lacks. ``pose_coverage_mm`` and
+    ``real_pose_coverage_mm``: the same two with every pose's bones set to the mean body's
+    lengths first, so they measure new poses only, not the bone-length (BL) changes."""
+    fakes = np.asarray(fakes, np.float32)
+    d = pose_coverage(fakes, sample.reference)
+    d_pose = pose_coverage(fakes, sample.reference, normalise_bones=True)
+    out = {
+        "coverage_mm": float(np.median(d)),
+        "real_coverage_mm": sample.real_mm,
+        "pose_coverage_mm": float(np.median(d_pose)),
+        "real_pose_coverage_mm": sample.real_pose_mm,
+    }
     if usable is not None and np.any(usable):
         out["coverage_usable_mm"] = float(np.median(d[np.asarray(usable, bool)]))
     return out

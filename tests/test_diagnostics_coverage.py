@@ -49,6 +49,8 @@ def test_coverage_sample_counts_a_pose_seen_by_several_cameras_once():
     np.testing.assert_array_equal(s.intrinsics[:, 0], rows)  # each source keeps its camera
     assert pose_coverage(s.sources, s.reference).min() > 50.0
     assert s.real_mm == pytest.approx(float(np.median(pose_coverage(s.sources, s.reference))))
+    want = np.median(pose_coverage(s.sources, s.reference, normalise_bones=True))
+    assert s.real_pose_mm == pytest.approx(float(want))
     small = dg.coverage_sample(poses, k, num_reference=10, num_sources=5)
     assert small.sources.shape[0] == 5 and small.reference.shape[0] == 10
     with pytest.raises(ValueError, match="17-joint"):
@@ -74,6 +76,21 @@ def test_fake_coverage_hand_values():
     assert "coverage_usable_mm" not in dg.fake_coverage(moved, sample, usable=[False] * 4)
 
 
+def test_fake_coverage_with_bones_normalised_sees_the_pose_not_the_build():
+    # Fakes = the references with every bone 20 % longer (what the generator's BL stage does):
+    # far as they are, 0 mm away once both are set to the mean body's bone lengths.
+    ref = views(distinct_poses(6, seed=7), 1, seed=8)
+    parents = [max(p, 0) for p in H36M17.parents]
+    longer = np.zeros_like(ref)
+    for j in range(1, 17):
+        longer[:, j] = longer[:, parents[j]] + 1.2 * (ref[:, j] - ref[:, parents[j]])
+    sample = dg.CoverageSample(ref[:3], np.zeros((3, 4), np.float32), ref, real_mm=7.0)
+    out = dg.fake_coverage(longer[:3], sample)
+    assert out["coverage_mm"] > 20.0
+    np.testing.assert_allclose(out["pose_coverage_mm"], 0.0, atol=0.05)
+    assert np.isnan(out["real_pose_coverage_mm"])  # not given to this hand-made sample
+
+
 def test_coverage_fn_of_an_identity_generator_is_the_real_coverage():
     # Every head of the generator zeroed: BA adds no offset, BL no ratio, RT no rotation and
     # ('source') the source's own root: the fakes are the sources, their coverage the real one.
@@ -93,10 +110,20 @@ def test_coverage_fn_of_an_identity_generator_is_the_real_coverage():
     gan = steps.GanSettings(max_aug_coord=1.0, min_aug_depth=0.1)
     out = steps.make_coverage_fn(model, sample, gan=gan)(state)
     assert set(out) == {
-        f"train/generator/{k}" for k in ("coverage_mm", "coverage_usable_mm", "real_coverage_mm")
+        f"train/generator/{k}"
+        for k in (
+            "coverage_mm",
+            "coverage_usable_mm",
+            "real_coverage_mm",
+            "pose_coverage_mm",
+            "real_pose_coverage_mm",
+        )
     }
     np.testing.assert_allclose(out["train/generator/coverage_mm"], sample.real_mm, rtol=1e-4)
     assert out["train/generator/real_coverage_mm"] == sample.real_mm
+    np.testing.assert_allclose(
+        out["train/generator/pose_coverage_mm"], sample.real_pose_mm, rtol=1e-4
+    )
     # Usable: every joint within |X/Z| * 2.3 <= 1, i.e. the in-view sources.
     x2 = 2.3 * sample.sources[..., :2] / sample.sources[..., 2:]
     ok = np.abs(x2).max((1, 2)) <= 1.0

@@ -192,7 +192,8 @@ def make_coverage_fn(
     """`coverage_fn(state) -> metrics`, for a GAN stage's epoch ends (`loop.Stage.epoch_fn`):
     the generator's fakes of `sample.sources` (one fixed noise draw, train-mode BatchNorm as in
     the step, its statistics not kept) against `sample.reference`, as
-    `train/generator/{coverage_mm, coverage_usable_mm, real_coverage_mm}`
+    `train/generator/{coverage_mm, coverage_usable_mm, real_coverage_mm, pose_coverage_mm,
+    real_pose_coverage_mm}`
     (`diagnostics.fake_coverage`; usable: `rows.usable_fakes` of the fakes projected like the
     step's). One small jitted forward and a few hundred nearest-neighbour searches on the host,
     outside the training step."""
