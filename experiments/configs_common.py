@@ -246,6 +246,7 @@ def base_config() -> ml_collections.ConfigDict:
     g.hard_rt_radius = 15.0
     g.max_aug_coord = 1.0
     g.min_aug_depth = 0.1
+    g.fake_pair_weight = 1.0  # a usable augmented pair's weight in the lifter's loss (real: 1)
     g.project_clip = 0.0  # PoseAug: 1.0 (X/Z, Y/Z of generated poses clipped to [-1, 1])
     g.pool_batches = 4  # pool size = pool_batches * batch_size (PoseAug: 4096 = 4 x 1024)
     g.disc_every = 1  # discriminators updated every k-th GAN iteration (PoseAug's df: 2)

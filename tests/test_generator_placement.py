@@ -147,3 +147,32 @@ def test_unknown_rotation_raises():
     x = standing_poses(2)
     with pytest.raises(ValueError, match="rotation"):
         PoseGenerator("h36m17", rotation="free", **SMALL).init(RNGS, x, train=False)
+
+
+def test_augmented_pairs_weigh_fake_pair_weight_and_unusable_ones_nothing():
+    """`rows.with_augmented`: the real rows weigh 1, a usable fake `gan.fake_pair_weight`, an
+    unusable one (behind the camera here) 0, replaced by its real source row."""
+    from cpose_jax.train import rows
+    from cpose_jax.train.settings import GanSettings
+
+    b, j = 3, 17
+    paired = {
+        "keypoints_2d": jnp.zeros((b, j, 2)),
+        "confidence": jnp.ones((b, j)),
+        "keypoints_2d_gt": jnp.zeros((b, j, 2)),
+        "valid": jnp.ones((b, j)),
+        "pose_3d": jnp.zeros((b, j, 3)),
+        "translation": jnp.tile(jnp.asarray([[0.0, 0.0, 5.0]]), (b, 1)),
+        "intrinsics": jnp.ones((b, 4)),
+    }
+    fake = (
+        jnp.tile(jnp.asarray([0.0, 0.0, 4.0]), (b, j, 1)).at[..., 0].add(jnp.linspace(-0.2, 0.2, j))
+    )
+    fake = fake.at[2, :, 2].set(-1.0)  # behind the camera
+    fake_2d = fake[..., :2] / jnp.abs(fake[..., 2:])
+    gan = GanSettings(fake_pair_weight=0.25)
+    data, mask, usable = rows.with_augmented(dict(paired), fake, fake_2d, paired, gan)
+    np.testing.assert_allclose(mask, [1, 1, 1, 0.25, 0.25, 0.0])
+    np.testing.assert_allclose(usable, 2 / 3)
+    np.testing.assert_allclose(data["translation"][5], paired["translation"][2])
+    np.testing.assert_allclose(data["translation"][3], [-0.2, 0.0, 4.0], atol=1e-6)  # its root

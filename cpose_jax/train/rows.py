@@ -81,7 +81,8 @@ def with_augmented(data, fake_abs, fake_2d, paired, gan: GanSettings):
     aug = {
         k: jnp.where(ok.reshape(ok.shape + (1,) * (v.ndim - 1)), v, data[k]) for k, v in aug.items()
     }
-    mask = jnp.concatenate([jnp.ones((len(ok),), jnp.float32), ok.astype(jnp.float32)])
+    fake_w = ok.astype(jnp.float32) * gan.fake_pair_weight
+    mask = jnp.concatenate([jnp.ones((len(ok),), jnp.float32), fake_w])
     return concat(data, aug), mask, jnp.mean(ok.astype(jnp.float32))
 
 

@@ -92,6 +92,9 @@ class GanSettings:
     hard_rt_radius: float = 15.0
     max_aug_coord: float = 1.0  # augmented pairs with |u| or |v| above this are not used
     min_aug_depth: float = 0.1  # metres
+    # Weight of a usable augmented pair in the pose networks' losses, relative to a real pair's
+    # 1 (PoseAug: 1, every usable fake counts like a real pair).
+    fake_pair_weight: float = 1.0
     # > 0: the generator's poses are projected with X/Z, Y/Z clipped to [-c, c] (PoseAug's
     # project_to_2d_linear: 1.0); 0 = the plain projection.
     project_clip: float = 0.0
