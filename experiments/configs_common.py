@@ -35,7 +35,9 @@ Key reference (what the training code reads):
 - `model.generator.translation` ('bounded' | 'poseaug' | 'source'): how the generator's RT
   stage places the root, and `model.generator.rotation` ('any' | 'upright') how it turns the
   pose (`cpose_jax.models.generator`; 'source' with `source_log_range`, `source_shift`,
-  'upright' with `tilt_limit` in radians); `model.disc_2d.input_kind` ('kcs' | 'raw').
+  'upright' with `tilt_limit` in radians), `model.generator.ba_init_scale` (BA's last layer
+  times this at init: 0 = the first fakes keep the source's bone directions);
+  `model.disc_2d.input_kind` ('kcs' | 'raw').
 - `optim.<net>.{lr_scale, clip_norm, b1, b2, weight_decay}`: each network's own optimizer; its
   learning rate in a stage = stage lr * lr_scale.
 - `loss_weights.*`: λ of paper Eq. 16/17 (+ the 2D-only adversarial weight), and departures
@@ -189,6 +191,7 @@ def base_config() -> ml_collections.ConfigDict:
             tilt_limit=math.radians(20.0),
             source_log_range=0.4,
             source_shift=0.1,
+            ba_init_scale=1.0,
         )
     )
     m.disc_3d = ml_collections.ConfigDict(dict(features=256, mid_features=100))

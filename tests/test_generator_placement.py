@@ -176,3 +176,31 @@ def test_augmented_pairs_weigh_fake_pair_weight_and_unusable_ones_nothing():
     np.testing.assert_allclose(usable, 2 / 3)
     np.testing.assert_allclose(data["translation"][5], paired["translation"][2])
     np.testing.assert_allclose(data["translation"][3], [-0.2, 0.0, 4.0], atol=1e-6)  # its root
+
+
+def test_ba_init_scale_zero_starts_the_fakes_at_the_source_bones():
+    """`ba_init_scale=0`: BA's head starts at zero, so the first BA pose IS the source (no
+    bone turned, `ba_diff` 0), and its kernel still gets a gradient; 1 (the default) keeps
+    the Kaiming init bit for bit."""
+    rng = np.random.default_rng(0)
+    pose = jnp.asarray(rng.normal(scale=0.3, size=(4, 17, 3)), jnp.float32)
+    rngs = {"params": jax.random.key(0), "noise": jax.random.key(1)}
+    kw = dict(features=16, num_blocks=1, noise_dim=4)
+    zero = PoseGenerator("h36m17", ba_init_scale=0.0, **kw)
+    v0 = zero.init(rngs, pose, train=False)
+    out = zero.apply(v0, pose, train=False, rngs={"noise": jax.random.key(2)})
+    np.testing.assert_allclose(out.ba, pose, atol=1e-5)
+    np.testing.assert_allclose(out.ba_diff, 0.0, atol=1e-6)
+
+    def ba_turn(params):
+        o = zero.apply(
+            {**v0, "params": params}, pose, train=False, rngs={"noise": jax.random.key(2)}
+        )
+        return jnp.sum(jnp.square(o.ba - pose[:, :1] - 0.1))
+
+    g = jax.grad(ba_turn)(v0["params"])["ba"]["head"]["kernel"]
+    assert np.all(np.isfinite(g)) and np.abs(g).max() > 0
+    v1 = PoseGenerator("h36m17", **kw).init(rngs, pose, train=False)
+    vd = PoseGenerator("h36m17", ba_init_scale=1.0, **kw).init(rngs, pose, train=False)
+    assert np.abs(v1["params"]["ba"]["head"]["kernel"]).max() > 0
+    jax.tree_util.tree_map(np.testing.assert_array_equal, v1, vd)

@@ -170,6 +170,7 @@ class _GeneratorMLP(nn.Module):
     features: int = 256
     num_blocks: int = 2
     noise_dim: int = 48
+    head_init_scale: float = 1.0  # the head's Kaiming kernel is multiplied by this at init
 
     @nn.compact
     def __call__(self, x: Array, *, train: bool) -> Array:
@@ -179,7 +180,12 @@ class _GeneratorMLP(nn.Module):
         for _ in range(self.num_blocks):
             for _ in range(2):
                 h = DenseBlock(self.features, activation=leaky_relu)(h, train=train)
-        return nn.Dense(self.out_features, kernel_init=kaiming_normal, name="head")(h)
+        scale = self.head_init_scale
+
+        def head_init(key, shape, dtype=jnp.float32):
+            return kaiming_normal(key, shape, dtype) * scale
+
+        return nn.Dense(self.out_features, kernel_init=head_init, name="head")(h)
 
 
 class PoseGenerator(nn.Module):
@@ -205,6 +211,10 @@ class PoseGenerator(nn.Module):
     tilt_limit: float = math.radians(20.0)  # "upright": per tilt component, radians
     source_log_range: float = 0.4  # "source": log of the largest depth factor
     source_shift: float = 0.1  # "source": largest change of the root's ray (X/Z, Y/Z)
+    # BA's last layer is multiplied by this at init: 0 = the first fakes keep the source's bone
+    # directions (and widen as the generator learns); 1 = PoseAug's Kaiming init, whose
+    # offsets turn the bones by tens of degrees from the first step.
+    ba_init_scale: float = 1.0
 
     @nn.compact
     def __call__(self, pose_3d: Array, *, train: bool) -> GeneratorOutput:
@@ -229,7 +239,8 @@ class PoseGenerator(nn.Module):
         b = geometry.bones(rel, skel)
         lengths = geometry.bone_lengths(b)
         u = geometry.unit_bones(b)
-        delta = _GeneratorMLP(k * 3, name="ba", **mlp)(rel_flat, train=train).reshape((-1, k, 3))
+        ba = _GeneratorMLP(k * 3, name="ba", head_init_scale=self.ba_init_scale, **mlp)
+        delta = ba(rel_flat, train=train).reshape((-1, k, 3))
         u_new = geometry.unit_bones(u + delta)
         fixed = np.zeros((k,), bool)
         fixed[list(torso_bones(skel))] = True
