@@ -79,7 +79,7 @@ def _flat(config: ml_collections.ConfigDict, prefix: str = "") -> dict:
 
 
 def test_joint_default_departs_from_the_paper_method_in_its_listed_choices():
-    """The default joint config is the paper's method plus exactly the departures A-D and F
+    """The default joint config is the paper's method plus exactly the departures A-D, F and G
     its docstring lists (ablations in joint.py; E, no refiner on ground-truth 2D, holds for
     both); `paper_method` removes them, and the order of the variants does not matter
     (`no_refiner` keeps the refiner out, `detected` brings it in)."""
@@ -91,8 +91,13 @@ def test_joint_default_departs_from_the_paper_method_in_its_listed_choices():
     departures = {
         *("stages.order", "stages.end_to_end.single_update", "loss_weights.camera_fakes"),
         "loss_weights.refiner_downstream",
+        *("model.generator.translation", "model.generator.rotation"),
+        *("model.generator.ba_init_scale", "gan.ba_range_center", "gan.ba_range_radius"),
     }
     assert differ == {*departures, "model.lifter.input_norm"}
+    assert (default["model.generator.translation"], paper["model.generator.translation"]) == (
+        "source", "bounded",
+    )  # fmt: skip
     assert (default["model.lifter.input_norm"], paper["model.lifter.input_norm"]) == (
         "root_scale", "none",
     )  # fmt: skip

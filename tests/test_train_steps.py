@@ -65,7 +65,15 @@ def tiny_modules() -> dict:
             j, features=32, num_blocks=0, dropout=0.25, input_norm="root_scale"
         ),
         "camera": models.CameraBranch(j, features=16, num_blocks=0, dropout=0.25),
-        "generator": models.PoseGenerator("h36m17", features=16, num_blocks=0, noise_dim=8),
+        "generator": models.PoseGenerator(
+            "h36m17",
+            features=16,
+            num_blocks=0,
+            noise_dim=8,
+            translation="source",
+            rotation="upright",
+            ba_init_scale=0.0,
+        ),
         "disc_3d": models.Discriminator3D("h36m17", features=16, mid_features=8),
         "disc_2d": models.Discriminator2D("h36m17", features=16, mid_features=8),
     }
