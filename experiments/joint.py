@@ -24,9 +24,9 @@ The best model by lab_val MPJPE (4096 samples, after every end-to-end epoch) is 
 every test set.
 
 Expected: about 3.5 min on a quiet 2-core CPU with a best matmul rate of ~450 GFLOP/s, 6 min
-at ~200 GFLOP/s (docs/performance.md); world v5, seed 0: MPJPE / PA-MPJPE lab_val 68.7 /
-45.4 mm, rig2_test 90.4 / 48.6 (PCK 85.2 %, AUC 46.6 %), wild_test 68.1 / 39.6,
-wild_stress_test 132.2 / 58.8 (the table in README.md). Five seeds against PoseAug and the
+at ~200 GFLOP/s (docs/performance.md); world v6, seed 0: MPJPE / PA-MPJPE lab_val 70.8 /
+47.1 mm, rig2_test 94.5 / 55.9 (PCK 83.4 %, AUC 45.9 %), wild_test 71.9 / 43.2,
+wild_stress_test 134.9 / 60.1 (the table in README.md). Five seeds against PoseAug and the
 controls: experiments/RESULTS.md.
 
 CPU budget of the synthetic default: `stages.epoch_scale = 0.06` (an "epoch" is 6 % of a pass
