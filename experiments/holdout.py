@@ -23,7 +23,6 @@ with / held out, their ratio, and the number of test poses.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -63,18 +62,6 @@ def train_command(
     ]
 
 
-def score_command(workdir: Path, family: str, seed: int) -> list[str]:
-    d = run_dir(workdir, family, seed)
-    return [
-        sys.executable,
-        "-m",
-        "experiments.evaluate",
-        f"--workdir={d}",
-        f"--output={d / report_runs.EVAL_DIR}",
-        "--overwrite",
-    ]
-
-
 def run_all(workdir, families, seeds, epoch_scale, overrides, *, dry_run=False) -> list[str]:
     """Trains and scores every (family, seed) not done yet; returns the failures."""
     failed = []
@@ -82,7 +69,7 @@ def run_all(workdir, families, seeds, epoch_scale, overrides, *, dry_run=False) 
     for i, (family, seed) in enumerate(todo):
         d = run_dir(workdir, family, seed)
         train = train_command(workdir, family, seed, epoch_scale, overrides)
-        score = score_command(workdir, family, seed)
+        score = report_runs.score_command(d)
         if dry_run:
             print(report_runs.shown(train) + "\n" + report_runs.shown(score))
             continue
@@ -116,13 +103,7 @@ def family_scores(per_action: dict, family: str) -> dict[str, float] | None:
 
 
 def _per_action(run: Path) -> dict[str, dict]:
-    path = run / report_runs.EVAL_DIR / "evaluation.json"
-    if not path.exists():
-        return {}
-    (model,) = json.loads(path.read_text())["models"].values()
-    return {
-        s: r["gt"]["per_action"] for s, r in model["results"].items() if r["gt"].get("per_action")
-    }
+    return report_runs.read_per_action(run / report_runs.EVAL_DIR / "evaluation.json")
 
 
 def aggregate(workdir: Path, families: Sequence[str], seeds: Sequence[int]) -> dict:

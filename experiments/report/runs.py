@@ -40,7 +40,11 @@ EVAL_DIR = "eval"
 
 def evaluate_command(setting: Setting, seed: int, runs_dir: Path) -> list[str]:
     """Scores a finished run's selected model on its world's test sets, per movement."""
-    workdir = run_dir(runs_dir, setting, seed)
+    return score_command(run_dir(runs_dir, setting, seed))
+
+
+def score_command(workdir: Path) -> list[str]:
+    """`experiments.evaluate` of the run in `workdir` into `<workdir>/eval` (per movement)."""
     return [
         sys.executable,
         "-m",
@@ -125,18 +129,22 @@ def read_run(workdir: Path) -> dict | None:
     return run
 
 
-def read_movements(path: Path) -> dict[str, dict[str, dict[str, float]]]:
-    """{set: {movement group: metrics}} from a run's `experiments.evaluate` output (ground-truth
-    2D, the full model), for the sets it scored per movement; {} when it is not there."""
+def read_per_action(path: Path) -> dict[str, dict[str, dict[str, float]]]:
+    """{set: {movement: metrics}} from a run's `experiments.evaluate` output (ground-truth 2D,
+    the full model), for the sets it scored per movement; {} when it is not there."""
     if not path.exists():
         return {}
     (model,) = json.loads(path.read_text())["models"].values()
-    out = {}
-    for set_name, res in model["results"].items():
-        per_action = res.get("gt", {}).get("per_action")
-        if per_action:
-            out[set_name] = movement_groups(per_action)
-    return out
+    return {
+        set_name: res["gt"]["per_action"]
+        for set_name, res in model["results"].items()
+        if res.get("gt", {}).get("per_action")
+    }
+
+
+def read_movements(path: Path) -> dict[str, dict[str, dict[str, float]]]:
+    """{set: {movement group: metrics}}: `read_per_action` pooled into the movement groups."""
+    return {s: movement_groups(pa) for s, pa in read_per_action(path).items()}
 
 
 def read_runs(runs_dir: Path, seeds: Sequence[int]) -> tuple[dict[str, list[dict]], list[str]]:
